@@ -1,0 +1,509 @@
+//! `services.toml` + environment + flags -> `Config`. Owns the file format, defaults,
+//! the override precedence (flag > env > file > default) and every check that needs no
+//! database. Checks against the database (tables, columns) live in `state.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A start-up error that names the file, the key and what is wrong (exit code 2).
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub max_body_bytes: u64,
+    pub max_rows: u64,
+    pub request_timeout_ms: u64,
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 1_048_576,
+            max_rows: 1000,
+            request_timeout_ms: 10_000,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub init_sql: Option<String>,
+    pub pool_size: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://music.db".into(),
+            init_sql: None,
+            pool_size: 16,
+            acquire_timeout_ms: 2000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    pub table: Option<String>,
+    pub hidden: Vec<String>,
+    pub read_only: Vec<String>,
+    pub methods: Option<Vec<String>>,
+    pub primary_key: Option<Vec<String>>,
+    pub max_rows: Option<u64>,
+    pub allow_unfiltered_writes: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    server: ServerConfig,
+    database: DatabaseConfig,
+    services: BTreeMap<String, ServiceConfig>,
+}
+
+/// The whole configuration, with every relative path already resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from (for messages and reload).
+    pub file: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    /// `init_sql` resolved against the config file's folder.
+    pub init_sql_path: Option<PathBuf>,
+    pub services: BTreeMap<String, ServiceConfig>,
+}
+
+/// Overrides from the command line (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub database_url: Option<String>,
+}
+
+const SECTIONS: [&str; 2] = ["server", "database"];
+
+impl Config {
+    /// Where the config file is: the flag, else `$RESTABLE_CONFIG`, else `./services.toml`.
+    pub fn locate(flag: Option<&Path>) -> PathBuf {
+        if let Some(p) = flag {
+            return p.to_path_buf();
+        }
+        match std::env::var_os("RESTABLE_CONFIG") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from("services.toml"),
+        }
+    }
+
+    /// Read the file, apply `RESTABLE_<SECTION>_<KEY>` variables from the process
+    /// environment, then the flags.
+    pub fn load(file: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(file, overrides, &env)
+    }
+
+    pub fn load_with_env(
+        file: &Path,
+        overrides: &Overrides,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let fname = file.display().to_string();
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: fname.clone(),
+            key: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::parse(&text, file, overrides, env)
+    }
+
+    pub fn parse(
+        text: &str,
+        file: &Path,
+        overrides: &Overrides,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let fname = file.display().to_string();
+        let err = |key: &str, message: String| ConfigError {
+            file: fname.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let mut doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("", one_line(&e.to_string())))?;
+
+        // Environment overrides, then flags: both rewrite the TOML tree before it is typed,
+        // so the same checks and messages apply to every source.
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("RESTABLE_") else {
+                continue;
+            };
+            for section in SECTIONS {
+                let prefix = format!("{}_", section.to_ascii_uppercase());
+                if let Some(key) = rest.strip_prefix(&prefix) {
+                    let key = key.to_ascii_lowercase();
+                    set_override(&mut doc, section, &key, value);
+                }
+            }
+        }
+        if let Some(b) = &overrides.bind {
+            set_override(&mut doc, "server", "bind", b);
+        }
+        if let Some(u) = &overrides.database_url {
+            set_override(&mut doc, "database", "url", u);
+        }
+        let url_from_outside = overrides.database_url.is_some()
+            || env.iter().any(|(k, _)| k == "RESTABLE_DATABASE_URL");
+
+        let parsed: FileConfig = FileConfig::deserialize(toml::Value::Table(doc))
+            .map_err(|e| err("", one_line(&e.to_string())))?;
+
+        let base = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut database = parsed.database;
+        if !url_from_outside {
+            database.url = resolve_sqlite_path(&database.url, &base);
+        }
+        let init_sql_path = database.init_sql.as_ref().map(|p| base.join(p));
+
+        let config = Config {
+            file: file.to_path_buf(),
+            server: parsed.server,
+            database,
+            init_sql_path,
+            services: parsed.services,
+        };
+        config
+            .check()
+            .map_err(|(key, message)| err(&key, message))?;
+        Ok(config)
+    }
+
+    /// Checks that need no database.
+    fn check(&self) -> Result<(), (String, String)> {
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                "server.bind".into(),
+                format!(
+                    "'{}' is not an address:port such as 127.0.0.1:8080",
+                    self.server.bind
+                ),
+            ));
+        }
+        if self.database.pool_size == 0 {
+            return Err(("database.pool_size".into(), "must be at least 1".into()));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(("server.max_body_bytes".into(), "must be at least 1".into()));
+        }
+        crate::exec::backend_of(&self.database.url).map_err(|m| ("database.url".to_string(), m))?;
+        if self.services.is_empty() {
+            return Err((
+                "services".into(),
+                "no [services.NAME] section: nothing would be served".into(),
+            ));
+        }
+        for (name, svc) in &self.services {
+            let key = format!("services.{name}");
+            if name.starts_with('_') {
+                return Err((key, "a service name must not start with '_'".into()));
+            }
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err((
+                    key,
+                    "a service name may use only letters, digits, '_' and '-' (it is a URL segment)"
+                        .into(),
+                ));
+            }
+            if let Some(methods) = &svc.methods {
+                for m in methods {
+                    if crate::schema::Method::parse(m).is_none() {
+                        return Err((
+                            format!("{key}.methods"),
+                            format!("'{m}' is not one of GET, POST, PATCH, PUT, DELETE"),
+                        ));
+                    }
+                }
+            }
+            if let Some(pk) = &svc.primary_key {
+                if pk.is_empty() {
+                    return Err((
+                        format!("{key}.primary_key"),
+                        "must name at least one column".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn table_of<'a>(&'a self, service: &'a str) -> &'a str {
+        self.services
+            .get(service)
+            .and_then(|s| s.table.as_deref())
+            .unwrap_or(service)
+    }
+}
+
+/// `sqlite://music.db` in the file means `music.db` beside the file.
+fn resolve_sqlite_path(url: &str, base: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    let joined = base.join(path);
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
+    }
+}
+
+fn set_override(doc: &mut toml::Table, section: &str, key: &str, raw: &str) {
+    let value = if key == "url" || key == "bind" || key == "init_sql" {
+        toml::Value::String(raw.to_string())
+    } else if key == "cors_origins" {
+        match format!("v = {raw}").parse::<toml::Table>() {
+            Ok(mut t) if t.get("v").is_some_and(toml::Value::is_array) => {
+                t.remove("v").unwrap_or(toml::Value::Array(Vec::new()))
+            }
+            _ => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect(),
+            ),
+        }
+    } else {
+        match format!("v = {raw}").parse::<toml::Table>() {
+            Ok(mut t) => t
+                .remove("v")
+                .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+            Err(_) => toml::Value::String(raw.to_string()),
+        }
+    };
+    let entry = doc
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(t) = entry {
+        t.insert(key.to_string(), value);
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: &[(&str, &str)], o: Overrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::parse(text, Path::new("/etc/r/services.toml"), &o, &env)
+    }
+
+    const MIN: &str = "[services.artists]\n";
+
+    #[test]
+    fn defaults_and_relative_sqlite_path() {
+        let c = parse(MIN, &[], Overrides::default()).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+        assert_eq!(c.server.max_rows, 1000);
+        assert_eq!(c.database.url, "sqlite:///etc/r/music.db");
+        assert_eq!(c.database.pool_size, 16);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = parse(
+            "[server]\nbindd = 1\n[services.a]\n",
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("bindd"), "{e}");
+        assert!(e.to_string().contains("/etc/r/services.toml"), "{e}");
+        let e = parse("[services.a]\nhiden = []\n", &[], Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("hiden"), "{e}");
+    }
+
+    #[test]
+    fn precedence_flag_env_file() {
+        let text = "[server]\nbind = \"127.0.0.1:1\"\nmax_rows = 5\n[services.a]\n";
+        let c = parse(text, &[], Overrides::default()).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:1");
+        let env = [
+            ("RESTABLE_SERVER_BIND", "127.0.0.1:2"),
+            ("RESTABLE_SERVER_MAX_ROWS", "7"),
+            (
+                "RESTABLE_SERVER_CORS_ORIGINS",
+                "https://a.example,https://b.example",
+            ),
+        ];
+        let c = parse(text, &env, Overrides::default()).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:2");
+        assert_eq!(c.server.max_rows, 7);
+        assert_eq!(c.server.cors_origins.len(), 2);
+        let o = Overrides {
+            bind: Some("127.0.0.1:3".into()),
+            database_url: Some("sqlite://x.db".into()),
+        };
+        let c = parse(text, &env, o).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:3");
+        assert_eq!(c.database.url, "sqlite://x.db");
+    }
+
+    #[test]
+    fn unknown_env_key_is_an_error() {
+        let e = parse(MIN, &[("RESTABLE_SERVER_PORTT", "1")], Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("portt"), "{e}");
+    }
+
+    #[test]
+    fn bad_service_names() {
+        for name in ["_x", "\"a b\"", "\"a.b\""] {
+            let e = parse(&format!("[services.{name}]\n"), &[], Overrides::default());
+            assert!(e.is_err(), "{name}");
+        }
+        let e = parse(
+            "[services.a]\nmethods = [\"FETCH\"]\n",
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("services.a.methods"), "{e}");
+    }
+}
+
+/// A services.toml exposing every table found (`restable init`).
+pub fn render_init(
+    url: &str,
+    tables: &[String],
+    introspected: &[Option<crate::schema::Table>],
+) -> String {
+    const SECRET_HINTS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "hash"];
+    let mut out = String::new();
+    out.push_str(
+        "# services.toml written by `restable init`. Every table found is exposed below;\n",
+    );
+    out.push_str(
+        "# delete the sections you do not want served. docs/configuration.md lists every key.\n\n",
+    );
+    out.push_str("[server]\nbind = \"127.0.0.1:8080\"\nmax_rows = 1000\n\n");
+    out.push_str(&format!(
+        "[database]\nurl = {}\n",
+        toml::Value::String(url.to_string())
+    ));
+    for (n, name) in tables.iter().enumerate() {
+        let section = if name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !name.starts_with('_')
+        {
+            name.clone()
+        } else {
+            let clean: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("t{}", clean.trim_start_matches('_'))
+        };
+        out.push('\n');
+        let table = introspected.get(n).and_then(Option::as_ref);
+        if let Some(t) = table {
+            out.push_str(&format!(
+                "# {} {} ({} columns{})\n",
+                if t.is_view { "view" } else { "table" },
+                name,
+                t.columns.len(),
+                if t.primary_key.is_empty() {
+                    ", no primary key".to_string()
+                } else {
+                    format!(", key {}", t.primary_key.join(", "))
+                }
+            ));
+        }
+        out.push_str(&format!("[services.{section}]\n"));
+        if section != *name {
+            out.push_str(&format!("table = {}\n", toml::Value::String(name.clone())));
+        }
+        if let Some(t) = table {
+            let secrets: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| {
+                    let l = c.name.to_ascii_lowercase();
+                    SECRET_HINTS.iter().any(|h| l.contains(h))
+                })
+                .map(|c| toml::Value::String(c.name.clone()).to_string())
+                .collect();
+            if !secrets.is_empty() {
+                out.push_str(&format!(
+                    "hidden = [{}]   # looks secret: never served\n",
+                    secrets.join(", ")
+                ));
+            }
+            if t.is_view {
+                out.push_str("methods = [\"GET\"]\n# primary_key = [\"id\"]   # give a view a key to get /{service}/{key} URLs\n");
+            }
+        }
+    }
+    out
+}

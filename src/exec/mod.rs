@@ -1,0 +1,179 @@
+//! Execution: the only stage that does I/O against the database. Owns the pools, the
+//! transactions, row streaming and the mapping of driver errors to API errors. The
+//! `Database` enum is the seam: each backend is one module behind it.
+
+pub mod sqlite;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::config::DatabaseConfig;
+use crate::error::ApiResult;
+use crate::plan::write::{DeletePlan, InsertPlan, PutPlan, UpdatePlan};
+use crate::plan::ReadPlan;
+use crate::response::Format;
+use crate::schema::Table;
+use crate::sql::Dialect;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+/// Which backend a database URL names.
+pub fn backend_of(url: &str) -> Result<Backend, String> {
+    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        "mysql" | "mariadb" => Ok(Backend::MySql),
+        _ => Err(format!(
+            "'{}' is not a database URL: use sqlite://path, postgres://... or mysql://...",
+            redact_url(url)
+        )),
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Bytes of a response body: complete, or a first part followed by a stream.
+pub enum RowBody {
+    Full(Bytes),
+    Stream {
+        first: Bytes,
+        rest: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    },
+}
+
+pub struct ReadRequest {
+    pub plan: ReadPlan,
+    pub format: Format,
+    /// `Prefer: count=exact|planned|estimated`.
+    pub count: bool,
+    /// HEAD: rows are not needed, only counts.
+    pub head: bool,
+}
+
+pub struct ReadOutput {
+    /// Rows in this response.
+    pub rows: u64,
+    /// Rows matching the filters, when counted.
+    pub total: Option<u64>,
+    pub body: RowBody,
+}
+
+pub enum WriteOp {
+    Insert(InsertPlan),
+    Update(UpdatePlan),
+    Delete(DeletePlan),
+    Put(PutPlan),
+}
+
+pub struct WriteRequest {
+    pub op: WriteOp,
+    pub format: Format,
+    /// Encode the written rows (return=representation or the default body).
+    pub want_rows: bool,
+    /// `Prefer: tx=rollback`.
+    pub rollback: bool,
+    /// `Prefer: max-affected=N`.
+    pub max_affected: Option<u64>,
+    /// `If-Match` on an item write: the row's current ETag must equal this.
+    pub if_match: Option<String>,
+}
+
+pub struct WriteOutput {
+    /// Rows written (inserted, updated or deleted).
+    pub rows: u64,
+    /// Rows that were inserted rather than updated (upserts, PUT).
+    pub inserted: u64,
+    /// The written rows in the requested format (empty when not wanted).
+    pub body: Bytes,
+    /// Primary-key values of each written row, as URL text (for `Location`).
+    pub keys: Vec<Vec<String>>,
+}
+
+pub enum Database {
+    Sqlite(sqlite::SqlitePool),
+}
+
+impl Database {
+    pub async fn open(cfg: &DatabaseConfig, timeout: Duration) -> Result<Database, String> {
+        match backend_of(&cfg.url)? {
+            Backend::Sqlite => Ok(Database::Sqlite(
+                sqlite::SqlitePool::open(cfg, timeout).await?,
+            )),
+            Backend::Postgres | Backend::MySql => Err(format!(
+                "{}: PostgreSQL and MySQL/MariaDB support is not built into this version yet",
+                redact_url(&cfg.url)
+            )),
+        }
+    }
+
+    pub fn dialect(&self) -> &'static dyn Dialect {
+        match self {
+            Database::Sqlite(_) => &crate::sql::sqlite::Sqlite,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+        match self {
+            Database::Sqlite(p) => p.read(r).await,
+        }
+    }
+
+    pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+        match self {
+            Database::Sqlite(p) => p.write(w).await,
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        match self {
+            Database::Sqlite(p) => p.ping().await,
+        }
+    }
+
+    /// Introspect the named tables; `None` for a name that does not exist.
+    pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
+        match self {
+            Database::Sqlite(p) => p.introspect(names).await,
+        }
+    }
+
+    pub async fn list_tables(&self) -> Result<Vec<String>, String> {
+        match self {
+            Database::Sqlite(p) => p.list_tables().await,
+        }
+    }
+
+    /// Run a script of SQL statements (the `init_sql` file) in one transaction.
+    pub async fn run_script(&self, sql: String) -> Result<(), String> {
+        match self {
+            Database::Sqlite(p) => p.run_script(sql).await,
+        }
+    }
+}

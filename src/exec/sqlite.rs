@@ -1,0 +1,966 @@
+//! SQLite execution with rusqlite: a few reader connections and one writer connection,
+//! used from tokio's blocking pool. WAL lets readers run beside the writer; the single
+//! writer serializes writes, so clients never see "database is locked". Rows stream from
+//! the cursor through a bounded channel, so memory stays flat however many rows a read has.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::{ToSqlOutput, Value as SqlV, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use super::{ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
+use crate::config::DatabaseConfig;
+use crate::error::{ApiError, ApiResult};
+use crate::plan::write::{Assign, InsertPlan, OnConflict};
+use crate::plan::{Condition, Selected, SqlValue};
+use crate::request::ast::CmpOp;
+use crate::response::{etag, Cell, Format, RowEncoder};
+use crate::schema::{Service, Table};
+use crate::sql::{self, sqlite::Sqlite, Statement};
+
+/// A response smaller than this is sent whole, with Content-Length.
+const FIRST_PART: usize = 256 * 1024;
+/// Later parts of a streamed response.
+const CHUNK: usize = 64 * 1024;
+/// Parts buffered between the database thread and the socket.
+const CHANNEL_DEPTH: usize = 4;
+const STATEMENT_CACHE: usize = 256;
+
+struct Shared {
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: Arc<Semaphore>,
+    writer: Mutex<Option<Connection>>,
+    writer_slot: Arc<Semaphore>,
+    /// `:memory:` databases live in one connection, which then serves reads too.
+    single: bool,
+    acquire_timeout: Duration,
+    request_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct SqlitePool {
+    shared: Arc<Shared>,
+}
+
+/// Bind a `SqlValue` the way SQLite stores it.
+struct Param<'a>(&'a SqlValue);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            SqlValue::Null => ToSqlOutput::Owned(SqlV::Null),
+            SqlValue::Int(i) => ToSqlOutput::Owned(SqlV::Integer(*i)),
+            SqlValue::Float(f) => ToSqlOutput::Owned(SqlV::Real(*f)),
+            SqlValue::Decimal(d) => match d.parse::<i64>() {
+                Ok(i) => ToSqlOutput::Owned(SqlV::Integer(i)),
+                // NUMERIC affinity stores decimals as REAL (15 significant digits).
+                Err(_) => match d.parse::<f64>() {
+                    Ok(f) => ToSqlOutput::Owned(SqlV::Real(f)),
+                    Err(_) => ToSqlOutput::Borrowed(ValueRef::Text(d.as_bytes())),
+                },
+            },
+            SqlValue::Bool(b) => ToSqlOutput::Owned(SqlV::Integer(i64::from(*b))),
+            SqlValue::Text(s) | SqlValue::Json(s) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            SqlValue::Date(d) => ToSqlOutput::Owned(SqlV::Text(d.format("%Y-%m-%d").to_string())),
+            SqlValue::Time(t) => {
+                ToSqlOutput::Owned(SqlV::Text(t.format("%H:%M:%S%.f").to_string()))
+            }
+            SqlValue::Timestamp(t) => {
+                ToSqlOutput::Owned(SqlV::Text(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()))
+            }
+            SqlValue::TimestampTz(t) => ToSqlOutput::Owned(SqlV::Text(
+                t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string(),
+            )),
+            SqlValue::Uuid(u) => ToSqlOutput::Owned(SqlV::Text(u.hyphenated().to_string())),
+            SqlValue::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        })
+    }
+}
+
+fn cell(v: ValueRef<'_>) -> Cell<'_> {
+    match v {
+        ValueRef::Null => Cell::Null,
+        ValueRef::Integer(i) => Cell::Int(i),
+        ValueRef::Real(f) => Cell::Float(f),
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(s) => Cell::Text(s),
+            Err(_) => Cell::Bytes(t),
+        },
+        ValueRef::Blob(b) => Cell::Bytes(b),
+    }
+}
+
+/// URL text of a key value.
+fn key_text(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => String::new(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+    }
+}
+
+fn regexp_function(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re: Arc<regex::Regex> = ctx.get_or_create_aux(0, |vr| {
+                let pattern = vr.as_str().map_err(|e| e.to_string())?;
+                regex::RegexBuilder::new(pattern)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })?;
+            Ok(match ctx.get_raw(1) {
+                ValueRef::Null => None,
+                ValueRef::Text(t) => Some(re.is_match(&String::from_utf8_lossy(t))),
+                ValueRef::Integer(i) => Some(re.is_match(&i.to_string())),
+                ValueRef::Real(f) => Some(re.is_match(&f.to_string())),
+                ValueRef::Blob(b) => Some(re.is_match(&String::from_utf8_lossy(b))),
+            })
+        },
+    )
+}
+
+fn open_connection(path: &str, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    regexp_function(&conn)?;
+    Ok(conn)
+}
+
+/// `sqlite://path?mode=ro` -> (path, read-only).
+fn parse_url(url: &str) -> (String, bool) {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let read_only = query.split('&').any(|kv| kv == "mode=ro");
+    (path.to_string(), read_only)
+}
+
+fn db_error(e: &rusqlite::Error) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+struct Slot {
+    conn: Option<Connection>,
+    shared: Arc<Shared>,
+    writer: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    fn conn(&mut self) -> ApiResult<&mut Connection> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| ApiError::internal("connection slot is empty"))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            if self.writer {
+                if let Ok(mut w) = self.shared.writer.lock() {
+                    *w = Some(c);
+                }
+            } else if let Ok(mut r) = self.shared.readers.lock() {
+                r.push(c);
+            }
+        }
+    }
+}
+
+impl SqlitePool {
+    pub async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
+        let (path, read_only) = parse_url(&cfg.url);
+        let memory = path.is_empty() || path == ":memory:";
+        let pool_size = cfg.pool_size.clamp(1, 64) as usize;
+        let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
+        let p = path.clone();
+        let opened = tokio::task::spawn_blocking(
+            move || -> rusqlite::Result<(Connection, Vec<Connection>)> {
+                let rw = if read_only {
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                } else {
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+                };
+                let flags = rw | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                let target = if memory { ":memory:" } else { p.as_str() };
+                let writer = open_connection(target, flags)?;
+                if !memory && !read_only {
+                    writer.pragma_update(None, "journal_mode", "WAL")?;
+                }
+                let mut readers = Vec::new();
+                if !memory {
+                    let rflags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI;
+                    for _ in 0..pool_size {
+                        readers.push(open_connection(target, rflags)?);
+                    }
+                }
+                Ok((writer, readers))
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open SQLite database '{path}': {e}"))?;
+        let (writer, readers) = opened;
+        let n_readers = readers.len();
+        Ok(SqlitePool {
+            shared: Arc::new(Shared {
+                readers: Mutex::new(readers),
+                reader_slots: Arc::new(Semaphore::new(n_readers.max(1))),
+                writer: Mutex::new(Some(writer)),
+                writer_slot: Arc::new(Semaphore::new(1)),
+                single: memory,
+                acquire_timeout,
+                request_timeout,
+            }),
+        })
+    }
+
+    async fn acquire(&self, write: bool) -> ApiResult<Slot> {
+        let use_writer = write || self.shared.single;
+        let sem = if use_writer {
+            &self.shared.writer_slot
+        } else {
+            &self.shared.reader_slots
+        };
+        let permit =
+            tokio::time::timeout(self.shared.acquire_timeout, Arc::clone(sem).acquire_owned())
+                .await
+                .map_err(|_| ApiError::DbUnavailable {
+                    details: "timed out waiting for a database connection".into(),
+                })?
+                .map_err(|_| ApiError::DbUnavailable {
+                    details: "the connection pool is closed".into(),
+                })?;
+        let conn = if use_writer {
+            self.shared.writer.lock().ok().and_then(|mut w| w.take())
+        } else {
+            self.shared.readers.lock().ok().and_then(|mut r| r.pop())
+        };
+        let conn = conn.ok_or_else(|| ApiError::internal("no free connection behind a permit"))?;
+        Ok(Slot {
+            conn: Some(conn),
+            shared: Arc::clone(&self.shared),
+            writer: use_writer,
+            _permit: permit,
+        })
+    }
+
+    /// Run `f` on a connection in the blocking pool, interrupting it at the request timeout.
+    async fn run<T: Send + 'static>(
+        &self,
+        write: bool,
+        f: impl FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        let mut slot = self.acquire(write).await?;
+        let handle = slot.conn()?.get_interrupt_handle();
+        let timeout = self.shared.request_timeout;
+        let task = tokio::task::spawn_blocking(move || {
+            let conn = slot.conn()?;
+            f(conn)
+        });
+        match tokio::time::timeout(timeout, task).await {
+            Ok(joined) => joined.map_err(|e| ApiError::internal(e.to_string()))?,
+            Err(_) => {
+                handle.interrupt();
+                Err(ApiError::Timeout {
+                    ms: timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        self.run(false, |c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(|e| db_error(&e))
+        })
+        .await
+        .is_ok()
+    }
+
+    pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
+        self.run(true, move |c| {
+            names
+                .iter()
+                .map(|n| crate::schema::sqlite::introspect_table(c, n).map_err(|e| db_error(&e)))
+                .collect()
+        })
+        .await
+        .map_err(|e| e.body().to_string())
+    }
+
+    pub async fn list_tables(&self) -> Result<Vec<String>, String> {
+        self.run(true, |c| {
+            crate::schema::sqlite::list_tables(c).map_err(|e| db_error(&e))
+        })
+        .await
+        .map_err(|e| e.body().to_string())
+    }
+
+    pub async fn run_script(&self, sql: String) -> Result<(), String> {
+        self.run(true, move |c| {
+            let tx = c.transaction().map_err(|e| db_error(&e))?;
+            tx.execute_batch(&sql).map_err(|e| db_error(&e))?;
+            tx.commit().map_err(|e| db_error(&e))
+        })
+        .await
+        .map_err(|e| match e {
+            ApiError::Internal { details } => details,
+            other => other.to_string(),
+        })
+    }
+
+    pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+        let mut slot = self.acquire(false).await?;
+        let handle = slot.conn()?.get_interrupt_handle();
+        let timeout = self.shared.request_timeout;
+        let (head_tx, head_rx) = oneshot::channel();
+        let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
+        tokio::task::spawn_blocking(move || {
+            let result = slot
+                .conn()
+                .and_then(|conn| read_rows(conn, &r, head_tx, chunk_tx));
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "read failed while streaming");
+            }
+        });
+        let head = match tokio::time::timeout(timeout, head_rx).await {
+            Ok(Ok(head)) => head?,
+            Ok(Err(_)) => return Err(ApiError::internal("the database thread ended early")),
+            Err(_) => {
+                handle.interrupt();
+                return Err(ApiError::Timeout {
+                    ms: timeout.as_millis() as u64,
+                });
+            }
+        };
+        let body = if head.done {
+            RowBody::Full(head.first)
+        } else {
+            RowBody::Stream {
+                first: head.first,
+                rest: chunk_rx,
+            }
+        };
+        Ok(ReadOutput {
+            rows: head.rows,
+            total: head.total,
+            body,
+        })
+    }
+
+    pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+        self.run(true, move |conn| write_rows(conn, w)).await
+    }
+}
+
+struct Head {
+    first: Bytes,
+    rows: u64,
+    total: Option<u64>,
+    done: bool,
+}
+
+fn params(stmt: &Statement) -> Vec<Param<'_>> {
+    stmt.params.iter().map(Param).collect()
+}
+
+fn map_err(e: rusqlite::Error, svc: &Service) -> ApiError {
+    let rusqlite::Error::SqliteFailure(f, msg) = &e else {
+        return db_error(&e);
+    };
+    let msg = msg.clone().unwrap_or_default();
+    match f.code {
+        ErrorCode::OperationInterrupted => ApiError::Timeout { ms: 0 },
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => ApiError::DbUnavailable {
+            details: "the database is busy".into(),
+        },
+        ErrorCode::ConstraintViolation => constraint_error(f.extended_code, &msg, svc),
+        ErrorCode::TooBig => {
+            ApiError::bad_request("payload_too_large", "a value is too large for the database")
+        }
+        _ => db_error(&e),
+    }
+}
+
+/// Columns named by `UNIQUE constraint failed: t.a, t.b`.
+fn failed_columns(msg: &str) -> Vec<String> {
+    msg.split_once(':')
+        .map(|(_, cols)| {
+            cols.split(',')
+                .map(|c| c.trim().rsplit('.').next().unwrap_or("").to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn constraint_error(extended: i32, msg: &str, svc: &Service) -> ApiError {
+    const PRIMARYKEY: i32 = 1555;
+    const UNIQUE: i32 = 2067;
+    const NOTNULL: i32 = 1299;
+    const CHECK: i32 = 275;
+    const FOREIGNKEY: i32 = 787;
+    let table = &svc.table.bare_name;
+    match extended {
+        PRIMARYKEY | UNIQUE => {
+            let cols = failed_columns(msg);
+            let constraint = if extended == PRIMARYKEY || cols == svc.table.primary_key {
+                format!("{table}_pkey")
+            } else {
+                format!("{table}_{}_key", cols.join("_"))
+            };
+            ApiError::Constraint {
+                code: "unique_violation",
+                message: format!("duplicate key value violates unique constraint \"{constraint}\""),
+                details: format!(
+                    "Key ({}) already exists. (constraint {constraint}, SQLSTATE 23505)",
+                    cols.join(", ")
+                ),
+            }
+        }
+        NOTNULL => {
+            let col = failed_columns(msg).pop().unwrap_or_default();
+            ApiError::Constraint {
+                code: "not_null_violation",
+                message: format!(
+                    "null value in column \"{col}\" of relation \"{table}\" violates not-null constraint"
+                ),
+                details: format!("column {col} (SQLSTATE 23502)"),
+            }
+        }
+        CHECK => {
+            let what = msg.split_once(':').map_or("", |(_, c)| c.trim());
+            ApiError::Constraint {
+                code: "check_violation",
+                message: format!("new row for relation \"{table}\" violates check constraint"),
+                details: format!("check: {what} (SQLSTATE 23514)"),
+            }
+        }
+        FOREIGNKEY => {
+            let fks: Vec<String> = svc
+                .table
+                .foreign_keys
+                .iter()
+                .map(|fk| {
+                    format!(
+                        "{} ({}) references {}({})",
+                        fk.name,
+                        fk.columns.join(", "),
+                        fk.referenced_table,
+                        fk.referenced_columns.join(", ")
+                    )
+                })
+                .collect();
+            let details = if fks.is_empty() {
+                "rows of other tables still reference this row (SQLSTATE 23503)".to_string()
+            } else {
+                format!(
+                    "a referenced row is missing, or this row is still referenced; foreign keys of {table}: {} (SQLSTATE 23503)",
+                    fks.join("; ")
+                )
+            };
+            ApiError::Constraint {
+                code: "foreign_key_violation",
+                message: format!(
+                    "insert, update or delete on \"{table}\" violates a foreign key constraint"
+                ),
+                details,
+            }
+        }
+        _ => ApiError::Constraint {
+            code: "check_violation",
+            message: format!("a constraint on \"{table}\" failed"),
+            details: format!("{msg} (SQLSTATE 23000)"),
+        },
+    }
+}
+
+fn read_rows(
+    conn: &mut Connection,
+    r: &ReadRequest,
+    head_tx: oneshot::Sender<ApiResult<Head>>,
+    chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> ApiResult<()> {
+    let svc = &r.plan.service;
+    let dialect = &Sqlite;
+    let fail = |head_tx: oneshot::Sender<ApiResult<Head>>, e: ApiError| {
+        let _ = head_tx.send(Err(e.clone()));
+        Err(e)
+    };
+    let count_stmt = sql::count(dialect, &r.plan);
+    let count_now = |conn: &Connection| -> ApiResult<u64> {
+        let mut st = conn
+            .prepare_cached(&count_stmt.sql)
+            .map_err(|e| map_err(e, svc))?;
+        st.query_row(rusqlite::params_from_iter(params(&count_stmt)), |row| {
+            row.get::<_, i64>(0)
+        })
+        .map(|n| n.max(0) as u64)
+        .map_err(|e| map_err(e, svc))
+    };
+    if r.head {
+        let total = if r.count {
+            match count_now(conn) {
+                Ok(n) => Some(n),
+                Err(e) => return fail(head_tx, e),
+            }
+        } else {
+            None
+        };
+        // Without the rows, how many would be returned follows from the count.
+        let rows = match total {
+            Some(t) => {
+                let avail = t.saturating_sub(r.plan.offset);
+                r.plan.limit.map_or(avail, |l| l.min(avail))
+            }
+            None => 0,
+        };
+        let _ = head_tx.send(Ok(Head {
+            first: Bytes::new(),
+            rows,
+            total,
+            done: true,
+        }));
+        return Ok(());
+    }
+    let stmt = sql::select(dialect, &r.plan);
+    let enc = RowEncoder::new(
+        r.format,
+        r.plan
+            .select
+            .iter()
+            .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
+    );
+    let mut prepared = match conn.prepare_cached(&stmt.sql) {
+        Ok(p) => p,
+        Err(e) => return fail(head_tx, map_err(e, svc)),
+    };
+    let mut rows = match prepared.query(rusqlite::params_from_iter(params(&stmt))) {
+        Ok(r) => r,
+        Err(e) => return fail(head_tx, map_err(e, svc)),
+    };
+    let mut buf = Vec::with_capacity(8 * 1024);
+    enc.start(&mut buf);
+    let mut n: u64 = 0;
+    let mut total: Option<u64> = None;
+    let mut head_tx = Some(head_tx);
+    let ncols = enc.columns.len();
+    loop {
+        let row = match rows.next() {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => {
+                let e = map_err(e, svc);
+                if let Some(tx) = head_tx.take() {
+                    return fail(tx, e);
+                }
+                let _ = chunk_tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                return Err(e);
+            }
+        };
+        if n == 0 && r.count {
+            // The first step opened the read transaction: the count sees the same snapshot.
+            match count_now(conn) {
+                Ok(t) => total = Some(t),
+                Err(e) => {
+                    if let Some(tx) = head_tx.take() {
+                        return fail(tx, e);
+                    }
+                }
+            }
+        }
+        if r.format == Format::Object && n >= 1 {
+            // A second row: the singular answer is impossible; count for the message.
+            n += 1;
+            while let Ok(Some(_)) = rows.next() {
+                n += 1;
+            }
+            break;
+        }
+        enc.separator(&mut buf, n);
+        enc.row(&mut buf, |i| {
+            if i < ncols {
+                cell(row.get_ref(i).unwrap_or(ValueRef::Null))
+            } else {
+                Cell::Null
+            }
+        });
+        n += 1;
+        let limit = if head_tx.is_some() { FIRST_PART } else { CHUNK };
+        if buf.len() >= limit {
+            if let Some(tx) = head_tx.take() {
+                // Streaming from here on: the row count must be known for Content-Range.
+                let t = match total {
+                    Some(t) => t,
+                    None => match count_now(conn) {
+                        Ok(t) => t,
+                        Err(e) => return fail(tx, e),
+                    },
+                };
+                let avail = t.saturating_sub(r.plan.offset);
+                let rows_total = r.plan.limit.map_or(avail, |l| l.min(avail));
+                let first = Bytes::from(std::mem::replace(
+                    &mut buf,
+                    Vec::with_capacity(CHUNK + 4096),
+                ));
+                if tx
+                    .send(Ok(Head {
+                        first,
+                        rows: rows_total,
+                        total,
+                        done: false,
+                    }))
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            } else {
+                let part = Bytes::from(std::mem::replace(
+                    &mut buf,
+                    Vec::with_capacity(CHUNK + 4096),
+                ));
+                if chunk_tx.blocking_send(Ok(part)).is_err() {
+                    // The client went away.
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if r.format == Format::Object && n != 1 {
+        let e = ApiError::NotAcceptable {
+            message: "Cannot coerce the result to a single JSON object".into(),
+            details: Some(format!("The result contains {n} rows")),
+        };
+        if let Some(tx) = head_tx.take() {
+            return fail(tx, e);
+        }
+    }
+    enc.end(&mut buf);
+    match head_tx.take() {
+        Some(tx) => {
+            let _ = tx.send(Ok(Head {
+                first: Bytes::from(buf),
+                rows: n,
+                total,
+                done: true,
+            }));
+        }
+        None => {
+            let _ = chunk_tx.blocking_send(Ok(Bytes::from(buf)));
+        }
+    }
+    Ok(())
+}
+
+/// Encodes RETURNING rows: the first `visible` columns for the body, the key after them.
+struct Returning {
+    enc: RowEncoder,
+    visible: usize,
+    key_at: Vec<usize>,
+    body: Vec<u8>,
+    rows: u64,
+    keys: Vec<Vec<String>>,
+}
+
+impl Returning {
+    fn new(svc: &Service, format: Format, selected: &[Selected]) -> (Self, Vec<Selected>) {
+        let enc = RowEncoder::new(
+            format,
+            selected
+                .iter()
+                .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
+        );
+        let mut cols = selected.to_vec();
+        let mut key_at = Vec::new();
+        for k in &svc.primary_key {
+            if let Some(i) = svc.column_index(k) {
+                key_at.push(cols.len());
+                cols.push(Selected {
+                    column: i,
+                    output: k.clone(),
+                });
+            }
+        }
+        let mut body = Vec::new();
+        enc.start(&mut body);
+        (
+            Returning {
+                enc,
+                visible: selected.len(),
+                key_at,
+                body,
+                rows: 0,
+                keys: Vec::new(),
+            },
+            cols,
+        )
+    }
+
+    fn run(&mut self, conn: &Connection, svc: &Service, stmt: &Statement) -> ApiResult<()> {
+        let mut prepared = conn
+            .prepare_cached(&stmt.sql)
+            .map_err(|e| map_err(e, svc))?;
+        let mut rows = prepared
+            .query(rusqlite::params_from_iter(params(stmt)))
+            .map_err(|e| map_err(e, svc))?;
+        while let Some(row) = rows.next().map_err(|e| map_err(e, svc))? {
+            self.enc.separator(&mut self.body, self.rows);
+            let visible = self.visible;
+            self.enc.row(&mut self.body, |i| {
+                if i < visible {
+                    cell(row.get_ref(i).unwrap_or(ValueRef::Null))
+                } else {
+                    Cell::Null
+                }
+            });
+            self.keys.push(
+                self.key_at
+                    .iter()
+                    .map(|&i| key_text(row.get_ref(i).unwrap_or(ValueRef::Null)))
+                    .collect(),
+            );
+            self.rows += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> (Vec<u8>, u64, Vec<Vec<String>>) {
+        self.enc.end(&mut self.body);
+        (self.body, self.rows, self.keys)
+    }
+}
+
+fn count_where(conn: &Connection, svc: &Service, filter: Option<&Condition>) -> ApiResult<u64> {
+    let stmt = sql::count_where(&Sqlite, svc, filter);
+    let mut prepared = conn
+        .prepare_cached(&stmt.sql)
+        .map_err(|e| map_err(e, svc))?;
+    prepared
+        .query_row(rusqlite::params_from_iter(params(&stmt)), |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n.max(0) as u64)
+        .map_err(|e| map_err(e, svc))
+}
+
+/// The ETag of the row `key` selects (all visible columns, as `GET /{service}/{key}` shows it).
+fn row_etag(conn: &Connection, svc: &Arc<Service>, key: &Condition) -> ApiResult<Option<String>> {
+    let plan = crate::plan::ReadPlan {
+        service: Arc::clone(svc),
+        select: svc
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Selected {
+                column: i,
+                output: c.name.clone(),
+            })
+            .collect(),
+        filter: Some(key.clone()),
+        order: Vec::new(),
+        limit: None,
+        offset: 0,
+    };
+    let stmt = sql::select(&Sqlite, &plan);
+    let enc = RowEncoder::new(
+        Format::Object,
+        svc.columns.iter().map(|c| (c.name.as_str(), &c.column)),
+    );
+    let mut prepared = conn
+        .prepare_cached(&stmt.sql)
+        .map_err(|e| map_err(e, svc))?;
+    let mut rows = prepared
+        .query(rusqlite::params_from_iter(params(&stmt)))
+        .map_err(|e| map_err(e, svc))?;
+    match rows.next().map_err(|e| map_err(e, svc))? {
+        Some(row) => {
+            let mut out = Vec::new();
+            enc.row(&mut out, |i| cell(row.get_ref(i).unwrap_or(ValueRef::Null)));
+            Ok(Some(etag(&out)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// How many of the rows of an upsert already exist (they will be updated, not inserted).
+fn existing_conflicts(conn: &Connection, plan: &InsertPlan, c: &OnConflict) -> ApiResult<u64> {
+    let svc = &plan.service;
+    let mut existing = 0;
+    for batch in &plan.batches {
+        let positions: Option<Vec<usize>> = c
+            .columns
+            .iter()
+            .map(|col| batch.columns.iter().position(|b| b == col))
+            .collect();
+        let Some(positions) = positions else {
+            continue;
+        };
+        for row in &batch.rows {
+            let cond = Condition::And(
+                c.columns
+                    .iter()
+                    .zip(&positions)
+                    .map(|(&column, &p)| Condition::Compare {
+                        column,
+                        op: CmpOp::Eq,
+                        value: row[p].clone(),
+                    })
+                    .collect(),
+            );
+            if count_where(conn, svc, Some(&cond))? > 0 {
+                existing += 1;
+            }
+        }
+    }
+    Ok(existing)
+}
+
+fn write_rows(conn: &mut Connection, w: WriteRequest) -> ApiResult<WriteOutput> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| db_error(&e))?;
+    let (svc, selected) = match &w.op {
+        WriteOp::Insert(p) => (Arc::clone(&p.service), p.returning.clone()),
+        WriteOp::Update(p) => (Arc::clone(&p.service), p.returning.clone()),
+        WriteOp::Delete(p) => (Arc::clone(&p.service), p.returning.clone()),
+        WriteOp::Put(p) => (Arc::clone(&p.service), p.returning.clone()),
+    };
+    let selected = if w.want_rows { selected } else { Vec::new() };
+    let (mut ret, ret_cols) = Returning::new(&svc, w.format, &selected);
+    let mut inserted = 0u64;
+
+    if let Some(expected) = &w.if_match {
+        let key = match &w.op {
+            WriteOp::Update(p) => p.filter.as_ref(),
+            WriteOp::Delete(p) => p.filter.as_ref(),
+            WriteOp::Put(p) => Some(&p.key),
+            WriteOp::Insert(_) => None,
+        };
+        if let Some(key) = key {
+            let current = row_etag(&tx, &svc, key)?;
+            let matches = match &current {
+                Some(tag) => expected == "*" || expected.split(',').any(|t| t.trim() == tag),
+                None => false,
+            };
+            if !matches {
+                return Err(ApiError::PreconditionFailed);
+            }
+        }
+    }
+
+    match &w.op {
+        WriteOp::Insert(plan) => {
+            let existing = match &plan.on_conflict {
+                Some(c) if c.resolution == crate::request::prefer::Resolution::MergeDuplicates => {
+                    existing_conflicts(&tx, plan, c)?
+                }
+                _ => 0,
+            };
+            for batch in &plan.batches {
+                for stmt in sql::insert(&Sqlite, &svc, batch, plan.on_conflict.as_ref(), &ret_cols)
+                {
+                    ret.run(&tx, &svc, &stmt)?;
+                }
+            }
+            inserted = ret.rows.saturating_sub(existing);
+        }
+        WriteOp::Update(plan) => {
+            if let Some(max) = w.max_affected {
+                let n = count_where(&tx, &svc, plan.filter.as_ref())?;
+                if n > max {
+                    return Err(ApiError::MaxAffected { affected: n, max });
+                }
+            }
+            if plan.set.is_empty() {
+                // Nothing to change: answer with the rows as they are.
+                let read = crate::plan::ReadPlan {
+                    service: Arc::clone(&svc),
+                    select: ret_cols.clone(),
+                    filter: plan.filter.clone(),
+                    order: Vec::new(),
+                    limit: None,
+                    offset: 0,
+                };
+                ret.run(&tx, &svc, &sql::select(&Sqlite, &read))?;
+            } else {
+                let stmt = sql::update(&Sqlite, &svc, &plan.set, plan.filter.as_ref(), &ret_cols);
+                ret.run(&tx, &svc, &stmt)?;
+            }
+        }
+        WriteOp::Delete(plan) => {
+            if let Some(max) = w.max_affected {
+                let n = count_where(&tx, &svc, plan.filter.as_ref())?;
+                if n > max {
+                    return Err(ApiError::MaxAffected { affected: n, max });
+                }
+            }
+            let stmt = sql::delete(&Sqlite, &svc, plan.filter.as_ref(), &ret_cols);
+            ret.run(&tx, &svc, &stmt)?;
+        }
+        WriteOp::Put(plan) => {
+            let exists = count_where(&tx, &svc, Some(&plan.key))? > 0;
+            if exists {
+                let set: Vec<(usize, Assign)> = plan.update.clone();
+                if set.is_empty() {
+                    let read = crate::plan::ReadPlan {
+                        service: Arc::clone(&svc),
+                        select: ret_cols.clone(),
+                        filter: Some(plan.key.clone()),
+                        order: Vec::new(),
+                        limit: None,
+                        offset: 0,
+                    };
+                    ret.run(&tx, &svc, &sql::select(&Sqlite, &read))?;
+                } else {
+                    let stmt = sql::update(&Sqlite, &svc, &set, Some(&plan.key), &ret_cols);
+                    ret.run(&tx, &svc, &stmt)?;
+                }
+            } else {
+                for stmt in sql::insert(&Sqlite, &svc, &plan.insert, None, &ret_cols) {
+                    ret.run(&tx, &svc, &stmt)?;
+                }
+                inserted = 1;
+            }
+        }
+    }
+
+    let (body, rows, keys) = ret.finish();
+    if w.format == Format::Object && rows != 1 && w.want_rows {
+        return Err(ApiError::NotAcceptable {
+            message: "Cannot coerce the result to a single JSON object".into(),
+            details: Some(format!("The result contains {rows} rows")),
+        });
+    }
+    if w.rollback {
+        tx.rollback().map_err(|e| db_error(&e))?;
+    } else {
+        tx.commit().map_err(|e| map_err(e, &svc))?;
+    }
+    Ok(WriteOutput {
+        rows,
+        inserted,
+        body: Bytes::from(body),
+        keys,
+    })
+}

@@ -1,0 +1,744 @@
+//! Route handlers: the pipeline for data routes and the small operational routes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use poem::http::{HeaderValue, Method as HttpMethod, StatusCode};
+use poem::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use super::error_response;
+use crate::error::{ApiError, ApiResult};
+use crate::exec::{ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
+use crate::plan::write::{self, Assign, DeletePlan, InsertOptions, UpdatePlan};
+use crate::plan::{self, Condition, Selected};
+use crate::request::ast::{CmpOp, Operation};
+use crate::request::prefer::{Applied, ReturnPref, Tx};
+use crate::request::{Action, ApiRequest};
+use crate::response::{etag, Format};
+use crate::schema::{Method, Service};
+use crate::state::AppState;
+
+pub async fn handle(state: &Arc<AppState>, req: Request) -> Response {
+    match route(state, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(Body::from(Bytes::from(v.to_string())))
+}
+
+fn decode_segment(s: &str) -> ApiResult<String> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| ApiError::bad_request("bad_path", "the URL path is not valid UTF-8"))
+}
+
+fn allow_header(svc: &Service) -> String {
+    let mut out = vec!["OPTIONS"];
+    for m in &svc.methods {
+        out.push(m.as_str());
+        if *m == Method::Get {
+            out.push("HEAD");
+        }
+    }
+    out.join(", ")
+}
+
+fn not_allowed(svc: &Service, method: &str) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        service: svc.name.clone(),
+        allow: allow_header(svc),
+    }
+}
+
+async fn route(state: &Arc<AppState>, mut req: Request) -> ApiResult<Response> {
+    let path = req.uri().path().to_string();
+    let raw_segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut segments = raw_segments
+        .iter()
+        .map(|s| decode_segment(s))
+        .collect::<ApiResult<Vec<String>>>()?;
+    if segments.len() > 1 && segments.last().is_some_and(String::is_empty) {
+        segments.pop();
+    }
+    let method = req.method().clone();
+    let is_read = method == HttpMethod::GET || method == HttpMethod::HEAD;
+    let first = segments.first().map(String::as_str).unwrap_or("");
+
+    // Operational routes.
+    match (first, segments.len()) {
+        ("", 1) if is_read => return Ok(index(state)),
+        ("_health", 1) if is_read => {
+            return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+        }
+        ("_ready", 1) if is_read => {
+            return Ok(if state.db.ping().await {
+                json_response(StatusCode::OK, &json!({"status": "ready"}))
+            } else {
+                error_response(&ApiError::DbUnavailable {
+                    details: "the database does not answer".into(),
+                })
+            })
+        }
+        ("_schema", 2) if is_read => {
+            let svc = service(state, &segments[1])?;
+            return Ok(json_response(StatusCode::OK, &svc.json_schema));
+        }
+        _ => {}
+    }
+    if first.starts_with('_') || first.is_empty() {
+        return Err(ApiError::not_found(format!("no route for {path}")));
+    }
+    let svc = Arc::clone(service(state, first)?);
+    let key = if segments.len() > 1 {
+        Some(segments[1..].to_vec())
+    } else {
+        None
+    };
+
+    let action = match method {
+        HttpMethod::GET => Action::Get,
+        HttpMethod::HEAD => Action::Head,
+        HttpMethod::POST => Action::Post,
+        HttpMethod::PATCH => Action::Patch,
+        HttpMethod::PUT => Action::Put,
+        HttpMethod::DELETE => Action::Delete,
+        HttpMethod::OPTIONS => return Ok(options(state, &req, &svc)),
+        other => return Err(not_allowed(&svc, other.as_str())),
+    };
+    let needed = match action {
+        Action::Get | Action::Head => Method::Get,
+        Action::Post => Method::Post,
+        Action::Patch => Method::Patch,
+        Action::Put => Method::Put,
+        Action::Delete => Method::Delete,
+    };
+    if !svc.allows(needed) || (action == Action::Post && key.is_some()) {
+        return Err(not_allowed(&svc, method.as_str()));
+    }
+
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    let api = ApiRequest::parse(action, &svc.name, key, &raw_query, req.headers())?;
+
+    let body = if matches!(action, Action::Post | Action::Patch | Action::Put) {
+        Some(read_body(state, &mut req).await?)
+    } else {
+        None
+    };
+    match action {
+        Action::Get | Action::Head => read(state, &svc, &api).await,
+        Action::Post => post(state, &svc, &api, body.as_ref()).await,
+        Action::Patch => patch(state, &svc, &api, body.as_ref()).await,
+        Action::Put => put(state, &svc, &api, body.as_ref()).await,
+        Action::Delete => delete(state, &svc, &api).await,
+    }
+}
+
+fn service<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Arc<Service>> {
+    state.cache.service(name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "Could not find the service '{name}'; GET / lists the services"
+        ))
+    })
+}
+
+fn index(state: &AppState) -> Response {
+    let services: Vec<Value> = state
+        .cache
+        .services
+        .values()
+        .filter(|s| !s.methods.is_empty())
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "url": format!("/{}", s.name),
+                "methods": s.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                "schema": format!("/_schema/{}", s.name),
+            })
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"services": services, "openapi": "/openapi.json"}),
+    )
+}
+
+fn options(state: &AppState, req: &Request, svc: &Service) -> Response {
+    let allow = allow_header(svc);
+    let mut resp = Response::builder()
+        .status(StatusCode::OK)
+        .body(Body::empty());
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        h.insert("allow", v.clone());
+        let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
+        let preflight = req.headers().contains_key("access-control-request-method");
+        if let (Some(origin), true) = (origin, preflight) {
+            if super::origin_allowed(&state.config.server.cors_origins, origin) {
+                h.insert("access-control-allow-methods", v);
+                let asked = req
+                    .headers()
+                    .get("access-control-request-headers")
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        HeaderValue::from_static("Authorization, Content-Type, Prefer, Range")
+                    });
+                h.insert("access-control-allow-headers", asked);
+                h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+            }
+        }
+    }
+    resp
+}
+
+async fn read_body(state: &AppState, req: &mut Request) -> ApiResult<Bytes> {
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime != "application/json" {
+        return Err(ApiError::UnsupportedMediaType {
+            message: if ct.is_empty() {
+                "the request body needs Content-Type: application/json".into()
+            } else {
+                format!("Content-Type '{ct}' is not supported; send application/json")
+            },
+        });
+    }
+    let limit = state.config.server.max_body_bytes;
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let body = req.take_body();
+    body.into_bytes_limit(usize::try_from(limit).unwrap_or(usize::MAX))
+        .await
+        .map_err(|e| match e {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge { limit },
+            other => {
+                ApiError::bad_request("bad_body", format!("cannot read the request body: {other}"))
+            }
+        })
+}
+
+fn content_range(lower: u64, rows: u64, total: Option<u64>) -> String {
+    let total_s = total.map_or_else(|| "*".to_string(), |t| t.to_string());
+    if rows == 0 {
+        format!("*/{total_s}")
+    } else {
+        format!("{lower}-{}/{total_s}", lower + rows - 1)
+    }
+}
+
+fn set(resp: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+fn next_link(api_query: &str, path: &str, next_offset: u64, limit: u64) -> String {
+    let mut pairs: Vec<(String, String)> = crate::request::query_pairs(api_query)
+        .into_iter()
+        .filter(|(k, _)| k != "offset" && k != "limit")
+        .collect();
+    pairs.push(("limit".into(), limit.to_string()));
+    pairs.push(("offset".into(), next_offset.to_string()));
+    let q = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("<{path}?{q}>; rel=\"next\"")
+}
+
+fn is_count(api: &ApiRequest) -> bool {
+    api.prefer.count.is_some()
+}
+
+fn applied(api: &ApiRequest, write: bool) -> Option<String> {
+    api.prefer.applied_header(Applied {
+        resolution: write,
+        missing: write,
+        return_: write,
+        count: true,
+        tx: write,
+        handling: true,
+        timezone: false,
+        max_affected: write,
+    })
+}
+
+fn with_applied(mut resp: Response, api: &ApiRequest, write: bool) -> Response {
+    if let Some(a) = applied(api, write) {
+        set(&mut resp, "preference-applied", &a);
+    }
+    resp
+}
+
+fn body_of(out: RowBody) -> Body {
+    match out {
+        RowBody::Full(b) => Body::from(b),
+        RowBody::Stream { first, rest } => {
+            let head =
+                futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(first) });
+            let tail = futures_util::stream::unfold(rest, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            });
+            Body::from_bytes_stream(futures_util::StreamExt::chain(head, tail))
+        }
+    }
+}
+
+async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResult<Response> {
+    let item = api.key.is_some();
+    let plan = plan::read_plan(svc, &api.query, api.key.as_deref(), api.range)?;
+    let format = if item && api.format == Format::Json {
+        Format::Object
+    } else {
+        api.format
+    };
+    let (offset, limit) = (plan.offset, plan.limit);
+    let out: ReadOutput = state
+        .db
+        .read(ReadRequest {
+            plan,
+            format,
+            count: is_count(api) && !item,
+            head: api.action == Action::Head && !item,
+        })
+        .await
+        .map_err(|e| match (&e, item) {
+            (
+                ApiError::NotAcceptable {
+                    details: Some(d), ..
+                },
+                true,
+            ) if d.contains(" 0 rows") => {
+                ApiError::not_found(format!("no row of '{}' has this key", svc.name))
+            }
+            _ => e,
+        })?;
+    if item {
+        let RowBody::Full(bytes) = out.body else {
+            return Err(ApiError::internal("an item response was streamed"));
+        };
+        let tag = etag(&bytes);
+        if let Some(inm) = &api.if_none_match {
+            if inm.trim() == "*" || inm.split(',').any(|t| t.trim() == tag) {
+                let mut resp = Response::builder()
+                    .status(StatusCode::NOT_MODIFIED)
+                    .body(Body::empty());
+                set(&mut resp, "etag", &tag);
+                return Ok(resp);
+            }
+        }
+        let body = if api.action == Action::Head {
+            Bytes::new()
+        } else {
+            bytes
+        };
+        let ct = if api.format == Format::Json {
+            "application/json; charset=utf-8"
+        } else {
+            format.content_type()
+        };
+        let mut resp = Response::builder()
+            .status(StatusCode::OK)
+            .content_type(ct)
+            .body(Body::from(body));
+        set(&mut resp, "etag", &tag);
+        return Ok(resp);
+    }
+    if let Some(total) = out.total {
+        if offset > 0 && offset > total {
+            return Err(ApiError::RangeNotSatisfiable {
+                message: "Requested range not satisfiable".into(),
+                details: format!(
+                    "An offset of {offset} was requested, but there are only {total} rows."
+                ),
+                total: Some(total),
+            });
+        }
+    }
+    let status = match out.total {
+        Some(total) if out.rows < total && format != Format::Object => StatusCode::PARTIAL_CONTENT,
+        _ => StatusCode::OK,
+    };
+    let more = match out.total {
+        Some(total) => offset + out.rows < total,
+        None => limit.is_some_and(|l| l > 0 && out.rows == l),
+    };
+    let rows = out.rows;
+    let body = if api.action == Action::Head {
+        Body::empty()
+    } else {
+        body_of(out.body)
+    };
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type(format.content_type())
+        .body(body);
+    if format != Format::Object {
+        set(
+            &mut resp,
+            "content-range",
+            &content_range(offset, rows, out.total),
+        );
+        set(&mut resp, "range-unit", "items");
+    }
+    if more {
+        if let Some(l) = limit.filter(|l| *l > 0) {
+            let link = next_link(&api.raw_query, &format!("/{}", svc.name), offset + rows, l);
+            set(&mut resp, "link", &link);
+        }
+    }
+    Ok(with_applied(resp, api, false))
+}
+
+fn returning(svc: &Service, api: &ApiRequest) -> ApiResult<Vec<Selected>> {
+    plan::resolve_select(svc, api.query.select.as_deref())
+}
+
+fn write_format(api: &ApiRequest) -> Format {
+    api.format
+}
+
+fn wants_rows(api: &ApiRequest, default: bool) -> bool {
+    match api.prefer.return_ {
+        Some(ReturnPref::Representation) => true,
+        Some(ReturnPref::Minimal) | Some(ReturnPref::HeadersOnly) => {
+            // A singular Accept still needs the rows to check there is exactly one.
+            api.format == Format::Object
+        }
+        None => default,
+    }
+}
+
+fn rollback(api: &ApiRequest) -> bool {
+    api.prefer.tx == Some(Tx::Rollback)
+}
+
+fn location(svc: &Service, key: &[String]) -> String {
+    let mut out = format!("/{}", utf8_percent_encode(&svc.name, NON_ALPHANUMERIC));
+    for k in key {
+        out.push('/');
+        out.push_str(&utf8_percent_encode(k, NON_ALPHANUMERIC).to_string());
+    }
+    out
+}
+
+/// A write's answer: status, the rows (when wanted) and the usual headers.
+fn write_response(
+    api: &ApiRequest,
+    status: StatusCode,
+    out: &WriteOutput,
+    body_rows: bool,
+    single_object: bool,
+) -> Response {
+    let format = write_format(api);
+    let mut resp = if body_rows
+        && !(api.prefer.return_ == Some(ReturnPref::Minimal)
+            || api.prefer.return_ == Some(ReturnPref::HeadersOnly))
+    {
+        let mut body = out.body.clone();
+        if single_object && format == Format::Json && body.len() >= 2 {
+            // `[{...}]` -> `{...}` for a one-object write without an explicit Prefer.
+            body = body.slice(1..body.len() - 1);
+        }
+        let ct = if single_object && format == Format::Json {
+            "application/json; charset=utf-8"
+        } else {
+            format.content_type()
+        };
+        Response::builder()
+            .status(status)
+            .content_type(ct)
+            .body(Body::from(body))
+    } else {
+        let st = if status == StatusCode::OK {
+            StatusCode::NO_CONTENT
+        } else {
+            status
+        };
+        Response::builder().status(st).body(Body::empty())
+    };
+    if api.prefer.count.is_some() {
+        set(&mut resp, "content-range", &format!("*/{}", out.rows));
+    }
+    with_applied(resp, api, true)
+}
+
+async fn post(
+    state: &AppState,
+    svc: &Arc<Service>,
+    api: &ApiRequest,
+    body: Option<&Bytes>,
+) -> ApiResult<Response> {
+    let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
+    let plan = write::insert_plan(
+        svc,
+        &value,
+        &InsertOptions {
+            columns: api.query.columns.as_deref(),
+            missing: api.prefer.missing,
+            on_conflict: api.query.on_conflict.as_deref(),
+            resolution: api.prefer.resolution,
+        },
+        returning(svc, api)?,
+    )?;
+    let single = plan.single;
+    let upsert_merge = plan
+        .on_conflict
+        .as_ref()
+        .is_some_and(|c| c.resolution == crate::request::prefer::Resolution::MergeDuplicates);
+    let explicit_repr = api.prefer.return_ == Some(ReturnPref::Representation);
+    let out = state
+        .db
+        .write(WriteRequest {
+            op: WriteOp::Insert(plan),
+            format: write_format(api),
+            want_rows: wants_rows(api, true),
+            rollback: rollback(api),
+            max_affected: None,
+            if_match: None,
+        })
+        .await?;
+    let status = if upsert_merge && out.inserted == 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut resp = write_response(api, status, &out, true, single && !explicit_repr);
+    if resp.status() == StatusCode::NO_CONTENT {
+        resp.set_status(status);
+    }
+    if out.keys.len() == 1 && !svc.primary_key.is_empty() && !rollback(api) {
+        set(&mut resp, "location", &location(svc, &out.keys[0]));
+    }
+    Ok(resp)
+}
+
+fn has_row_filter(api: &ApiRequest) -> bool {
+    !api.query.filters.is_empty() || !api.query.logic.is_empty()
+}
+
+fn guarded_filter(svc: &Arc<Service>, api: &ApiRequest) -> ApiResult<Option<Condition>> {
+    match &api.key {
+        Some(key) => {
+            let kc = plan::key_condition(svc, key)?;
+            Ok(Some(match plan::root_condition(svc, &api.query)? {
+                Some(f) => Condition::And(vec![kc, f]),
+                None => kc,
+            }))
+        }
+        None => {
+            if !has_row_filter(api) && !svc.allow_unfiltered_writes {
+                return Err(ApiError::UnfilteredWrite);
+            }
+            plan::root_condition(svc, &api.query)
+        }
+    }
+}
+
+fn item_missing(svc: &Service) -> ApiError {
+    ApiError::not_found(format!("no row of '{}' has this key", svc.name))
+}
+
+async fn patch(
+    state: &AppState,
+    svc: &Arc<Service>,
+    api: &ApiRequest,
+    body: Option<&Bytes>,
+) -> ApiResult<Response> {
+    let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
+    let set_values: Vec<(usize, Assign)> = write::patch_assignments(svc, &value)?;
+    let filter = guarded_filter(svc, api)?;
+    let item = api.key.is_some();
+    let out = state
+        .db
+        .write(WriteRequest {
+            op: WriteOp::Update(UpdatePlan {
+                service: Arc::clone(svc),
+                set: set_values,
+                filter,
+                returning: returning(svc, api)?,
+            }),
+            format: write_format(api),
+            want_rows: wants_rows(api, item) || item,
+            rollback: rollback(api),
+            max_affected: api.prefer.max_affected,
+            if_match: if item { api.if_match.clone() } else { None },
+        })
+        .await?;
+    if item && out.rows == 0 {
+        return Err(item_missing(svc));
+    }
+    if item {
+        let mut resp = write_response(api, StatusCode::OK, &out, true, true);
+        if api.query.select.is_none() && resp.status() == StatusCode::OK {
+            let tag = etag(strip_array(&out.body));
+            set(&mut resp, "etag", &tag);
+        }
+        return Ok(resp);
+    }
+    let repr = api.prefer.return_ == Some(ReturnPref::Representation);
+    let mut resp = write_response(api, StatusCode::OK, &out, repr, false);
+    let range = content_range(0, out.rows, api.prefer.count.map(|_| out.rows));
+    set(&mut resp, "content-range", &range);
+    Ok(resp)
+}
+
+fn strip_array(b: &Bytes) -> &[u8] {
+    if b.len() >= 2 && b[0] == b'[' {
+        &b[1..b.len() - 1]
+    } else {
+        b
+    }
+}
+
+/// `PUT /{service}?pk=eq.v`: the key as URL segments, or why not.
+fn put_key_from_filters(svc: &Service, api: &ApiRequest) -> ApiResult<Vec<String>> {
+    let bad = || ApiError::MethodNotAllowed {
+        method: "PUT".into(),
+        service: svc.name.clone(),
+        allow: allow_header(svc),
+    };
+    if svc.primary_key.is_empty() || !api.query.logic.is_empty() {
+        return Err(bad());
+    }
+    let mut key = Vec::new();
+    for pk in &svc.primary_key {
+        let found: Vec<_> = api
+            .query
+            .filters
+            .iter()
+            .filter(|(p, f)| p.is_empty() && &f.column == pk)
+            .collect();
+        match found.as_slice() {
+            [(_, f)] if !f.negated => match &f.operation {
+                Operation::Compare {
+                    op: CmpOp::Eq,
+                    value,
+                } => key.push(value.clone()),
+                _ => return Err(bad()),
+            },
+            _ => return Err(bad()),
+        }
+    }
+    if api.query.filters.len() != svc.primary_key.len() {
+        return Err(bad());
+    }
+    Ok(key)
+}
+
+async fn put(
+    state: &AppState,
+    svc: &Arc<Service>,
+    api: &ApiRequest,
+    body: Option<&Bytes>,
+) -> ApiResult<Response> {
+    let key = match &api.key {
+        Some(k) => k.clone(),
+        None => put_key_from_filters(svc, api)?,
+    };
+    if !api.query.limit.is_empty() || !api.query.offset.is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_filter",
+            "limit and offset cannot be used with PUT",
+        ));
+    }
+    let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
+    let plan = write::put_plan(svc, &key, &value, returning(svc, api)?)?;
+    let item = api.key.is_some();
+    let out = state
+        .db
+        .write(WriteRequest {
+            op: WriteOp::Put(plan),
+            format: write_format(api),
+            want_rows: wants_rows(api, item) || item,
+            rollback: rollback(api),
+            max_affected: None,
+            if_match: api.if_match.clone(),
+        })
+        .await?;
+    let status = if out.inserted > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let show = item || api.prefer.return_ == Some(ReturnPref::Representation);
+    let explicit_repr = api.prefer.return_ == Some(ReturnPref::Representation);
+    let mut resp = write_response(api, status, &out, show, item && !explicit_repr);
+    if resp.status() == StatusCode::NO_CONTENT && status == StatusCode::CREATED {
+        resp.set_status(StatusCode::CREATED);
+    }
+    if item && api.query.select.is_none() && !resp.status().eq(&StatusCode::NO_CONTENT) {
+        let tag = etag(strip_array(&out.body));
+        set(&mut resp, "etag", &tag);
+    }
+    if status == StatusCode::CREATED && !rollback(api) {
+        set(&mut resp, "location", &location(svc, &key));
+    }
+    Ok(resp)
+}
+
+async fn delete(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResult<Response> {
+    let filter = guarded_filter(svc, api)?;
+    let item = api.key.is_some();
+    let repr = api.prefer.return_ == Some(ReturnPref::Representation);
+    let out = state
+        .db
+        .write(WriteRequest {
+            op: WriteOp::Delete(DeletePlan {
+                service: Arc::clone(svc),
+                filter,
+                returning: returning(svc, api)?,
+            }),
+            format: write_format(api),
+            want_rows: repr || api.format == Format::Object,
+            rollback: rollback(api),
+            max_affected: api.prefer.max_affected,
+            if_match: if item { api.if_match.clone() } else { None },
+        })
+        .await?;
+    if item && out.rows == 0 {
+        return Err(item_missing(svc));
+    }
+    let mut resp = write_response(
+        api,
+        StatusCode::OK,
+        &out,
+        repr,
+        item && api.format != Format::Csv,
+    );
+    if !item || api.prefer.count.is_some() {
+        let total = api.prefer.count.map(|_| out.rows);
+        set(
+            &mut resp,
+            "content-range",
+            &format!(
+                "*/{}",
+                total.map_or_else(|| "*".to_string(), |t| t.to_string())
+            ),
+        );
+    }
+    Ok(resp)
+}

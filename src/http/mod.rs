@@ -1,0 +1,142 @@
+//! HTTP: poem glue. Routes a request to the index, the operational endpoints or a
+//! service, runs the pipeline (ApiRequest -> Plan -> execute) and renders the outcome:
+//! status, headers (Content-Range, Location, ETag, Preference-Applied, CORS, request id)
+//! and body. Errors become `ApiError` JSON here and nowhere else.
+
+mod handlers;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Body, Endpoint, Request, Response};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What every request handler shares: the swappable state and request-id generation.
+pub struct Server {
+    pub state: ArcSwap<AppState>,
+    next_id: AtomicU64,
+    id_prefix: u32,
+}
+
+impl Server {
+    pub fn new(state: AppState) -> Arc<Server> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+            .unwrap_or(0)
+            ^ std::process::id();
+        Arc::new(Server {
+            state: ArcSwap::from_pointee(state),
+            next_id: AtomicU64::new(1),
+            id_prefix: seed,
+        })
+    }
+
+    fn request_id(&self, req: &Request) -> String {
+        if let Some(id) = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 200)
+        {
+            return id.to_string();
+        }
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:012x}", self.id_prefix)
+    }
+}
+
+/// The poem endpoint: every request goes through `Api::call`.
+pub struct Api {
+    pub server: Arc<Server>,
+}
+
+impl Endpoint for Api {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let id = self.server.request_id(&req);
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let span = tracing::info_span!("request", request_id = %id, %method, %path);
+        let state = self.server.state.load_full();
+        let origin = req
+            .headers()
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut resp = async {
+            let resp = handlers::handle(&state, req).await;
+            let status = resp.status().as_u16();
+            if status >= 500 {
+                tracing::error!(status, "request failed");
+            } else {
+                tracing::debug!(status, "request done");
+            }
+            resp
+        }
+        .instrument(span)
+        .await;
+        if let Ok(v) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        if let Some(origin) = origin {
+            cors_headers(&state.config.server.cors_origins, &origin, &mut resp);
+        }
+        Ok(resp)
+    }
+}
+
+const EXPOSED: &str =
+    "Content-Range, Content-Location, Location, ETag, Preference-Applied, Range-Unit, x-request-id";
+
+fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    allowed.iter().any(|o| o == "*" || o == origin)
+}
+
+fn cors_headers(allowed: &[String], origin: &str, resp: &mut Response) {
+    if !origin_allowed(allowed, origin) {
+        return;
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert("access-control-allow-origin", v);
+        h.insert("vary", HeaderValue::from_static("Origin"));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static(EXPOSED),
+        );
+    }
+}
+
+/// The JSON error response for `e`.
+pub fn error_response(e: &ApiError) -> Response {
+    if let ApiError::Internal { details } = e {
+        tracing::error!(details = %details, "internal error");
+    }
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(Body::from(Bytes::from(e.body_text())));
+    if let ApiError::MethodNotAllowed { allow, .. } = e {
+        if let Ok(v) = HeaderValue::from_str(allow) {
+            resp.headers_mut().insert("allow", v);
+        }
+    }
+    if let ApiError::RangeNotSatisfiable {
+        total: Some(total), ..
+    } = e
+    {
+        if let Ok(v) = HeaderValue::from_str(&format!("*/{total}")) {
+            resp.headers_mut().insert("content-range", v);
+        }
+    }
+    resp
+}

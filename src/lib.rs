@@ -1,0 +1,183 @@
+//! restable: database tables as a JSON REST API (PostgREST-compatible grammar).
+//!
+//! One straight pipeline per request: `request` (parse) -> `plan` (resolve against the
+//! `schema` cache) -> `sql` (one dialect) -> `exec` (the only I/O) -> `response`, glued
+//! to HTTP by `http`. `state` holds config + schema cache + pool behind one swappable
+//! handle; `config` reads services.toml.
+
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod http;
+pub mod plan;
+pub mod request;
+pub mod response;
+pub mod schema;
+pub mod sql;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+
+pub use config::{Config, ConfigError, Overrides};
+pub use state::StartupError;
+
+/// A server bound to its address and serving in the background (used by tests and main).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub server: Arc<http::Server>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop accepting, let in-flight requests finish (up to `grace`), then return.
+    pub async fn stop(mut self, grace: Duration) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match tokio::time::timeout(grace + Duration::from_secs(1), self.task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(std::io::Error::other(e)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Wait until the server stops by itself (it does not, unless shut down).
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// Log one line per service.
+pub fn log_routes(state: &state::AppState) {
+    for svc in state.cache.services.values() {
+        let methods: Vec<&str> = svc.methods.iter().map(|m| m.as_str()).collect();
+        let methods = if methods.is_empty() {
+            "(embedding only)".to_string()
+        } else {
+            methods.join("/")
+        };
+        tracing::info!(
+            "{methods} /{} -> table {} ({} columns)",
+            svc.name,
+            svc.table.name,
+            svc.columns.len()
+        );
+    }
+}
+
+/// Build the state from `config`, bind, and serve until `stop` (or the returned
+/// shutdown signal). `grace` bounds how long in-flight requests may take at shutdown.
+pub async fn start(config: Config, grace: Duration) -> Result<Running, StartupError> {
+    let bind = config.server.bind.clone();
+    let state = state::build(config).await?;
+    log_routes(&state);
+    let server = http::Server::new(state);
+    let acceptor = TcpListener::bind(bind.clone())
+        .into_acceptor()
+        .await
+        .map_err(|e| StartupError::Database(format!("cannot listen on {bind}: {e}")))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| StartupError::Database(format!("cannot listen on {bind}")))?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let api = http::Api {
+        server: Arc::clone(&server),
+    };
+    let task = tokio::spawn(async move {
+        poem::Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                api,
+                async move {
+                    let _ = rx.await;
+                },
+                Some(grace),
+            )
+            .await
+    });
+    Ok(Running {
+        addr,
+        server,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Re-read the config and re-introspect; swap the new state in only if all of it worked.
+pub async fn reload(
+    server: &http::Server,
+    file: &std::path::Path,
+    overrides: &Overrides,
+) -> Result<(), String> {
+    let config = Config::load(file, overrides).map_err(|e| e.to_string())?;
+    let old_bind = server.state.load().config.server.bind.clone();
+    if config.server.bind != old_bind {
+        tracing::warn!(
+            "server.bind changed to {}; a new address needs a restart (still on {old_bind})",
+            config.server.bind
+        );
+    }
+    let state = state::build(config).await.map_err(|e| e.to_string())?;
+    log_routes(&state);
+    server.state.store(Arc::new(state));
+    Ok(())
+}
+
+fn modified(file: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+}
+
+/// Reload on SIGHUP and whenever the config file changes on disk (checked every second).
+pub async fn watch_reload(
+    server: Arc<http::Server>,
+    file: std::path::PathBuf,
+    overrides: Overrides,
+) {
+    let mut last = modified(&file);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        let mut why = "";
+        #[cfg(unix)]
+        {
+            let hup_recv = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = hup_recv => why = "SIGHUP",
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = modified(&file);
+        if why.is_empty() && now != last && now.is_some() {
+            why = "the config file changed";
+        }
+        last = now;
+        if why.is_empty() {
+            continue;
+        }
+        tracing::info!("reloading ({why})");
+        match reload(&server, &file, &overrides).await {
+            Ok(()) => tracing::info!("reloaded: the new configuration is serving"),
+            Err(e) => {
+                tracing::error!("reload failed, still serving the previous configuration: {e}")
+            }
+        }
+    }
+}

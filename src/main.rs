@@ -1,0 +1,192 @@
+//! The `restable` command line: parse arguments, build the configuration, call the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use restable::{Config, Overrides};
+
+/// Serve database tables as a JSON REST API (PostgREST-compatible URLs).
+#[derive(Parser)]
+#[command(name = "restable", version, about, long_about = None)]
+struct Cli {
+    /// Config file [default: $RESTABLE_CONFIG, else ./services.toml]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (overrides [server] bind)
+    #[arg(long, global = true)]
+    bind: Option<String>,
+    /// Database URL: sqlite://path, postgres://..., mysql://... (overrides [database] url)
+    #[arg(long = "database-url", global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load the config, introspect the database, print the routes; exit 0 if all is well.
+    Check,
+    /// Print a services.toml that exposes every table of --database-url.
+    Init,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RESTABLE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("restable: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let overrides = Overrides {
+        bind: cli.bind.clone(),
+        database_url: cli.database_url.clone(),
+    };
+    if let Some(Command::Init) = cli.command {
+        return init(cli.database_url.as_deref()).await;
+    }
+    let file = Config::locate(cli.config.as_deref());
+    let config = match Config::load(&file, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("restable: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Some(Command::Check) => check(config).await,
+        _ => serve(config, file, overrides).await,
+    }
+}
+
+async fn check(config: Config) -> ExitCode {
+    match restable::state::build(config).await {
+        Ok(state) => {
+            for svc in state.cache.services.values() {
+                let methods: Vec<&str> = svc.methods.iter().map(|m| m.as_str()).collect();
+                println!(
+                    "{:<24} /{:<20} -> table {} ({} columns, key: {})",
+                    if methods.is_empty() {
+                        "(embedding only)".to_string()
+                    } else {
+                        methods.join(" ")
+                    },
+                    svc.name,
+                    svc.table.name,
+                    svc.columns.len(),
+                    if svc.primary_key.is_empty() {
+                        "none".to_string()
+                    } else {
+                        svc.primary_key.join(", ")
+                    }
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("restable: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn init(url: Option<&str>) -> ExitCode {
+    let Some(url) = url
+        .map(str::to_string)
+        .or_else(|| std::env::var("RESTABLE_DATABASE_URL").ok())
+    else {
+        eprintln!("restable init: give --database-url URL");
+        return ExitCode::from(2);
+    };
+    let cfg = restable::config::DatabaseConfig {
+        url: url.clone(),
+        ..Default::default()
+    };
+    let db = match restable::exec::Database::open(&cfg, Duration::from_secs(10)).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("restable init: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let tables = match db.list_tables().await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("restable init: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let introspected = db.introspect(tables.clone()).await.unwrap_or_default();
+    print!(
+        "{}",
+        restable::config::render_init(&url, &tables, &introspected)
+    );
+    ExitCode::SUCCESS
+}
+
+async fn serve(config: Config, file: PathBuf, overrides: Overrides) -> ExitCode {
+    let grace = Duration::from_millis(config.server.request_timeout_ms.max(1000));
+    let running = match restable::start(config, grace).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("restable: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!("listening on http://{}", running.addr);
+    let server = std::sync::Arc::clone(&running.server);
+    tokio::spawn(restable::watch_reload(server, file, overrides));
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    match running.stop(grace).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("restable: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,447 @@
+//! Write plans: a JSON body checked against a service (JSON Schema through the
+//! `jsonschema` crate for types, lengths and enums; the schema cache for unknown,
+//! read-only and missing columns; typed conversion for formats) and turned into typed
+//! rows. Every problem in a body is reported at once, each with its JSON pointer.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::{column_index, Condition, Selected, SqlValue};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::request::prefer::{Missing, Resolution};
+use crate::schema::Service;
+
+/// Rows that insert the same columns, in body order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertBatch {
+    pub columns: Vec<usize>,
+    pub rows: Vec<Vec<SqlValue>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OnConflict {
+    pub columns: Vec<usize>,
+    pub resolution: Resolution,
+}
+
+#[derive(Debug, Clone)]
+pub struct InsertPlan {
+    pub service: Arc<Service>,
+    pub batches: Vec<InsertBatch>,
+    /// The body was one object (answer with one object), not an array.
+    pub single: bool,
+    pub row_count: usize,
+    pub returning: Vec<Selected>,
+    pub on_conflict: Option<OnConflict>,
+}
+
+/// One assignment of an UPDATE: a value, or the column's default (PUT of a partial row).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assign {
+    Value(SqlValue),
+    Default,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdatePlan {
+    pub service: Arc<Service>,
+    pub set: Vec<(usize, Assign)>,
+    pub filter: Option<Condition>,
+    pub returning: Vec<Selected>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeletePlan {
+    pub service: Arc<Service>,
+    pub filter: Option<Condition>,
+    pub returning: Vec<Selected>,
+}
+
+/// PUT: replace the row with this key, or insert it.
+#[derive(Debug, Clone)]
+pub struct PutPlan {
+    pub service: Arc<Service>,
+    pub key: Condition,
+    /// The row as given (key columns included).
+    pub insert: InsertBatch,
+    /// For the replace branch: every writable non-key column, given or defaulted.
+    pub update: Vec<(usize, Assign)>,
+    pub returning: Vec<Selected>,
+}
+
+/// Parse a request body as JSON; a syntax error names the line and column.
+pub fn parse_json(body: &[u8]) -> ApiResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidJson {
+            message: "the request body is empty; send a JSON object".into(),
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson {
+        message: format!("invalid JSON in the request body: {e}"),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Insert,
+    Patch,
+}
+
+fn pointer(prefix: &str, key: &str) -> String {
+    let escaped = key.replace('~', "~0").replace('/', "~1");
+    format!("{prefix}/{escaped}")
+}
+
+/// Check one object and convert its values. `only` restricts the keys used (`columns=`).
+fn check_object(
+    svc: &Service,
+    obj: &Map<String, Value>,
+    prefix: &str,
+    mode: Mode,
+    only: Option<&[usize]>,
+    problems: &mut Vec<Problem>,
+) -> Vec<(usize, SqlValue)> {
+    let before = problems.len();
+    let mut out = Vec::with_capacity(obj.len());
+    let mut schema_failed: Vec<String> = Vec::new();
+    let instance = Value::Object(obj.clone());
+    for err in svc.validator.iter_errors(&instance) {
+        let path = err.instance_path().as_str().to_string();
+        let key = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .replace("~1", "/")
+            .replace("~0", "~");
+        if let Some(allowed) = only {
+            match svc.column_index(&key) {
+                Some(i) if allowed.contains(&i) => {}
+                _ => continue,
+            }
+        }
+        schema_failed.push(key);
+        problems.push(Problem::new(format!("{prefix}{path}"), err.to_string()));
+    }
+    for (key, v) in obj {
+        let Some(i) = svc.column_index(key) else {
+            if only.is_none() {
+                problems.push(Problem::new(
+                    pointer(prefix, key),
+                    format!("'{key}' is not a column of '{}'", svc.name),
+                ));
+            }
+            continue;
+        };
+        if let Some(allowed) = only {
+            if !allowed.contains(&i) {
+                continue;
+            }
+        }
+        let col = &svc.columns[i];
+        if col.read_only {
+            problems.push(Problem::new(
+                pointer(prefix, key),
+                format!("column '{key}' is read-only"),
+            ));
+            continue;
+        }
+        if schema_failed.iter().any(|k| k == key) {
+            continue;
+        }
+        match super::value::from_json(col, v) {
+            Ok(value) => out.push((i, value)),
+            Err(message) => problems.push(Problem::new(pointer(prefix, key), message)),
+        }
+    }
+    if mode == Mode::Insert {
+        for (i, col) in svc.columns.iter().enumerate() {
+            let required = !col.nullable && !col.has_default && !col.generated && !col.read_only;
+            if !required {
+                continue;
+            }
+            let given = match only {
+                // With `columns=`, a listed key missing from the object becomes NULL.
+                Some(allowed) => allowed.contains(&i) && obj.contains_key(&col.name),
+                None => obj.contains_key(&col.name),
+            };
+            if !given {
+                problems.push(Problem::new(
+                    pointer(prefix, &col.name),
+                    format!("required column '{}' is missing", col.name),
+                ));
+            }
+        }
+    }
+    if problems.len() > before {
+        out.clear();
+    }
+    out
+}
+
+/// `?columns=a,b`: resolved, and none of them read-only.
+fn resolve_columns(svc: &Service, names: Option<&[String]>) -> ApiResult<Option<Vec<usize>>> {
+    let Some(names) = names else {
+        return Ok(None);
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let i = column_index(svc, n)?;
+        if svc.columns[i].read_only {
+            return Err(ApiError::Validation {
+                problems: vec![Problem::new(
+                    format!("/{n}"),
+                    format!("column '{n}' is read-only"),
+                )],
+            });
+        }
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    Ok(Some(out))
+}
+
+fn as_object<'a>(
+    v: &'a Value,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<&'a Map<String, Value>> {
+    match v {
+        Value::Object(m) => Some(m),
+        _ => {
+            problems.push(Problem::new(path, "expected a JSON object"));
+            None
+        }
+    }
+}
+
+pub struct InsertOptions<'a> {
+    pub columns: Option<&'a [String]>,
+    pub missing: Option<Missing>,
+    pub on_conflict: Option<&'a [String]>,
+    pub resolution: Option<Resolution>,
+}
+
+/// POST /{service}: one object or an array of objects.
+pub fn insert_plan(
+    svc: &Arc<Service>,
+    body: &Value,
+    opts: &InsertOptions<'_>,
+    returning: Vec<Selected>,
+) -> ApiResult<InsertPlan> {
+    let (objects, single): (Vec<&Value>, bool) = match body {
+        Value::Array(items) => (items.iter().collect(), false),
+        Value::Object(_) => (vec![body], true),
+        _ => {
+            return Err(ApiError::Validation {
+                problems: vec![Problem::new(
+                    "",
+                    "expected a JSON object or an array of objects",
+                )],
+            })
+        }
+    };
+    let only = resolve_columns(svc, opts.columns)?;
+    let default_missing = opts.missing == Some(Missing::Default);
+    let mut problems = Vec::new();
+    let mut batches: Vec<InsertBatch> = Vec::new();
+    for (n, v) in objects.iter().enumerate() {
+        let prefix = if single {
+            String::new()
+        } else {
+            format!("/{n}")
+        };
+        let Some(obj) = as_object(v, &prefix, &mut problems) else {
+            continue;
+        };
+        let mut values = check_object(
+            svc,
+            obj,
+            &prefix,
+            Mode::Insert,
+            only.as_deref(),
+            &mut problems,
+        );
+        if !problems.is_empty() {
+            continue;
+        }
+        if let (Some(listed), false) = (&only, default_missing) {
+            // Listed columns absent from this object are NULL.
+            for &i in listed {
+                if !values.iter().any(|(c, _)| *c == i) {
+                    values.push((i, SqlValue::Null));
+                }
+            }
+        }
+        values.sort_by_key(|(c, _)| *c);
+        let columns: Vec<usize> = values.iter().map(|(c, _)| *c).collect();
+        let row: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
+        match batches.last_mut() {
+            Some(b) if b.columns == columns => b.rows.push(row),
+            _ => batches.push(InsertBatch {
+                columns,
+                rows: vec![row],
+            }),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation { problems });
+    }
+    let on_conflict = match opts.resolution {
+        None => None,
+        Some(resolution) => {
+            let columns = match opts.on_conflict {
+                Some(names) => names
+                    .iter()
+                    .map(|n| column_index(svc, n))
+                    .collect::<ApiResult<Vec<_>>>()?,
+                None => svc
+                    .primary_key
+                    .iter()
+                    .map(|n| column_index(svc, n))
+                    .collect::<ApiResult<Vec<_>>>()?,
+            };
+            if columns.is_empty() {
+                None
+            } else {
+                check_conflict_target(svc, &columns)?;
+                Some(OnConflict {
+                    columns,
+                    resolution,
+                })
+            }
+        }
+    };
+    Ok(InsertPlan {
+        service: Arc::clone(svc),
+        row_count: batches.iter().map(|b| b.rows.len()).sum(),
+        batches,
+        single,
+        returning,
+        on_conflict,
+    })
+}
+
+/// `on_conflict` must name the primary key or a unique constraint, in any order.
+fn check_conflict_target(svc: &Service, columns: &[usize]) -> ApiResult<()> {
+    let mut names: Vec<&str> = columns
+        .iter()
+        .map(|&i| svc.columns[i].name.as_str())
+        .collect();
+    names.sort_unstable();
+    let matches = |set: &[String]| {
+        let mut s: Vec<&str> = set.iter().map(String::as_str).collect();
+        s.sort_unstable();
+        s == names
+    };
+    if matches(&svc.primary_key) || svc.table.unique.iter().any(|u| matches(u)) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "bad_on_conflict",
+            format!(
+                "on_conflict=({}) is neither the primary key nor a unique constraint of '{}'",
+                names.join(","),
+                svc.name
+            ),
+        ))
+    }
+}
+
+/// The object of a PATCH/PUT body (an array is refused: one object updates one shape).
+fn single_object<'a>(body: &'a Value) -> ApiResult<&'a Map<String, Value>> {
+    match body {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::Validation {
+            problems: vec![Problem::new("", "expected a JSON object")],
+        }),
+    }
+}
+
+/// PATCH: the columns to set from a partial object.
+pub fn patch_assignments(svc: &Service, body: &Value) -> ApiResult<Vec<(usize, Assign)>> {
+    let obj = single_object(body)?;
+    let mut problems = Vec::new();
+    let values = check_object(svc, obj, "", Mode::Patch, None, &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::Validation { problems });
+    }
+    Ok(values
+        .into_iter()
+        .map(|(c, v)| (c, Assign::Value(v)))
+        .collect())
+}
+
+/// PUT /{service}/{key}: the full row; the key in the body (if any) must equal the URL's.
+pub fn put_plan(
+    svc: &Arc<Service>,
+    key: &[String],
+    body: &Value,
+    returning: Vec<Selected>,
+) -> ApiResult<PutPlan> {
+    let key_cond = super::key_condition(svc, key)?;
+    let obj = single_object(body)?;
+    let mut problems = Vec::new();
+    let mut values = check_object(svc, obj, "", Mode::Patch, None, &mut problems);
+    // The key comes from the URL; the body may repeat it but not contradict it.
+    let mut key_values = Vec::new();
+    for (name, text) in svc.primary_key.iter().zip(key) {
+        let i = column_index(svc, name)?;
+        let url_value = super::value::from_text(&svc.columns[i], text).map_err(|reason| {
+            ApiError::InvalidValue {
+                message: format!("invalid key for '{}': column '{name}'", svc.name),
+                details: reason,
+            }
+        })?;
+        if let Some((_, body_value)) = values.iter().find(|(c, _)| *c == i) {
+            if *body_value != url_value {
+                return Err(ApiError::KeyMismatch {
+                    message: format!(
+                        "the body's '{name}' does not match the key in the URL ({text})"
+                    ),
+                });
+            }
+        }
+        key_values.push((i, url_value));
+    }
+    // Key columns are set from the URL even when read-only (they identify the row).
+    values.retain(|(c, _)| !key_values.iter().any(|(k, _)| k == c));
+    for (i, col) in svc.columns.iter().enumerate() {
+        let required = !col.nullable && !col.has_default && !col.generated && !col.read_only;
+        let is_key = key_values.iter().any(|(k, _)| *k == i);
+        if required && !is_key && !values.iter().any(|(c, _)| *c == i) {
+            problems.push(Problem::new(
+                pointer("", &col.name),
+                format!("required column '{}' is missing", col.name),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation { problems });
+    }
+    let mut update: Vec<(usize, Assign)> = Vec::new();
+    for (i, col) in svc.columns.iter().enumerate() {
+        if col.read_only || col.generated || key_values.iter().any(|(k, _)| *k == i) {
+            continue;
+        }
+        match values.iter().find(|(c, _)| *c == i) {
+            Some((_, v)) => update.push((i, Assign::Value(v.clone()))),
+            None => update.push((i, Assign::Default)),
+        }
+    }
+    let mut all = key_values;
+    all.extend(values);
+    all.sort_by_key(|(c, _)| *c);
+    Ok(PutPlan {
+        service: Arc::clone(svc),
+        key: key_cond,
+        insert: InsertBatch {
+            columns: all.iter().map(|(c, _)| *c).collect(),
+            rows: vec![all.into_iter().map(|(_, v)| v).collect()],
+        },
+        update,
+        returning,
+    })
+}

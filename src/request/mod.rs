@@ -1,0 +1,250 @@
+//! ApiRequest: what an HTTP request asks for, parsed from its URL and headers only —
+//! the query grammar, `Prefer`, `Range`, `Accept`, preconditions. Knows URLs and headers,
+//! never the schema cache or SQL.
+
+pub mod ast;
+pub mod grammar;
+pub mod prefer;
+
+use poem::http::HeaderMap;
+
+use crate::error::{ApiError, ApiResult};
+use crate::response::Format;
+use ast::{ParseError, QueryParams};
+use prefer::Preferences;
+
+/// The HTTP methods a data route understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Get,
+    Head,
+    Post,
+    Patch,
+    Put,
+    Delete,
+}
+
+#[derive(Debug)]
+pub struct ApiRequest {
+    pub action: Action,
+    pub service: String,
+    /// Key path segments of `/{service}/{k1}/{k2}`, percent-decoded.
+    pub key: Option<Vec<String>>,
+    pub query: QueryParams,
+    /// The query string as sent (for `Link: rel=next`).
+    pub raw_query: String,
+    pub prefer: Preferences,
+    pub range: Option<(u64, Option<u64>)>,
+    pub format: Format,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+}
+
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> Self {
+        ApiError::bad_filter(e.postgrest_message(), Some(e.details))
+    }
+}
+
+/// Decode a query string into pairs (`+` is a space; invalid UTF-8 is replaced).
+pub fn query_pairs(raw: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn is_paging_key(key: &str, what: &str) -> bool {
+    key == what || key.ends_with(&format!(".{what}"))
+}
+
+/// Parse the query string. `limit`/`offset` follow PostgREST: a negative offset counts as
+/// 0, a negative limit is 416; anything else that is not a whole number is a 400.
+pub fn parse_query(raw: &str) -> ApiResult<QueryParams> {
+    let mut pairs = query_pairs(raw);
+    for (k, v) in pairs.iter_mut() {
+        let trimmed = v.trim().to_string();
+        if is_paging_key(k, "limit") {
+            if trimmed.parse::<i64>().is_ok_and(|n| n < 0) {
+                return Err(ApiError::RangeNotSatisfiable {
+                    message: "Requested range not satisfiable".into(),
+                    details: "Limit should be greater than or equal to zero.".into(),
+                    total: None,
+                });
+            }
+        } else if is_paging_key(k, "offset") && trimmed.parse::<i64>().is_ok_and(|n| n < 0) {
+            *v = "0".into();
+        }
+        if (is_paging_key(k, "limit") || is_paging_key(k, "offset"))
+            && trimmed.parse::<u64>().is_err()
+        {
+            return Err(ApiError::bad_filter(
+                format!("{k} must be a whole number, not '{v}'"),
+                None,
+            ));
+        }
+    }
+    Ok(grammar::parse_query(&pairs)?)
+}
+
+/// The representation to answer with, from `Accept` (q-values respected).
+pub fn negotiate(accept: Option<&str>) -> ApiResult<Format> {
+    let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(Format::Json);
+    };
+    let mut candidates: Vec<(f32, usize, &str)> = Vec::new();
+    for (n, part) in accept.split(',').enumerate() {
+        let mut pieces = part.split(';');
+        let mime = pieces.next().unwrap_or("").trim();
+        let mut q = 1.0f32;
+        for p in pieces {
+            if let Some(v) = p.trim().strip_prefix("q=") {
+                q = v.trim().parse().unwrap_or(1.0);
+            }
+        }
+        if q > 0.0 && !mime.is_empty() {
+            candidates.push((q, n, mime));
+        }
+    }
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, _, mime) in &candidates {
+        let m = mime.to_ascii_lowercase();
+        let f = match m.as_str() {
+            "application/json" | "application/*" | "*/*" | "application/vnd.pgrst.array+json" => {
+                Some(Format::Json)
+            }
+            "text/csv" => Some(Format::Csv),
+            "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
+                Some(Format::Object)
+            }
+            _ => None,
+        };
+        if let Some(f) = f {
+            return Ok(f);
+        }
+    }
+    Err(ApiError::NotAcceptable {
+        message: format!("None of these media types are available: {accept}"),
+        details: Some(
+            "available: application/json, text/csv, application/vnd.pgrst.object+json".into(),
+        ),
+    })
+}
+
+/// `Range: 0-24` (also `items=0-24`); other forms are ignored as PostgREST does.
+pub fn parse_range(h: Option<&str>) -> ApiResult<Option<(u64, Option<u64>)>> {
+    let Some(h) = h else { return Ok(None) };
+    let h = h.trim();
+    let h = h.strip_prefix("items=").unwrap_or(h);
+    let Some((lo, hi)) = h.split_once('-') else {
+        return Ok(None);
+    };
+    let Ok(lo) = lo.trim().parse::<u64>() else {
+        return Ok(None);
+    };
+    let hi = hi.trim();
+    if hi.is_empty() {
+        return Ok(Some((lo, None)));
+    }
+    let Ok(hi) = hi.parse::<u64>() else {
+        return Ok(None);
+    };
+    if lo > hi {
+        return Err(ApiError::RangeNotSatisfiable {
+            message: "Requested range not satisfiable".into(),
+            details: "The lower boundary must be lower than or equal to the upper boundary in the Range header.".into(),
+            total: None,
+        });
+    }
+    Ok(Some((lo, Some(hi))))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl ApiRequest {
+    pub fn parse(
+        action: Action,
+        service: &str,
+        key: Option<Vec<String>>,
+        raw_query: &str,
+        headers: &HeaderMap,
+    ) -> ApiResult<ApiRequest> {
+        let prefer = prefer::parse_prefer(
+            headers
+                .get_all("prefer")
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+        if let Some(violation) = prefer.strict_violation() {
+            return Err(ApiError::BadRequest {
+                code: "bad_preference",
+                message: "Invalid preferences given with handling=strict".into(),
+                details: Some(violation),
+            });
+        }
+        let query = parse_query(raw_query)?;
+        let format = negotiate(header(headers, "accept"))?;
+        // Like PostgREST, the Range header only pages GET requests.
+        let range = if action == Action::Get {
+            parse_range(header(headers, "range"))?
+        } else {
+            None
+        };
+        Ok(ApiRequest {
+            action,
+            service: service.to_string(),
+            key,
+            query,
+            raw_query: raw_query.to_string(),
+            prefer,
+            range,
+            format,
+            if_match: header(headers, "if-match").map(str::to_string),
+            if_none_match: header(headers, "if-none-match").map(str::to_string),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        assert_eq!(negotiate(None).unwrap(), Format::Json);
+        assert_eq!(negotiate(Some("text/csv")).unwrap(), Format::Csv);
+        assert_eq!(negotiate(Some("text/unknown, */*")).unwrap(), Format::Json);
+        assert_eq!(
+            negotiate(Some("application/json;q=0.5, text/csv")).unwrap(),
+            Format::Csv
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.pgrst.object+json")).unwrap(),
+            Format::Object
+        );
+        assert!(negotiate(Some("text/unknown")).is_err());
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(Some("0-24")).unwrap(), Some((0, Some(24))));
+        assert_eq!(parse_range(Some("10-")).unwrap(), Some((10, None)));
+        assert_eq!(parse_range(Some("bytes")).unwrap(), None);
+        assert!(parse_range(Some("3-1")).is_err());
+    }
+
+    #[test]
+    fn paging_values() {
+        assert!(matches!(
+            parse_query("limit=-1"),
+            Err(ApiError::RangeNotSatisfiable { .. })
+        ));
+        assert_eq!(parse_query("offset=-4").unwrap().offset[0].1, 0);
+        assert!(parse_query("limit=abc").is_err());
+        assert_eq!(
+            parse_query("name=eq.a+b").unwrap().filters[0].1.column,
+            "name"
+        );
+    }
+}

@@ -1,0 +1,453 @@
+//! Encoding rows for the wire: JSON arrays, single JSON objects and CSV, written straight
+//! into byte buffers from driver cells (no intermediate JSON values per row), plus ETags.
+//! Knows the column kinds of the schema cache, never a driver or a connection.
+
+use std::fmt::Write as _;
+use std::hash::Hasher;
+
+use base64::Engine;
+
+use crate::plan::value::is_decimal_text;
+use crate::schema::{Column, ValueKind};
+
+/// The representation a client asked for with `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`: an array of objects.
+    Json,
+    /// `application/vnd.pgrst.object+json`: exactly one object.
+    Object,
+    /// `text/csv`: header line and one line per row, RFC 4180.
+    Csv,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json; charset=utf-8",
+            Format::Object => "application/vnd.pgrst.object+json; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+/// One value as a driver hands it over, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    Bool(bool),
+}
+
+/// How one output column is written.
+#[derive(Debug, Clone)]
+pub struct OutColumn {
+    pub kind: ValueKind,
+    pub unknown_type: bool,
+    /// Digits after the point for `NUMERIC(p,s)`.
+    pub scale: Option<usize>,
+    /// `{"name":` or `,"name":` precomputed.
+    json_key: String,
+    csv_name: String,
+}
+
+/// Scale of `NUMERIC(p,s)` / `DECIMAL(p,s)`.
+pub fn decimal_scale(declared: &str) -> Option<usize> {
+    let open = declared.find('(')?;
+    let close = declared[open..].find(')')? + open;
+    let inner = &declared[open + 1..close];
+    let (_, s) = inner.split_once(',')?;
+    s.trim().parse().ok()
+}
+
+/// The columns of one response, in output order.
+#[derive(Debug, Clone)]
+pub struct RowEncoder {
+    pub format: Format,
+    pub columns: Vec<OutColumn>,
+}
+
+impl RowEncoder {
+    pub fn new<'a>(
+        format: Format,
+        columns: impl IntoIterator<Item = (&'a str, &'a Column)>,
+    ) -> Self {
+        let columns = columns
+            .into_iter()
+            .enumerate()
+            .map(|(n, (name, col))| {
+                let mut json_key = String::with_capacity(name.len() + 4);
+                json_key.push(if n == 0 { '{' } else { ',' });
+                // A column name is a string; serde_json never fails on one.
+                json_key.push_str(&serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into()));
+                json_key.push(':');
+                OutColumn {
+                    kind: col.kind,
+                    unknown_type: col.unknown_type,
+                    scale: if col.kind == ValueKind::Decimal {
+                        decimal_scale(&col.declared_type)
+                    } else {
+                        None
+                    },
+                    json_key,
+                    csv_name: name.to_string(),
+                }
+            })
+            .collect();
+        RowEncoder { format, columns }
+    }
+
+    /// What comes before the first row.
+    pub fn start(&self, out: &mut Vec<u8>) {
+        match self.format {
+            Format::Json => out.push(b'['),
+            Format::Object => {}
+            Format::Csv => {
+                for (n, c) in self.columns.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    csv_field(out, &c.csv_name, false);
+                }
+            }
+        }
+    }
+
+    /// Before row `n` (0-based).
+    pub fn separator(&self, out: &mut Vec<u8>, n: u64) {
+        match self.format {
+            Format::Json if n > 0 => out.push(b','),
+            Format::Csv => out.push(b'\n'),
+            _ => {}
+        }
+    }
+
+    pub fn end(&self, out: &mut Vec<u8>) {
+        if self.format == Format::Json {
+            out.push(b']');
+        }
+    }
+
+    /// Write one row; `cell(i)` gives column i's value.
+    pub fn row<'c>(&self, out: &mut Vec<u8>, mut cell: impl FnMut(usize) -> Cell<'c>) {
+        match self.format {
+            Format::Json | Format::Object => {
+                for (i, c) in self.columns.iter().enumerate() {
+                    out.extend_from_slice(c.json_key.as_bytes());
+                    json_value(out, c, cell(i));
+                }
+                if self.columns.is_empty() {
+                    out.push(b'{');
+                }
+                out.push(b'}');
+            }
+            Format::Csv => {
+                for (i, c) in self.columns.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    csv_value(out, c, cell(i));
+                }
+            }
+        }
+    }
+}
+
+pub fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_int(out: &mut Vec<u8>, i: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// A float as JSON: shortest round-trip form, never an exponent; non-finite -> null.
+fn write_float(out: &mut Vec<u8>, f: f64, scale: Option<usize>) {
+    if !f.is_finite() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    let mut s = String::with_capacity(24);
+    match scale {
+        Some(sc) => {
+            let _ = write!(s, "{f:.sc$}");
+        }
+        None => {
+            let _ = write!(s, "{f}");
+        }
+    }
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn write_scaled_int(out: &mut Vec<u8>, i: i64, scale: Option<usize>) {
+    write_int(out, i);
+    if let Some(sc) = scale.filter(|s| *s > 0) {
+        out.push(b'.');
+        out.extend(std::iter::repeat_n(b'0', sc));
+    }
+}
+
+fn timestamp_text(out: &mut Vec<u8>, s: &str) {
+    // Stored as `YYYY-MM-DD HH:MM:SS`; ISO-8601 wants a `T`.
+    if s.len() > 10 && s.as_bytes()[10] == b' ' {
+        let mut t = String::with_capacity(s.len());
+        t.push_str(&s[..10]);
+        t.push('T');
+        t.push_str(&s[11..]);
+        json_string(out, &t);
+    } else {
+        json_string(out, s);
+    }
+}
+
+fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
+    match (c.kind, cell) {
+        (_, Cell::Null) => out.extend_from_slice(b"null"),
+        (_, Cell::Bytes(b)) if c.kind == ValueKind::Bytes || c.unknown_type => {
+            out.push(b'"');
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(b)
+                    .as_bytes(),
+            );
+            out.push(b'"');
+        }
+        (ValueKind::Uuid, Cell::Bytes(b)) if b.len() == 16 => {
+            let u = uuid::Uuid::from_slice(b).unwrap_or_default();
+            json_string(out, &u.hyphenated().to_string());
+        }
+        (_, Cell::Bytes(b)) => json_string(out, &String::from_utf8_lossy(b)),
+        (ValueKind::Boolean, Cell::Int(i)) => {
+            out.extend_from_slice(if i != 0 { b"true" } else { b"false" })
+        }
+        (_, Cell::Bool(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        (ValueKind::Boolean, Cell::Text(t)) => match t {
+            "1" | "t" | "true" | "TRUE" | "True" => out.extend_from_slice(b"true"),
+            "0" | "f" | "false" | "FALSE" | "False" => out.extend_from_slice(b"false"),
+            other => json_string(out, other),
+        },
+        (ValueKind::Decimal, Cell::Int(i)) => write_scaled_int(out, i, c.scale),
+        (ValueKind::Decimal, Cell::Float(f)) => write_float(out, f, c.scale),
+        (ValueKind::Integer | ValueKind::Float | ValueKind::Decimal, Cell::Text(t))
+            if is_decimal_text(t) && !t.starts_with('+') && !t.starts_with('.') =>
+        {
+            out.extend_from_slice(t.as_bytes())
+        }
+        (ValueKind::Integer | ValueKind::Float, Cell::Int(i)) => write_int(out, i),
+        (ValueKind::Integer | ValueKind::Float | ValueKind::Boolean, Cell::Float(f)) => {
+            write_float(out, f, None)
+        }
+        (_, Cell::Int(i)) if c.unknown_type => write_int(out, i),
+        (_, Cell::Float(f)) if c.unknown_type => write_float(out, f, None),
+        (_, Cell::Int(i)) => {
+            out.push(b'"');
+            write_int(out, i);
+            out.push(b'"');
+        }
+        (_, Cell::Float(f)) => {
+            out.push(b'"');
+            write_float(out, f, None);
+            out.push(b'"');
+        }
+        (ValueKind::Json, Cell::Text(t)) => {
+            if serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() {
+                out.extend_from_slice(t.trim().as_bytes())
+            } else {
+                json_string(out, t)
+            }
+        }
+        (ValueKind::Timestamp | ValueKind::TimestampTz, Cell::Text(t)) => timestamp_text(out, t),
+        (ValueKind::Bytes, Cell::Text(t)) => {
+            out.push(b'"');
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(t)
+                    .as_bytes(),
+            );
+            out.push(b'"');
+        }
+        (_, Cell::Text(t)) => json_string(out, t),
+    }
+}
+
+fn csv_field(out: &mut Vec<u8>, s: &str, quote_empty: bool) {
+    let needs = (quote_empty && s.is_empty())
+        || s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+        || s.starts_with(' ')
+        || s.ends_with(' ');
+    if needs {
+        out.push(b'"');
+        for ch in s.bytes() {
+            if ch == b'"' {
+                out.push(b'"');
+            }
+            out.push(ch);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
+    match cell {
+        Cell::Null => {}
+        Cell::Text(t)
+            if !matches!(
+                c.kind,
+                ValueKind::Json
+                    | ValueKind::Boolean
+                    | ValueKind::Bytes
+                    | ValueKind::Timestamp
+                    | ValueKind::TimestampTz
+            ) =>
+        {
+            csv_field(out, t, true)
+        }
+        other => {
+            // Render as JSON, then unwrap a JSON string to its text.
+            let mut tmp = Vec::with_capacity(32);
+            json_value(&mut tmp, c, other);
+            if tmp.first() == Some(&b'"') {
+                let s: String = serde_json::from_slice(&tmp).unwrap_or_default();
+                csv_field(out, &s, true);
+            } else {
+                let s = String::from_utf8_lossy(&tmp);
+                csv_field(out, &s, false);
+            }
+        }
+    }
+}
+
+/// A strong ETag for a representation: a 64-bit hash of its bytes, quoted.
+pub fn etag(body: &[u8]) -> String {
+    // FNV-1a: stable across runs and builds (DefaultHasher is not guaranteed to be).
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    h.write(body);
+    format!("\"{:016x}\"", h.finish())
+}
+
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(kind: ValueKind, declared: &str) -> Column {
+        Column {
+            name: "c".into(),
+            declared_type: declared.into(),
+            kind,
+            unknown_type: false,
+            nullable: true,
+            has_default: false,
+            default_sql: None,
+            generated: false,
+            auto_increment: false,
+            max_length: None,
+            enum_values: None,
+        }
+    }
+
+    fn one(kind: ValueKind, declared: &str, cell: Cell<'_>) -> String {
+        let c = col(kind, declared);
+        let enc = RowEncoder::new(Format::Json, [("v", &c)]);
+        let mut out = Vec::new();
+        enc.row(&mut out, |_| cell);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_cells() {
+        assert_eq!(
+            one(ValueKind::Decimal, "NUMERIC(4,2)", Cell::Float(0.99)),
+            r#"{"v":0.99}"#
+        );
+        assert_eq!(
+            one(ValueKind::Decimal, "NUMERIC(4,2)", Cell::Float(1.1)),
+            r#"{"v":1.10}"#
+        );
+        assert_eq!(
+            one(ValueKind::Decimal, "NUMERIC(4,2)", Cell::Int(5)),
+            r#"{"v":5.00}"#
+        );
+        assert_eq!(
+            one(ValueKind::Decimal, "NUMERIC", Cell::Float(0.1)),
+            r#"{"v":0.1}"#
+        );
+        assert_eq!(
+            one(ValueKind::Boolean, "BOOLEAN", Cell::Int(1)),
+            r#"{"v":true}"#
+        );
+        assert_eq!(
+            one(
+                ValueKind::Timestamp,
+                "TIMESTAMP",
+                Cell::Text("2024-01-02 03:04:05")
+            ),
+            r#"{"v":"2024-01-02T03:04:05"}"#
+        );
+        assert_eq!(
+            one(ValueKind::Json, "JSON", Cell::Text("{\"a\": 1}")),
+            r#"{"v":{"a": 1}}"#
+        );
+        assert_eq!(
+            one(ValueKind::Bytes, "BLOB", Cell::Bytes(b"hi")),
+            r#"{"v":"aGk="}"#
+        );
+        assert_eq!(
+            one(ValueKind::Text, "TEXT", Cell::Text("a\"b")),
+            r#"{"v":"a\"b"}"#
+        );
+        assert_eq!(
+            one(ValueKind::Integer, "INTEGER", Cell::Int(i64::MAX)),
+            format!("{{\"v\":{}}}", i64::MAX)
+        );
+    }
+
+    #[test]
+    fn csv_rows() {
+        let a = col(ValueKind::Integer, "INTEGER");
+        let b = col(ValueKind::Text, "TEXT");
+        let enc = RowEncoder::new(Format::Csv, [("id", &a), ("name", &b)]);
+        let mut out = Vec::new();
+        enc.start(&mut out);
+        enc.separator(&mut out, 0);
+        enc.row(&mut out, |i| {
+            if i == 0 {
+                Cell::Int(5)
+            } else {
+                Cell::Text("Crosby, Stills")
+            }
+        });
+        enc.separator(&mut out, 1);
+        enc.row(&mut out, |i| if i == 0 { Cell::Int(6) } else { Cell::Null });
+        enc.end(&mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "id,name\n5,\"Crosby, Stills\"\n6,"
+        );
+    }
+
+    #[test]
+    fn etags_are_stable() {
+        assert_eq!(etag(b"abc"), etag(b"abc"));
+        assert_ne!(etag(b"abc"), etag(b"abd"));
+    }
+}

@@ -1,0 +1,245 @@
+//! The schema cache: what restable knows about every exposed table, built once at
+//! start-up (and on reload) by introspection plus `services.toml`. It knows nothing about
+//! HTTP or SQL text; every identifier a plan uses is a reference into these types.
+
+pub mod json_schema;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How a column's values are represented in JSON and bound as SQL parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ValueKind {
+    /// INTEGER, INT, BIGINT, SMALLINT, ... : JSON integer, exact to 64 bits.
+    Integer,
+    /// REAL, FLOAT, DOUBLE: JSON number.
+    Float,
+    /// NUMERIC, DECIMAL: JSON number whose decimal digits are preserved exactly.
+    Decimal,
+    /// BOOLEAN (SQLite/MySQL BOOLEAN/BOOL/TINYINT(1)): true/false.
+    Boolean,
+    /// TEXT, VARCHAR, CHAR, ENUM and every type we do not know.
+    Text,
+    /// DATE: `YYYY-MM-DD`.
+    Date,
+    /// TIME: `HH:MM:SS[.fff]`.
+    Time,
+    /// TIMESTAMP / DATETIME without a zone: `YYYY-MM-DDTHH:MM:SS[.ffffff]`.
+    Timestamp,
+    /// TIMESTAMPTZ: ISO-8601 with an offset.
+    TimestampTz,
+    /// UUID: canonical hyphenated string.
+    Uuid,
+    /// JSON / JSONB: any JSON value, stored and returned as JSON.
+    Json,
+    /// BLOB / BYTEA / BINARY: base64 string.
+    Bytes,
+}
+
+impl ValueKind {
+    /// The JSON Schema `type` of a non-null value of this kind.
+    pub fn json_type(self) -> Option<&'static str> {
+        match self {
+            ValueKind::Integer => Some("integer"),
+            ValueKind::Float | ValueKind::Decimal => Some("number"),
+            ValueKind::Boolean => Some("boolean"),
+            ValueKind::Json => None,
+            _ => Some("string"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// The type as the database declares it (e.g. `NUMERIC(10,2)`, `varchar(40)`).
+    pub declared_type: String,
+    pub kind: ValueKind,
+    /// True when the declared type was not recognised (served as a string).
+    pub unknown_type: bool,
+    pub nullable: bool,
+    /// The column has a DEFAULT (including identity/auto-increment/rowid alias).
+    pub has_default: bool,
+    /// The default's SQL expression as the database reports it (e.g. `0.99`,
+    /// `CURRENT_TIMESTAMP`), used to reset a column when a PUT omits it.
+    pub default_sql: Option<String>,
+    /// The database computes the value (GENERATED ALWAYS ... AS): never writable.
+    pub generated: bool,
+    /// Identity / auto-increment / INTEGER PRIMARY KEY rowid alias.
+    pub auto_increment: bool,
+    /// `VARCHAR(n)` / `CHAR(n)` length when known.
+    pub max_length: Option<u32>,
+    /// ENUM values when the type is an enumeration.
+    pub enum_values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    /// Constraint name (SQLite has none: we synthesise `{table}_{cols}_fkey` like PostgreSQL).
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Referenced table name as the database names it (schema-qualified where that applies).
+    pub referenced_table: String,
+    pub referenced_columns: Vec<String>,
+}
+
+/// One table or view as introspected, before `services.toml` shapes it.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Name as written in `table =` (e.g. `tracks`, `public.tracks`).
+    pub name: String,
+    /// Optional schema (PostgreSQL) and bare name, used to quote the identifier.
+    pub schema: Option<String>,
+    pub bare_name: String,
+    pub is_view: bool,
+    pub columns: Vec<Column>,
+    /// Primary key column names in key order (empty when none).
+    pub primary_key: Vec<String>,
+    /// Unique constraints (each a list of column names), primary key not included.
+    pub unique: Vec<Vec<String>>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// An HTTP method a service can allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub const ALL: [Method; 5] = [
+        Method::Get,
+        Method::Post,
+        Method::Patch,
+        Method::Put,
+        Method::Delete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Method> {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Some(Method::Get),
+            "POST" => Some(Method::Post),
+            "PATCH" => Some(Method::Patch),
+            "PUT" => Some(Method::Put),
+            "DELETE" => Some(Method::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// A column as a service exposes it. Hidden columns are not in a service at all.
+#[derive(Debug, Clone)]
+pub struct ServiceColumn {
+    pub column: Column,
+    /// May be read, never written (configured `read_only`, or generated by the database).
+    pub read_only: bool,
+    /// Position in the service's primary key, if part of it.
+    pub key_position: Option<usize>,
+}
+
+impl std::ops::Deref for ServiceColumn {
+    type Target = Column;
+    fn deref(&self) -> &Column {
+        &self.column
+    }
+}
+
+/// How one service relates to another through a foreign key, for embedding.
+#[derive(Debug, Clone)]
+pub enum Relationship {
+    /// This service holds the foreign key: embedding yields one object or null.
+    ManyToOne {
+        target: String,
+        constraint: String,
+        /// Pairs (column on this service, column on the target).
+        columns: Vec<(String, String)>,
+    },
+    /// The target holds a foreign key to this service: embedding yields an array.
+    OneToMany {
+        target: String,
+        constraint: String,
+        /// Pairs (column on this service, column on the target).
+        columns: Vec<(String, String)>,
+    },
+    /// Through a junction service whose key columns are foreign keys to both sides.
+    ManyToMany {
+        target: String,
+        junction: String,
+        /// Constraint from the junction to this service, and to the target.
+        source_constraint: String,
+        target_constraint: String,
+        /// Pairs (column on this service, column on the junction).
+        source_columns: Vec<(String, String)>,
+        /// Pairs (column on the target, column on the junction).
+        target_columns: Vec<(String, String)>,
+    },
+}
+
+/// One exposed service: a table (or view) shaped by its `[services.NAME]` section.
+#[derive(Debug)]
+pub struct Service {
+    /// URL segment.
+    pub name: String,
+    pub table: Table,
+    /// Visible columns in table order (hidden ones removed).
+    pub columns: Vec<ServiceColumn>,
+    /// Primary key (from the table or the `primary_key` setting), as column names.
+    pub primary_key: Vec<String>,
+    pub methods: Vec<Method>,
+    /// Effective row cap for reads (0 = none): min of server and service caps.
+    pub max_rows: u64,
+    pub allow_unfiltered_writes: bool,
+    pub relationships: Vec<Relationship>,
+    /// The row's JSON Schema (draft 2020-12), derived from `columns`.
+    pub json_schema: serde_json::Value,
+    /// Checks body objects: types, lengths, enums (no `required`: absence is checked
+    /// per write mode, with the missing key's own path).
+    pub validator: jsonschema::Validator,
+}
+
+impl Service {
+    pub fn column(&self, name: &str) -> Option<&ServiceColumn> {
+        self.columns.iter().find(|c| c.column.name == name)
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.column.name == name)
+    }
+
+    pub fn allows(&self, m: Method) -> bool {
+        self.methods.contains(&m)
+    }
+}
+
+/// Every service by name. Immutable once built; a reload builds a new one.
+#[derive(Debug, Default)]
+pub struct SchemaCache {
+    pub services: BTreeMap<String, Arc<Service>>,
+}
+
+impl SchemaCache {
+    pub fn service(&self, name: &str) -> Option<&Arc<Service>> {
+        self.services.get(name)
+    }
+}

@@ -1,0 +1,344 @@
+//! Statements: plans turned into SQL text plus bound parameters for one dialect. Every
+//! backend difference (quoting, placeholders, LIKE/regex, NULL ordering, RETURNING, upsert,
+//! parameter limits) sits behind the `Dialect` trait; the builders here are shared. Knows
+//! SQL, never HTTP. Identifiers come only from the schema cache and are always quoted.
+
+pub mod sqlite;
+
+use crate::plan::write::{Assign, InsertBatch, OnConflict};
+use crate::plan::{Condition, OrderBy, ReadPlan, Selected, SqlValue};
+use crate::request::ast::CmpOp;
+use crate::request::prefer::Resolution;
+use crate::schema::{Column, Service};
+
+/// SQL text and its parameters, in placeholder order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+}
+
+pub trait Dialect: Send + Sync {
+    fn quote_ident(&self, out: &mut String, ident: &str);
+    /// `n` is 1-based.
+    fn placeholder(&self, out: &mut String, n: usize);
+    /// `col LIKE pattern` with PostgreSQL semantics: `like` case-sensitive, `ilike` not.
+    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool);
+    /// POSIX-style regular expression match.
+    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool);
+    /// NULL-safe inequality.
+    fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue);
+    /// One ORDER BY term with PostgreSQL's NULL placement made explicit.
+    fn order_term(&self, b: &mut Builder<'_>, column: &Column, o: &OrderBy);
+    /// `LIMIT`/`OFFSET` clause (either may be absent).
+    fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64);
+    /// The most bound parameters one statement may carry.
+    fn max_params(&self) -> usize;
+    /// The SQL expression of a column's default, for `UPDATE ... SET col = <default>`.
+    fn default_expr(&self, column: &Column) -> String;
+    /// `INSERT ... ON CONFLICT` tail.
+    fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict);
+}
+
+pub struct Builder<'d> {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+    pub dialect: &'d dyn Dialect,
+}
+
+impl<'d> Builder<'d> {
+    pub fn new(dialect: &'d dyn Dialect) -> Self {
+        Builder {
+            sql: String::with_capacity(256),
+            params: Vec::new(),
+            dialect,
+        }
+    }
+
+    pub fn push(&mut self, s: &str) {
+        self.sql.push_str(s);
+    }
+
+    pub fn ident(&mut self, name: &str) {
+        self.dialect.quote_ident(&mut self.sql, name);
+    }
+
+    pub fn param(&mut self, v: SqlValue) {
+        self.params.push(v);
+        let n = self.params.len();
+        self.dialect.placeholder(&mut self.sql, n);
+    }
+
+    pub fn table(&mut self, svc: &Service) {
+        if let Some(schema) = &svc.table.schema {
+            self.ident(schema);
+            self.push(".");
+        }
+        self.ident(&svc.table.bare_name);
+    }
+
+    pub fn finish(self) -> Statement {
+        Statement {
+            sql: self.sql,
+            params: self.params,
+        }
+    }
+
+    fn column_list(&mut self, svc: &Service, columns: impl IntoIterator<Item = usize>) {
+        for (n, i) in columns.into_iter().enumerate() {
+            if n > 0 {
+                self.push(", ");
+            }
+            self.ident(&svc.columns[i].name);
+        }
+    }
+}
+
+fn cmp_sql(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => " = ",
+        CmpOp::Neq => " <> ",
+        CmpOp::Gt => " > ",
+        CmpOp::Gte => " >= ",
+        CmpOp::Lt => " < ",
+        CmpOp::Lte => " <= ",
+        // Like/match are routed to the dialect before reaching here.
+        CmpOp::Like | CmpOp::Ilike | CmpOp::Match | CmpOp::Imatch => " = ",
+    }
+}
+
+pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
+    match c {
+        Condition::And(parts) | Condition::Or(parts) => {
+            let is_and = matches!(c, Condition::And(_));
+            if parts.is_empty() {
+                b.push(if is_and { "1=1" } else { "1=0" });
+                return;
+            }
+            b.push("(");
+            for (n, p) in parts.iter().enumerate() {
+                if n > 0 {
+                    b.push(if is_and { " AND " } else { " OR " });
+                }
+                write_condition(b, svc, p);
+            }
+            b.push(")");
+        }
+        Condition::Not(inner) => {
+            b.push("NOT (");
+            write_condition(b, svc, inner);
+            b.push(")");
+        }
+        Condition::Const(true) => b.push("1=1"),
+        Condition::Const(false) => b.push("1=0"),
+        Condition::Compare { column, op, value } => {
+            b.ident(&svc.columns[*column].name);
+            b.push(cmp_sql(*op));
+            b.param(value.clone());
+        }
+        Condition::Like {
+            column,
+            pattern,
+            case_insensitive,
+        } => {
+            let d = b.dialect;
+            d.like(b, &svc.columns[*column], pattern, *case_insensitive)
+        }
+        Condition::Regex {
+            column,
+            pattern,
+            case_insensitive,
+        } => {
+            let d = b.dialect;
+            d.regex(b, &svc.columns[*column], pattern, *case_insensitive)
+        }
+        Condition::In { column, values } => {
+            b.ident(&svc.columns[*column].name);
+            b.push(" IN (");
+            for (n, v) in values.iter().enumerate() {
+                if n > 0 {
+                    b.push(", ");
+                }
+                b.param(v.clone());
+            }
+            b.push(")");
+        }
+        Condition::IsNull { column } => {
+            b.ident(&svc.columns[*column].name);
+            b.push(" IS NULL");
+        }
+        Condition::IsBool { column, value } => {
+            b.ident(&svc.columns[*column].name);
+            b.push(if *value { " IS TRUE" } else { " IS FALSE" });
+        }
+        Condition::IsDistinct { column, value } => {
+            let d = b.dialect;
+            d.is_distinct(b, &svc.columns[*column], value.clone())
+        }
+    }
+}
+
+fn where_clause(b: &mut Builder<'_>, svc: &Service, filter: Option<&Condition>) {
+    if let Some(f) = filter {
+        b.push(" WHERE ");
+        write_condition(b, svc, f);
+    }
+}
+
+fn returning(b: &mut Builder<'_>, svc: &Service, returning: &[Selected]) {
+    if returning.is_empty() {
+        return;
+    }
+    b.push(" RETURNING ");
+    b.column_list(svc, returning.iter().map(|s| s.column));
+}
+
+/// `SELECT cols FROM t WHERE .. ORDER BY .. LIMIT .. OFFSET ..`
+pub fn select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
+    let svc = &plan.service;
+    let mut b = Builder::new(d);
+    b.push("SELECT ");
+    if plan.select.is_empty() {
+        b.push("1");
+    } else {
+        b.column_list(svc, plan.select.iter().map(|s| s.column));
+    }
+    b.push(" FROM ");
+    b.table(svc);
+    where_clause(&mut b, svc, plan.filter.as_ref());
+    if !plan.order.is_empty() {
+        b.push(" ORDER BY ");
+        for (n, o) in plan.order.iter().enumerate() {
+            if n > 0 {
+                b.push(", ");
+            }
+            d.order_term(&mut b, &svc.columns[o.column], o);
+        }
+    }
+    d.limit_offset(&mut b, plan.limit, plan.offset);
+    b.finish()
+}
+
+/// `SELECT count(*) FROM t WHERE ..` (the total, ignoring paging).
+pub fn count(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
+    let svc = &plan.service;
+    let mut b = Builder::new(d);
+    b.push("SELECT count(*) FROM ");
+    b.table(svc);
+    where_clause(&mut b, svc, plan.filter.as_ref());
+    b.finish()
+}
+
+/// The INSERT statements for one batch, each within the dialect's parameter limit.
+pub fn insert(
+    d: &dyn Dialect,
+    svc: &Service,
+    batch: &InsertBatch,
+    on_conflict: Option<&OnConflict>,
+    ret: &[Selected],
+) -> Vec<Statement> {
+    let ncols = batch.columns.len();
+    if ncols == 0 {
+        // All-default rows: one statement each.
+        return batch
+            .rows
+            .iter()
+            .map(|_| {
+                let mut b = Builder::new(d);
+                b.push("INSERT INTO ");
+                b.table(svc);
+                b.push(" DEFAULT VALUES");
+                returning(&mut b, svc, ret);
+                b.finish()
+            })
+            .collect();
+    }
+    let per_stmt = (d.max_params() / ncols).clamp(1, 1000);
+    batch
+        .rows
+        .chunks(per_stmt)
+        .map(|rows| {
+            let mut b = Builder::new(d);
+            b.push("INSERT INTO ");
+            b.table(svc);
+            b.push(" (");
+            b.column_list(svc, batch.columns.iter().copied());
+            b.push(") VALUES ");
+            for (r, row) in rows.iter().enumerate() {
+                b.push(if r > 0 { ", (" } else { "(" });
+                for (n, v) in row.iter().enumerate() {
+                    if n > 0 {
+                        b.push(", ");
+                    }
+                    b.param(v.clone());
+                }
+                b.push(")");
+            }
+            if let Some(c) = on_conflict {
+                d.upsert(&mut b, svc, &batch.columns, c);
+            }
+            returning(&mut b, svc, ret);
+            b.finish()
+        })
+        .collect()
+}
+
+/// `UPDATE t SET .. WHERE .. RETURNING ..`
+pub fn update(
+    d: &dyn Dialect,
+    svc: &Service,
+    set: &[(usize, Assign)],
+    filter: Option<&Condition>,
+    ret: &[Selected],
+) -> Statement {
+    let mut b = Builder::new(d);
+    b.push("UPDATE ");
+    b.table(svc);
+    b.push(" SET ");
+    for (n, (i, a)) in set.iter().enumerate() {
+        if n > 0 {
+            b.push(", ");
+        }
+        let col = &svc.columns[*i];
+        b.ident(&col.name);
+        b.push(" = ");
+        match a {
+            Assign::Value(v) => b.param(v.clone()),
+            Assign::Default => {
+                let expr = d.default_expr(col);
+                b.push(&expr);
+            }
+        }
+    }
+    where_clause(&mut b, svc, filter);
+    returning(&mut b, svc, ret);
+    b.finish()
+}
+
+/// `DELETE FROM t WHERE .. RETURNING ..`
+pub fn delete(
+    d: &dyn Dialect,
+    svc: &Service,
+    filter: Option<&Condition>,
+    ret: &[Selected],
+) -> Statement {
+    let mut b = Builder::new(d);
+    b.push("DELETE FROM ");
+    b.table(svc);
+    where_clause(&mut b, svc, filter);
+    returning(&mut b, svc, ret);
+    b.finish()
+}
+
+/// `SELECT count(*) FROM t WHERE ..` for writes (max-affected, existence checks).
+pub fn count_where(d: &dyn Dialect, svc: &Service, filter: Option<&Condition>) -> Statement {
+    let mut b = Builder::new(d);
+    b.push("SELECT count(*) FROM ");
+    b.table(svc);
+    where_clause(&mut b, svc, filter);
+    b.finish()
+}
+
+pub fn resolution_is_merge(c: &OnConflict) -> bool {
+    c.resolution == Resolution::MergeDuplicates
+}

@@ -1,0 +1,195 @@
+//! The SQLite dialect: double-quoted identifiers, `?` placeholders, `GLOB` for the
+//! case-sensitive `like`, a Rust `regexp()` function (registered by the executor) for
+//! `ilike`/`match`/`imatch`, explicit `NULLS FIRST/LAST`, `ON CONFLICT` upserts.
+
+use super::{Builder, Dialect};
+use crate::plan::write::OnConflict;
+use crate::plan::{OrderBy, SqlValue};
+use crate::schema::{Column, Service};
+
+pub struct Sqlite;
+
+/// SQLite's default SQLITE_MAX_VARIABLE_NUMBER (since 3.32).
+const MAX_PARAMS: usize = 32_766;
+
+/// Translate a LIKE pattern (`%`, `_`, `\` escapes) to a GLOB pattern (case-sensitive).
+pub fn like_to_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => out.push('*'),
+            '_' => out.push('?'),
+            '\\' => match chars.next() {
+                Some(n) => push_glob_literal(&mut out, n),
+                None => push_glob_literal(&mut out, '\\'),
+            },
+            other => push_glob_literal(&mut out, other),
+        }
+    }
+    out
+}
+
+fn push_glob_literal(out: &mut String, c: char) {
+    match c {
+        '*' | '?' | '[' => {
+            out.push('[');
+            out.push(c);
+            out.push(']');
+        }
+        _ => out.push(c),
+    }
+}
+
+/// Translate a LIKE pattern to an anchored regular expression.
+pub fn like_to_regex(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    out.push_str("(?s)^");
+    let mut chars = pattern.chars();
+    let mut buf = [0u8; 4];
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '\\' => {
+                let n = chars.next().unwrap_or('\\');
+                out.push_str(&regex::escape(n.encode_utf8(&mut buf)));
+            }
+            other => out.push_str(&regex::escape(other.encode_utf8(&mut buf))),
+        }
+    }
+    out.push('$');
+    out
+}
+
+impl Dialect for Sqlite {
+    fn quote_ident(&self, out: &mut String, ident: &str) {
+        out.push('"');
+        for c in ident.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+
+    fn placeholder(&self, out: &mut String, _n: usize) {
+        out.push('?');
+    }
+
+    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+        b.ident(&column.name);
+        if case_insensitive {
+            // SQLite's own LIKE folds ASCII only; the regexp function folds Unicode.
+            b.push(" REGEXP ");
+            b.param(SqlValue::Text(format!("(?i){}", like_to_regex(pattern))));
+        } else {
+            b.push(" GLOB ");
+            b.param(SqlValue::Text(like_to_glob(pattern)));
+        }
+    }
+
+    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+        b.ident(&column.name);
+        b.push(" REGEXP ");
+        let p = if case_insensitive {
+            format!("(?i){pattern}")
+        } else {
+            pattern.to_string()
+        };
+        b.param(SqlValue::Text(p));
+    }
+
+    fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue) {
+        b.ident(&column.name);
+        b.push(" IS NOT ");
+        b.param(value);
+    }
+
+    fn order_term(&self, b: &mut Builder<'_>, column: &Column, o: &OrderBy) {
+        b.ident(&column.name);
+        b.push(if o.descending { " DESC" } else { " ASC" });
+        // SQLite sorts NULL as the smallest value; say where NULLs go when there can be any.
+        if column.nullable {
+            b.push(if o.nulls_first {
+                " NULLS FIRST"
+            } else {
+                " NULLS LAST"
+            });
+        }
+    }
+
+    fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64) {
+        if limit.is_none() && offset == 0 {
+            return;
+        }
+        b.push(" LIMIT ");
+        let l = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        b.param(SqlValue::Int(l));
+        if offset > 0 {
+            b.push(" OFFSET ");
+            b.param(SqlValue::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        }
+    }
+
+    fn max_params(&self) -> usize {
+        MAX_PARAMS
+    }
+
+    fn default_expr(&self, column: &Column) -> String {
+        match &column.default_sql {
+            Some(expr) => format!("({expr})"),
+            None => "NULL".into(),
+        }
+    }
+
+    fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
+        b.push(" ON CONFLICT (");
+        for (n, i) in c.columns.iter().enumerate() {
+            if n > 0 {
+                b.push(", ");
+            }
+            b.ident(&svc.columns[*i].name);
+        }
+        b.push(")");
+        let updatable: Vec<usize> = columns
+            .iter()
+            .copied()
+            .filter(|i| !c.columns.contains(i))
+            .collect();
+        if super::resolution_is_merge(c) && !updatable.is_empty() {
+            b.push(" DO UPDATE SET ");
+            for (n, i) in updatable.iter().enumerate() {
+                if n > 0 {
+                    b.push(", ");
+                }
+                let name = &svc.columns[*i].name;
+                b.ident(name);
+                b.push(" = excluded.");
+                b.ident(name);
+            }
+        } else {
+            b.push(" DO NOTHING");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_translation() {
+        assert_eq!(like_to_glob("%Rock%"), "*Rock*");
+        assert_eq!(like_to_glob("a_c"), "a?c");
+        assert_eq!(like_to_glob("x*[y]?"), "x[*][[]y][?]");
+        assert_eq!(like_to_glob("100\\%"), "100%");
+    }
+
+    #[test]
+    fn regex_translation() {
+        assert_eq!(like_to_regex("%a.b_"), "(?s)^.*a\\.b.$");
+        assert!(regex::Regex::new(&like_to_regex("(x)%[y]")).is_ok());
+    }
+}

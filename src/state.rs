@@ -1,0 +1,330 @@
+//! The server state: config + schema cache + database, built in one go and swapped
+//! atomically on reload. Building it is where configuration meets introspection, so every
+//! check that needs the database (tables, columns, keys) lives here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::{Config, ConfigError};
+use crate::exec::{redact_url, Database};
+use crate::schema::{
+    json_schema, Method, Relationship, SchemaCache, Service, ServiceColumn, Table,
+};
+
+pub struct AppState {
+    pub config: Config,
+    pub cache: SchemaCache,
+    pub db: Database,
+}
+
+#[derive(Debug)]
+pub enum StartupError {
+    Config(ConfigError),
+    Database(String),
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartupError::Config(e) => write!(f, "{e}"),
+            StartupError::Database(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl From<ConfigError> for StartupError {
+    fn from(e: ConfigError) -> Self {
+        StartupError::Config(e)
+    }
+}
+
+fn config_error(
+    config: &Config,
+    key: impl Into<String>,
+    message: impl Into<String>,
+) -> StartupError {
+    StartupError::Config(ConfigError {
+        file: config.file.display().to_string(),
+        key: key.into(),
+        message: message.into(),
+    })
+}
+
+/// Open the database, create the schema if asked and needed, introspect every service.
+pub async fn build(config: Config) -> Result<AppState, StartupError> {
+    let timeout = Duration::from_millis(config.server.request_timeout_ms.max(1));
+    let db = Database::open(&config.database, timeout)
+        .await
+        .map_err(|m| config_error(&config, "database.url", m))?;
+    let names: Vec<String> = config
+        .services
+        .keys()
+        .map(|s| config.table_of(s).to_string())
+        .collect();
+    let mut tables = db
+        .introspect(names.clone())
+        .await
+        .map_err(StartupError::Database)?;
+    if let Some(path) = &config.init_sql_path {
+        if tables.iter().all(Option::is_none) {
+            let sql = std::fs::read_to_string(path).map_err(|e| {
+                config_error(
+                    &config,
+                    "database.init_sql",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            db.run_script(sql).await.map_err(|e| {
+                config_error(
+                    &config,
+                    "database.init_sql",
+                    format!("{} failed: {e}", path.display()),
+                )
+            })?;
+            tracing::info!(file = %path.display(), "created the schema from init_sql");
+            tables = db.introspect(names).await.map_err(StartupError::Database)?;
+        }
+    }
+    let cache = build_cache(&config, tables)?;
+    Ok(AppState { config, cache, db })
+}
+
+fn effective_max_rows(server: u64, service: Option<u64>) -> u64 {
+    match (server, service) {
+        (s, None) | (s, Some(0)) => s,
+        (0, Some(v)) => v,
+        (s, Some(v)) => s.min(v),
+    }
+}
+
+fn build_cache(config: &Config, tables: Vec<Option<Table>>) -> Result<SchemaCache, StartupError> {
+    let mut services = BTreeMap::new();
+    for ((name, sc), table) in config.services.iter().zip(tables) {
+        let key = format!("services.{name}");
+        let table_name = config.table_of(name);
+        let Some(table) = table else {
+            let k = if sc.table.is_some() {
+                format!("{key}.table")
+            } else {
+                key.clone()
+            };
+            return Err(config_error(
+                config,
+                k,
+                format!(
+                    "table '{table_name}' does not exist in {}",
+                    redact_url(&config.database.url)
+                ),
+            ));
+        };
+        for (what, list) in [("hidden", &sc.hidden), ("read_only", &sc.read_only)] {
+            for c in list {
+                if table.column(c).is_none() {
+                    return Err(config_error(
+                        config,
+                        format!("{key}.{what}"),
+                        format!("column '{c}' does not exist in table '{table_name}'"),
+                    ));
+                }
+            }
+        }
+        let primary_key = match &sc.primary_key {
+            Some(pk) => {
+                for c in pk {
+                    if table.column(c).is_none() {
+                        return Err(config_error(
+                            config,
+                            format!("{key}.primary_key"),
+                            format!("column '{c}' does not exist in table '{table_name}'"),
+                        ));
+                    }
+                }
+                pk.clone()
+            }
+            None => table.primary_key.clone(),
+        };
+        if let Some(c) = primary_key.iter().find(|c| sc.hidden.contains(c)) {
+            return Err(config_error(
+                config,
+                format!("{key}.hidden"),
+                format!("'{c}' is part of the primary key of '{table_name}' and cannot be hidden"),
+            ));
+        }
+        let columns: Vec<ServiceColumn> = table
+            .columns
+            .iter()
+            .filter(|c| !sc.hidden.contains(&c.name))
+            .map(|c| {
+                if c.unknown_type {
+                    tracing::warn!(
+                        service = %name,
+                        column = %c.name,
+                        declared_type = %c.declared_type,
+                        "unknown column type, served as a string"
+                    );
+                }
+                ServiceColumn {
+                    column: c.clone(),
+                    read_only: sc.read_only.contains(&c.name) || c.generated,
+                    key_position: primary_key.iter().position(|k| k == &c.name),
+                }
+            })
+            .collect();
+        let methods: Vec<Method> = match &sc.methods {
+            Some(list) => {
+                let mut m: Vec<Method> = list.iter().filter_map(|s| Method::parse(s)).collect();
+                m.sort();
+                m.dedup();
+                m
+            }
+            None => Method::ALL.to_vec(),
+        };
+        let json_schema = json_schema::row_schema(name, &columns, &primary_key);
+        let validator = body_validator(&json_schema).map_err(|e| {
+            config_error(config, key.clone(), format!("internal schema error: {e}"))
+        })?;
+        services.insert(
+            name.clone(),
+            Service {
+                name: name.clone(),
+                table,
+                columns,
+                primary_key,
+                methods,
+                max_rows: effective_max_rows(config.server.max_rows, sc.max_rows),
+                allow_unfiltered_writes: sc.allow_unfiltered_writes,
+                relationships: Vec::new(),
+                json_schema,
+                validator,
+            },
+        );
+    }
+    link_relationships(&mut services);
+    Ok(SchemaCache {
+        services: services
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect(),
+    })
+}
+
+/// The schema bodies are checked with: the row schema without `required` (absence is
+/// checked per write mode) and without `additionalProperties` (unknown keys are reported
+/// by name, hidden ones exactly like ones that do not exist).
+fn body_validator(row: &Value) -> Result<jsonschema::Validator, String> {
+    let mut schema = json_schema::patch_schema(row);
+    if let Value::Object(m) = &mut schema {
+        m.remove("additionalProperties");
+    }
+    jsonschema::validator_for(&schema).map_err(|e| e.to_string())
+}
+
+/// Foreign keys between exposed services become relationships for embedding.
+fn link_relationships(services: &mut BTreeMap<String, Service>) {
+    let names: Vec<String> = services.keys().cloned().collect();
+    let visible = |svc: &Service, cols: &[String]| cols.iter().all(|c| svc.column(c).is_some());
+    let mut found: Vec<(String, Relationship)> = Vec::new();
+    for child_name in &names {
+        let child = &services[child_name];
+        for fk in &child.table.foreign_keys {
+            if !visible(child, &fk.columns) {
+                continue;
+            }
+            for parent_name in &names {
+                let parent = &services[parent_name];
+                let same_table = parent
+                    .table
+                    .bare_name
+                    .eq_ignore_ascii_case(&fk.referenced_table)
+                    || parent.table.name.eq_ignore_ascii_case(&fk.referenced_table);
+                if !same_table || !visible(parent, &fk.referenced_columns) {
+                    continue;
+                }
+                let pairs: Vec<(String, String)> = fk
+                    .columns
+                    .iter()
+                    .cloned()
+                    .zip(fk.referenced_columns.iter().cloned())
+                    .collect();
+                found.push((
+                    child_name.clone(),
+                    Relationship::ManyToOne {
+                        target: parent_name.clone(),
+                        constraint: fk.name.clone(),
+                        columns: pairs.clone(),
+                    },
+                ));
+                found.push((
+                    parent_name.clone(),
+                    Relationship::OneToMany {
+                        target: child_name.clone(),
+                        constraint: fk.name.clone(),
+                        columns: pairs.iter().map(|(a, b)| (b.clone(), a.clone())).collect(),
+                    },
+                ));
+            }
+        }
+    }
+    // Junctions: a service with two foreign keys whose columns are all in its key.
+    for junction_name in &names {
+        let j = &services[junction_name];
+        let to_one: Vec<(&String, &Vec<(String, String)>, &String)> = found
+            .iter()
+            .filter(|(owner, _)| owner == junction_name)
+            .filter_map(|(_, r)| match r {
+                Relationship::ManyToOne {
+                    target,
+                    constraint,
+                    columns,
+                } if columns.iter().all(|(c, _)| j.primary_key.contains(c)) => {
+                    Some((target, columns, constraint))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut m2m = Vec::new();
+        for (a, (ta, ca, na)) in to_one.iter().enumerate() {
+            for (b, (tb, cb, nb)) in to_one.iter().enumerate() {
+                if a == b {
+                    continue;
+                }
+                m2m.push((
+                    (*ta).clone(),
+                    Relationship::ManyToMany {
+                        target: (*tb).clone(),
+                        junction: junction_name.clone(),
+                        source_constraint: (*na).clone(),
+                        target_constraint: (*nb).clone(),
+                        source_columns: ca.iter().map(|(j, s)| (s.clone(), j.clone())).collect(),
+                        target_columns: cb.iter().map(|(j, t)| (t.clone(), j.clone())).collect(),
+                    },
+                ));
+            }
+        }
+        found.extend(m2m);
+    }
+    for (owner, rel) in found {
+        if let Some(s) = services.get_mut(&owner) {
+            s.relationships.push(rel);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_max_rows;
+
+    #[test]
+    fn max_rows() {
+        assert_eq!(effective_max_rows(1000, None), 1000);
+        assert_eq!(effective_max_rows(1000, Some(200)), 200);
+        assert_eq!(effective_max_rows(0, Some(200)), 200);
+        assert_eq!(effective_max_rows(100, Some(200)), 100);
+        assert_eq!(effective_max_rows(0, None), 0);
+    }
+}
