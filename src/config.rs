@@ -341,6 +341,88 @@ fn one_line(s: &str) -> String {
         .join(" | ")
 }
 
+/// A services.toml exposing every table found (`restable init`).
+pub fn render_init(
+    url: &str,
+    tables: &[String],
+    introspected: &[Option<crate::schema::Table>],
+) -> String {
+    const SECRET_HINTS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "hash"];
+    let mut out = String::new();
+    out.push_str(
+        "# services.toml written by `restable init`. Every table found is exposed below;\n",
+    );
+    out.push_str(
+        "# delete the sections you do not want served. docs/configuration.md lists every key.\n\n",
+    );
+    out.push_str("[server]\nbind = \"127.0.0.1:8080\"\nmax_rows = 1000\n\n");
+    out.push_str(&format!(
+        "[database]\nurl = {}\n",
+        toml::Value::String(url.to_string())
+    ));
+    for (n, name) in tables.iter().enumerate() {
+        let section = if name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !name.starts_with('_')
+        {
+            name.clone()
+        } else {
+            let clean: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("t{}", clean.trim_start_matches('_'))
+        };
+        out.push('\n');
+        let table = introspected.get(n).and_then(Option::as_ref);
+        if let Some(t) = table {
+            out.push_str(&format!(
+                "# {} {} ({} columns{})\n",
+                if t.is_view { "view" } else { "table" },
+                name,
+                t.columns.len(),
+                if t.primary_key.is_empty() {
+                    ", no primary key".to_string()
+                } else {
+                    format!(", key {}", t.primary_key.join(", "))
+                }
+            ));
+        }
+        out.push_str(&format!("[services.{section}]\n"));
+        if section != *name {
+            out.push_str(&format!("table = {}\n", toml::Value::String(name.clone())));
+        }
+        if let Some(t) = table {
+            let secrets: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| {
+                    let l = c.name.to_ascii_lowercase();
+                    SECRET_HINTS.iter().any(|h| l.contains(h))
+                })
+                .map(|c| toml::Value::String(c.name.clone()).to_string())
+                .collect();
+            if !secrets.is_empty() {
+                out.push_str(&format!(
+                    "hidden = [{}]   # looks secret: never served\n",
+                    secrets.join(", ")
+                ));
+            }
+            if t.is_view {
+                out.push_str("methods = [\"GET\"]\n# primary_key = [\"id\"]   # give a view a key to get /{service}/{key} URLs\n");
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,86 +506,4 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("services.a.methods"), "{e}");
     }
-}
-
-/// A services.toml exposing every table found (`restable init`).
-pub fn render_init(
-    url: &str,
-    tables: &[String],
-    introspected: &[Option<crate::schema::Table>],
-) -> String {
-    const SECRET_HINTS: [&str; 6] = ["password", "passwd", "secret", "token", "api_key", "hash"];
-    let mut out = String::new();
-    out.push_str(
-        "# services.toml written by `restable init`. Every table found is exposed below;\n",
-    );
-    out.push_str(
-        "# delete the sections you do not want served. docs/configuration.md lists every key.\n\n",
-    );
-    out.push_str("[server]\nbind = \"127.0.0.1:8080\"\nmax_rows = 1000\n\n");
-    out.push_str(&format!(
-        "[database]\nurl = {}\n",
-        toml::Value::String(url.to_string())
-    ));
-    for (n, name) in tables.iter().enumerate() {
-        let section = if name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            && !name.starts_with('_')
-        {
-            name.clone()
-        } else {
-            let clean: String = name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            format!("t{}", clean.trim_start_matches('_'))
-        };
-        out.push('\n');
-        let table = introspected.get(n).and_then(Option::as_ref);
-        if let Some(t) = table {
-            out.push_str(&format!(
-                "# {} {} ({} columns{})\n",
-                if t.is_view { "view" } else { "table" },
-                name,
-                t.columns.len(),
-                if t.primary_key.is_empty() {
-                    ", no primary key".to_string()
-                } else {
-                    format!(", key {}", t.primary_key.join(", "))
-                }
-            ));
-        }
-        out.push_str(&format!("[services.{section}]\n"));
-        if section != *name {
-            out.push_str(&format!("table = {}\n", toml::Value::String(name.clone())));
-        }
-        if let Some(t) = table {
-            let secrets: Vec<String> = t
-                .columns
-                .iter()
-                .filter(|c| {
-                    let l = c.name.to_ascii_lowercase();
-                    SECRET_HINTS.iter().any(|h| l.contains(h))
-                })
-                .map(|c| toml::Value::String(c.name.clone()).to_string())
-                .collect();
-            if !secrets.is_empty() {
-                out.push_str(&format!(
-                    "hidden = [{}]   # looks secret: never served\n",
-                    secrets.join(", ")
-                ));
-            }
-            if t.is_view {
-                out.push_str("methods = [\"GET\"]\n# primary_key = [\"id\"]   # give a view a key to get /{service}/{key} URLs\n");
-            }
-        }
-    }
-    out
 }

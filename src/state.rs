@@ -224,6 +224,9 @@ fn body_validator(row: &Value) -> Result<jsonschema::Validator, String> {
     jsonschema::validator_for(&schema).map_err(|e| e.to_string())
 }
 
+/// A junction's many-to-one: target service, column pairs, constraint.
+type ToOne<'a> = (&'a String, &'a Vec<(String, String)>, &'a String);
+
 /// Foreign keys between exposed services become relationships for embedding.
 fn link_relationships(services: &mut BTreeMap<String, Service>) {
     let names: Vec<String> = services.keys().cloned().collect();
@@ -273,7 +276,7 @@ fn link_relationships(services: &mut BTreeMap<String, Service>) {
     // Junctions: a service with two foreign keys whose columns are all in its key.
     for junction_name in &names {
         let j = &services[junction_name];
-        let to_one: Vec<(&String, &Vec<(String, String)>, &String)> = found
+        let to_one: Vec<ToOne<'_>> = found
             .iter()
             .filter(|(owner, _)| owner == junction_name)
             .filter_map(|(_, r)| match r {

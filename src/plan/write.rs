@@ -351,7 +351,7 @@ fn check_conflict_target(svc: &Service, columns: &[usize]) -> ApiResult<()> {
 }
 
 /// The object of a PATCH/PUT body (an array is refused: one object updates one shape).
-fn single_object<'a>(body: &'a Value) -> ApiResult<&'a Map<String, Value>> {
+fn single_object(body: &Value) -> ApiResult<&Map<String, Value>> {
     match body {
         Value::Object(m) => Ok(m),
         _ => Err(ApiError::Validation {
