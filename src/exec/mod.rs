@@ -2,6 +2,7 @@
 //! transactions, row streaming and the mapping of driver errors to API errors. The
 //! `Database` enum is the seam: each backend is one module behind it.
 
+pub mod flow;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -83,6 +84,17 @@ pub enum WriteOp {
     Update(UpdatePlan),
     Delete(DeletePlan),
     Put(PutPlan),
+}
+
+impl WriteOp {
+    pub fn service(&self) -> std::sync::Arc<crate::schema::Service> {
+        std::sync::Arc::clone(match self {
+            WriteOp::Insert(p) => &p.service,
+            WriteOp::Update(p) => &p.service,
+            WriteOp::Delete(p) => &p.service,
+            WriteOp::Put(p) => &p.service,
+        })
+    }
 }
 
 pub struct WriteRequest {

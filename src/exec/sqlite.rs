@@ -12,13 +12,12 @@ use rusqlite::types::{ToSqlOutput, Value as SqlV, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::{ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
+use super::flow::{self, Executed, Returning, RowCells, WriteTx};
+use super::{ReadOutput, ReadRequest, RowBody, WriteOutput, WriteRequest};
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::plan::write::{Assign, InsertPlan, OnConflict};
-use crate::plan::{Condition, Selected, SqlValue};
-use crate::request::ast::CmpOp;
-use crate::response::{etag, Cell, Format, RowEncoder};
+use crate::plan::SqlValue;
+use crate::response::{Cell, Format, RowEncoder};
 use crate::schema::{Service, Table};
 use crate::sql::{self, sqlite::Sqlite, Statement};
 
@@ -93,16 +92,6 @@ fn cell(v: ValueRef<'_>) -> Cell<'_> {
             Err(_) => Cell::Bytes(t),
         },
         ValueRef::Blob(b) => Cell::Bytes(b),
-    }
-}
-
-/// URL text of a key value.
-fn key_text(v: ValueRef<'_>) -> String {
-    match v {
-        ValueRef::Null => String::new(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
     }
 }
 
@@ -673,294 +662,69 @@ fn read_rows(
     Ok(())
 }
 
-/// Encodes RETURNING rows: the first `visible` columns for the body, the key after them.
-struct Returning {
-    enc: RowEncoder,
-    visible: usize,
-    key_at: Vec<usize>,
-    body: Vec<u8>,
-    rows: u64,
-    keys: Vec<Vec<String>>,
+/// A row of a rusqlite result, as cells.
+struct SqliteRow<'a, 'b>(&'a rusqlite::Row<'b>);
+
+impl RowCells for SqliteRow<'_, '_> {
+    fn cell(&self, i: usize) -> Cell<'_> {
+        cell(self.0.get_ref(i).unwrap_or(ValueRef::Null))
+    }
 }
 
-impl Returning {
-    fn new(svc: &Service, format: Format, selected: &[Selected]) -> (Self, Vec<Selected>) {
-        let enc = RowEncoder::new(
-            format,
-            selected
-                .iter()
-                .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
-        );
-        let mut cols = selected.to_vec();
-        let mut key_at = Vec::new();
-        for k in &svc.primary_key {
-            if let Some(i) = svc.column_index(k) {
-                key_at.push(cols.len());
-                cols.push(Selected {
-                    column: i,
-                    output: k.clone(),
-                });
-            }
-        }
-        let mut body = Vec::new();
-        enc.start(&mut body);
-        (
-            Returning {
-                enc,
-                visible: selected.len(),
-                key_at,
-                body,
-                rows: 0,
-                keys: Vec::new(),
-            },
-            cols,
-        )
+/// The writer's transaction, for the shared write flow. Its futures never wait: they run
+/// on the blocking thread that owns the connection.
+struct SqliteTx<'a>(&'a rusqlite::Transaction<'a>);
+
+impl WriteTx for SqliteTx<'_> {
+    fn dialect(&self) -> &'static dyn crate::sql::Dialect {
+        &Sqlite
     }
 
-    fn run(&mut self, conn: &Connection, svc: &Service, stmt: &Statement) -> ApiResult<()> {
-        let mut prepared = conn
-            .prepare_cached(&stmt.sql)
-            .map_err(|e| map_err(e, svc))?;
+    async fn query(&mut self, svc: &Service, stmt: &Statement, out: &mut Returning) -> ApiResult<()> {
+        let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(|e| map_err(e, svc))?;
         let mut rows = prepared
             .query(rusqlite::params_from_iter(params(stmt)))
             .map_err(|e| map_err(e, svc))?;
         while let Some(row) = rows.next().map_err(|e| map_err(e, svc))? {
-            self.enc.separator(&mut self.body, self.rows);
-            let visible = self.visible;
-            self.enc.row(&mut self.body, |i| {
-                if i < visible {
-                    cell(row.get_ref(i).unwrap_or(ValueRef::Null))
-                } else {
-                    Cell::Null
-                }
-            });
-            self.keys.push(
-                self.key_at
-                    .iter()
-                    .map(|&i| key_text(row.get_ref(i).unwrap_or(ValueRef::Null)))
-                    .collect(),
-            );
-            self.rows += 1;
+            out.push(&SqliteRow(row));
         }
         Ok(())
     }
 
-    fn finish(mut self) -> (Vec<u8>, u64, Vec<Vec<String>>) {
-        self.enc.end(&mut self.body);
-        (self.body, self.rows, self.keys)
-    }
-}
-
-fn count_where(conn: &Connection, svc: &Service, filter: Option<&Condition>) -> ApiResult<u64> {
-    let stmt = sql::count_where(&Sqlite, svc, filter);
-    let mut prepared = conn
-        .prepare_cached(&stmt.sql)
-        .map_err(|e| map_err(e, svc))?;
-    prepared
-        .query_row(rusqlite::params_from_iter(params(&stmt)), |r| {
-            r.get::<_, i64>(0)
+    async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
+        let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(|e| map_err(e, svc))?;
+        let affected = prepared
+            .execute(rusqlite::params_from_iter(params(stmt)))
+            .map_err(|e| map_err(e, svc))?;
+        Ok(Executed {
+            affected: affected as u64,
+            last_insert_id: None,
         })
-        .map(|n| n.max(0) as u64)
-        .map_err(|e| map_err(e, svc))
-}
-
-/// The ETag of the row `key` selects (all visible columns, as `GET /{service}/{key}` shows it).
-fn row_etag(conn: &Connection, svc: &Arc<Service>, key: &Condition) -> ApiResult<Option<String>> {
-    let plan = crate::plan::ReadPlan {
-        service: Arc::clone(svc),
-        select: svc
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Selected {
-                column: i,
-                output: c.name.clone(),
-            })
-            .collect(),
-        filter: Some(key.clone()),
-        order: Vec::new(),
-        limit: None,
-        offset: 0,
-    };
-    let stmt = sql::select(&Sqlite, &plan);
-    let enc = RowEncoder::new(
-        Format::Object,
-        svc.columns.iter().map(|c| (c.name.as_str(), &c.column)),
-    );
-    let mut prepared = conn
-        .prepare_cached(&stmt.sql)
-        .map_err(|e| map_err(e, svc))?;
-    let mut rows = prepared
-        .query(rusqlite::params_from_iter(params(&stmt)))
-        .map_err(|e| map_err(e, svc))?;
-    match rows.next().map_err(|e| map_err(e, svc))? {
-        Some(row) => {
-            let mut out = Vec::new();
-            enc.row(&mut out, |i| cell(row.get_ref(i).unwrap_or(ValueRef::Null)));
-            Ok(Some(etag(&out)))
-        }
-        None => Ok(None),
     }
-}
 
-/// How many of the rows of an upsert already exist (they will be updated, not inserted).
-fn existing_conflicts(conn: &Connection, plan: &InsertPlan, c: &OnConflict) -> ApiResult<u64> {
-    let svc = &plan.service;
-    let mut existing = 0;
-    for batch in &plan.batches {
-        let positions: Option<Vec<usize>> = c
-            .columns
-            .iter()
-            .map(|col| batch.columns.iter().position(|b| b == col))
-            .collect();
-        let Some(positions) = positions else {
-            continue;
-        };
-        for row in &batch.rows {
-            let cond = Condition::And(
-                c.columns
-                    .iter()
-                    .zip(&positions)
-                    .map(|(&column, &p)| Condition::Compare {
-                        column,
-                        op: CmpOp::Eq,
-                        value: row[p].clone(),
-                    })
-                    .collect(),
-            );
-            if count_where(conn, svc, Some(&cond))? > 0 {
-                existing += 1;
-            }
-        }
+    async fn count(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<u64> {
+        let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(|e| map_err(e, svc))?;
+        prepared
+            .query_row(rusqlite::params_from_iter(params(stmt)), |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| map_err(e, svc))
     }
-    Ok(existing)
 }
 
 fn write_rows(conn: &mut Connection, w: WriteRequest) -> ApiResult<WriteOutput> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| db_error(&e))?;
-    let (svc, selected) = match &w.op {
-        WriteOp::Insert(p) => (Arc::clone(&p.service), p.returning.clone()),
-        WriteOp::Update(p) => (Arc::clone(&p.service), p.returning.clone()),
-        WriteOp::Delete(p) => (Arc::clone(&p.service), p.returning.clone()),
-        WriteOp::Put(p) => (Arc::clone(&p.service), p.returning.clone()),
+    let svc = w.op.service();
+    let out = {
+        let mut wt = SqliteTx(&tx);
+        futures_util::FutureExt::now_or_never(flow::write(&mut wt, &w))
+            .unwrap_or_else(|| Err(ApiError::internal("a SQLite write waited")))?
     };
-    let selected = if w.want_rows { selected } else { Vec::new() };
-    let (mut ret, ret_cols) = Returning::new(&svc, w.format, &selected);
-    let mut inserted = 0u64;
-
-    if let Some(expected) = &w.if_match {
-        let key = match &w.op {
-            WriteOp::Update(p) => p.filter.as_ref(),
-            WriteOp::Delete(p) => p.filter.as_ref(),
-            WriteOp::Put(p) => Some(&p.key),
-            WriteOp::Insert(_) => None,
-        };
-        if let Some(key) = key {
-            let current = row_etag(&tx, &svc, key)?;
-            let matches = match &current {
-                Some(tag) => expected == "*" || expected.split(',').any(|t| t.trim() == tag),
-                None => false,
-            };
-            if !matches {
-                return Err(ApiError::PreconditionFailed);
-            }
-        }
-    }
-
-    match &w.op {
-        WriteOp::Insert(plan) => {
-            let existing = match &plan.on_conflict {
-                Some(c) if c.resolution == crate::request::prefer::Resolution::MergeDuplicates => {
-                    existing_conflicts(&tx, plan, c)?
-                }
-                _ => 0,
-            };
-            for batch in &plan.batches {
-                for stmt in sql::insert(&Sqlite, &svc, batch, plan.on_conflict.as_ref(), &ret_cols)
-                {
-                    ret.run(&tx, &svc, &stmt)?;
-                }
-            }
-            inserted = ret.rows.saturating_sub(existing);
-        }
-        WriteOp::Update(plan) => {
-            if let Some(max) = w.max_affected {
-                let n = count_where(&tx, &svc, plan.filter.as_ref())?;
-                if n > max {
-                    return Err(ApiError::MaxAffected { affected: n, max });
-                }
-            }
-            if plan.set.is_empty() {
-                // Nothing to change: answer with the rows as they are.
-                let read = crate::plan::ReadPlan {
-                    service: Arc::clone(&svc),
-                    select: ret_cols.clone(),
-                    filter: plan.filter.clone(),
-                    order: Vec::new(),
-                    limit: None,
-                    offset: 0,
-                };
-                ret.run(&tx, &svc, &sql::select(&Sqlite, &read))?;
-            } else {
-                let stmt = sql::update(&Sqlite, &svc, &plan.set, plan.filter.as_ref(), &ret_cols);
-                ret.run(&tx, &svc, &stmt)?;
-            }
-        }
-        WriteOp::Delete(plan) => {
-            if let Some(max) = w.max_affected {
-                let n = count_where(&tx, &svc, plan.filter.as_ref())?;
-                if n > max {
-                    return Err(ApiError::MaxAffected { affected: n, max });
-                }
-            }
-            let stmt = sql::delete(&Sqlite, &svc, plan.filter.as_ref(), &ret_cols);
-            ret.run(&tx, &svc, &stmt)?;
-        }
-        WriteOp::Put(plan) => {
-            let exists = count_where(&tx, &svc, Some(&plan.key))? > 0;
-            if exists {
-                let set: Vec<(usize, Assign)> = plan.update.clone();
-                if set.is_empty() {
-                    let read = crate::plan::ReadPlan {
-                        service: Arc::clone(&svc),
-                        select: ret_cols.clone(),
-                        filter: Some(plan.key.clone()),
-                        order: Vec::new(),
-                        limit: None,
-                        offset: 0,
-                    };
-                    ret.run(&tx, &svc, &sql::select(&Sqlite, &read))?;
-                } else {
-                    let stmt = sql::update(&Sqlite, &svc, &set, Some(&plan.key), &ret_cols);
-                    ret.run(&tx, &svc, &stmt)?;
-                }
-            } else {
-                for stmt in sql::insert(&Sqlite, &svc, &plan.insert, None, &ret_cols) {
-                    ret.run(&tx, &svc, &stmt)?;
-                }
-                inserted = 1;
-            }
-        }
-    }
-
-    let (body, rows, keys) = ret.finish();
-    if w.format == Format::Object && rows != 1 && w.want_rows {
-        return Err(ApiError::NotAcceptable {
-            message: "Cannot coerce the result to a single JSON object".into(),
-            details: Some(format!("The result contains {rows} rows")),
-        });
-    }
     if w.rollback {
         tx.rollback().map_err(|e| db_error(&e))?;
     } else {
         tx.commit().map_err(|e| map_err(e, &svc))?;
     }
-    Ok(WriteOutput {
-        rows,
-        inserted,
-        body: Bytes::from(body),
-        keys,
-    })
+    Ok(out)
 }

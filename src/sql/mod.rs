@@ -18,10 +18,32 @@ pub struct Statement {
     pub params: Vec<SqlValue>,
 }
 
+/// The kinds of write whose rows a dialect may or may not return with `RETURNING`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Insert,
+    Update,
+    Delete,
+}
+
 pub trait Dialect: Send + Sync {
     fn quote_ident(&self, out: &mut String, ident: &str);
-    /// `n` is 1-based.
-    fn placeholder(&self, out: &mut String, n: usize);
+    /// The placeholder of parameter `n` (1-based), bound to `value`, compared with or
+    /// stored into `column` when there is one (a dialect may add a cast).
+    fn placeholder(&self, out: &mut String, n: usize, column: Option<&Column>, value: &SqlValue);
+    /// One column of a SELECT or RETURNING list (a dialect may wrap it for decoding).
+    fn select_column(&self, b: &mut Builder<'_>, column: &Column) {
+        b.ident(&column.name);
+    }
+    /// Whether `kind` statements can return rows with `RETURNING`; when not, the write
+    /// flow reads the rows in the same transaction.
+    fn returning(&self, _kind: WriteKind) -> bool {
+        true
+    }
+    /// The start of an INSERT (`INSERT INTO `, or e.g. `INSERT IGNORE INTO `).
+    fn insert_prefix(&self, _on_conflict: Option<&OnConflict>) -> &'static str {
+        "INSERT INTO "
+    }
     /// `col LIKE pattern` with PostgreSQL semantics: `like` case-sensitive, `ilike` not.
     fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool);
     /// POSIX-style regular expression match.
@@ -29,7 +51,7 @@ pub trait Dialect: Send + Sync {
     /// NULL-safe inequality.
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue);
     /// One ORDER BY term with PostgreSQL's NULL placement made explicit.
-    fn order_term(&self, b: &mut Builder<'_>, column: &Column, o: &OrderBy);
+    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy);
     /// `LIMIT`/`OFFSET` clause (either may be absent).
     fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64);
     /// The most bound parameters one statement may carry.
@@ -63,10 +85,25 @@ impl<'d> Builder<'d> {
         self.dialect.quote_ident(&mut self.sql, name);
     }
 
+    /// A parameter with no column context (limits, offsets).
     pub fn param(&mut self, v: SqlValue) {
+        let n = self.params.len() + 1;
+        self.dialect.placeholder(&mut self.sql, n, None, &v);
         self.params.push(v);
-        let n = self.params.len();
-        self.dialect.placeholder(&mut self.sql, n);
+    }
+
+    /// A parameter compared with or stored into `column`.
+    pub fn param_for(&mut self, column: &Column, v: SqlValue) {
+        let n = self.params.len() + 1;
+        self.dialect.placeholder(&mut self.sql, n, Some(column), &v);
+        self.params.push(v);
+    }
+
+    /// `"table"."column"`: unambiguous in ORDER BY even when the select list casts.
+    pub fn qualified(&mut self, svc: &Service, column: &str) {
+        self.table(svc);
+        self.push(".");
+        self.ident(column);
     }
 
     pub fn table(&mut self, svc: &Service) {
@@ -90,6 +127,17 @@ impl<'d> Builder<'d> {
                 self.push(", ");
             }
             self.ident(&svc.columns[i].name);
+        }
+    }
+
+    /// Output columns, each as the dialect decodes it.
+    fn output_list(&mut self, svc: &Service, columns: impl IntoIterator<Item = usize>) {
+        let d = self.dialect;
+        for (n, i) in columns.into_iter().enumerate() {
+            if n > 0 {
+                self.push(", ");
+            }
+            d.select_column(self, &svc.columns[i]);
         }
     }
 }
@@ -132,9 +180,10 @@ pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
         Condition::Const(true) => b.push("1=1"),
         Condition::Const(false) => b.push("1=0"),
         Condition::Compare { column, op, value } => {
-            b.ident(&svc.columns[*column].name);
+            let col = &svc.columns[*column];
+            b.ident(&col.name);
             b.push(cmp_sql(*op));
-            b.param(value.clone());
+            b.param_for(col, value.clone());
         }
         Condition::Like {
             column,
@@ -153,13 +202,14 @@ pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
             d.regex(b, &svc.columns[*column], pattern, *case_insensitive)
         }
         Condition::In { column, values } => {
-            b.ident(&svc.columns[*column].name);
+            let col = &svc.columns[*column];
+            b.ident(&col.name);
             b.push(" IN (");
             for (n, v) in values.iter().enumerate() {
                 if n > 0 {
                     b.push(", ");
                 }
-                b.param(v.clone());
+                b.param_for(col, v.clone());
             }
             b.push(")");
         }
@@ -190,7 +240,7 @@ fn returning(b: &mut Builder<'_>, svc: &Service, returning: &[Selected]) {
         return;
     }
     b.push(" RETURNING ");
-    b.column_list(svc, returning.iter().map(|s| s.column));
+    b.output_list(svc, returning.iter().map(|s| s.column));
 }
 
 /// `SELECT cols FROM t WHERE .. ORDER BY .. LIMIT .. OFFSET ..`
@@ -201,7 +251,7 @@ pub fn select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
     if plan.select.is_empty() {
         b.push("1");
     } else {
-        b.column_list(svc, plan.select.iter().map(|s| s.column));
+        b.output_list(svc, plan.select.iter().map(|s| s.column));
     }
     b.push(" FROM ");
     b.table(svc);
@@ -212,7 +262,7 @@ pub fn select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
             if n > 0 {
                 b.push(", ");
             }
-            d.order_term(&mut b, &svc.columns[o.column], o);
+            d.order_term(&mut b, svc, &svc.columns[o.column], o);
         }
     }
     d.limit_offset(&mut b, plan.limit, plan.offset);
@@ -245,7 +295,7 @@ pub fn insert(
             .iter()
             .map(|_| {
                 let mut b = Builder::new(d);
-                b.push("INSERT INTO ");
+                b.push(d.insert_prefix(on_conflict));
                 b.table(svc);
                 b.push(" DEFAULT VALUES");
                 returning(&mut b, svc, ret);
@@ -259,7 +309,7 @@ pub fn insert(
         .chunks(per_stmt)
         .map(|rows| {
             let mut b = Builder::new(d);
-            b.push("INSERT INTO ");
+            b.push(d.insert_prefix(on_conflict));
             b.table(svc);
             b.push(" (");
             b.column_list(svc, batch.columns.iter().copied());
@@ -270,7 +320,7 @@ pub fn insert(
                     if n > 0 {
                         b.push(", ");
                     }
-                    b.param(v.clone());
+                    b.param_for(&svc.columns[batch.columns[n]], v.clone());
                 }
                 b.push(")");
             }
@@ -303,7 +353,7 @@ pub fn update(
         b.ident(&col.name);
         b.push(" = ");
         match a {
-            Assign::Value(v) => b.param(v.clone()),
+            Assign::Value(v) => b.param_for(col, v.clone()),
             Assign::Default => {
                 let expr = d.default_expr(col);
                 b.push(&expr);

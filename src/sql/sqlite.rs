@@ -74,7 +74,7 @@ impl Dialect for Sqlite {
         out.push('"');
     }
 
-    fn placeholder(&self, out: &mut String, _n: usize) {
+    fn placeholder(&self, out: &mut String, _n: usize, _column: Option<&Column>, _value: &SqlValue) {
         out.push('?');
     }
 
@@ -104,11 +104,11 @@ impl Dialect for Sqlite {
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue) {
         b.ident(&column.name);
         b.push(" IS NOT ");
-        b.param(value);
+        b.param_for(column, value);
     }
 
-    fn order_term(&self, b: &mut Builder<'_>, column: &Column, o: &OrderBy) {
-        b.ident(&column.name);
+    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
+        b.qualified(svc, &column.name);
         b.push(if o.descending { " DESC" } else { " ASC" });
         // SQLite sorts NULL as the smallest value; say where NULLs go when there can be any.
         if column.nullable {

@@ -1,0 +1,435 @@
+//! The write flow shared by every backend: preconditions (If-Match), max-affected, upsert
+//! bookkeeping, PUT's insert-or-replace, RETURNING (or re-reading rows where a dialect has
+//! no RETURNING), and encoding the written rows. A backend supplies a `WriteTx`: a
+//! transaction that can run a statement and hand rows over as cells.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::{WriteOp, WriteOutput, WriteRequest};
+use crate::error::{ApiError, ApiResult};
+use crate::plan::write::{Assign, InsertBatch, InsertPlan, OnConflict};
+use crate::plan::{Condition, ReadPlan, Selected, SqlValue};
+use crate::request::ast::CmpOp;
+use crate::request::prefer::Resolution;
+use crate::response::{etag, Cell, Format, RowEncoder};
+use crate::schema::Service;
+use crate::sql::{self, Dialect, Statement, WriteKind};
+
+/// One result row, as cells in statement column order.
+pub trait RowCells {
+    fn cell(&self, i: usize) -> Cell<'_>;
+}
+
+/// URL text of a key cell (for `Location`).
+pub fn key_text(c: Cell<'_>) -> String {
+    match c {
+        Cell::Null => String::new(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Float(f) => f.to_string(),
+        Cell::Text(t) => t.to_string(),
+        Cell::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        Cell::Bool(b) => b.to_string(),
+    }
+}
+
+/// Collects written rows: the first `visible` columns are encoded for the body, the
+/// primary-key columns after them give each row's key.
+pub struct Returning {
+    enc: RowEncoder,
+    visible: usize,
+    key_at: Vec<usize>,
+    body: Vec<u8>,
+    pub rows: u64,
+    keys: Vec<Vec<String>>,
+}
+
+impl Returning {
+    /// The collector, and the columns a statement must return to feed it.
+    pub fn new(svc: &Service, format: Format, selected: &[Selected]) -> (Self, Vec<Selected>) {
+        let enc = RowEncoder::new(
+            format,
+            selected
+                .iter()
+                .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
+        );
+        let mut cols = selected.to_vec();
+        let mut key_at = Vec::new();
+        for k in &svc.primary_key {
+            if let Some(i) = svc.column_index(k) {
+                key_at.push(cols.len());
+                cols.push(Selected {
+                    column: i,
+                    output: k.clone(),
+                });
+            }
+        }
+        let mut body = Vec::new();
+        enc.start(&mut body);
+        (
+            Returning {
+                enc,
+                visible: selected.len(),
+                key_at,
+                body,
+                rows: 0,
+                keys: Vec::new(),
+            },
+            cols,
+        )
+    }
+
+    pub fn push(&mut self, row: &dyn RowCells) {
+        self.enc.separator(&mut self.body, self.rows);
+        let visible = self.visible;
+        self.enc.row(&mut self.body, |i| {
+            if i < visible {
+                row.cell(i)
+            } else {
+                Cell::Null
+            }
+        });
+        self.keys
+            .push(self.key_at.iter().map(|&i| key_text(row.cell(i))).collect());
+        self.rows += 1;
+    }
+
+    /// Key values of the rows seen so far (in key-column order).
+    pub fn keys(&self) -> &[Vec<String>] {
+        &self.keys
+    }
+
+    pub fn finish(mut self) -> (Vec<u8>, u64, Vec<Vec<String>>) {
+        self.enc.end(&mut self.body);
+        (self.body, self.rows, self.keys)
+    }
+}
+
+/// What running a statement without rows reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Executed {
+    pub affected: u64,
+    /// The first id an auto-increment insert generated (MySQL/MariaDB).
+    pub last_insert_id: Option<i64>,
+}
+
+/// A transaction the write flow runs in.
+pub trait WriteTx {
+    fn dialect(&self) -> &'static dyn Dialect;
+    /// Run `stmt` and push every row it returns into `out`.
+    fn query(
+        &mut self,
+        svc: &Service,
+        stmt: &Statement,
+        out: &mut Returning,
+    ) -> impl Future<Output = ApiResult<()>>;
+    /// Run `stmt`, which returns no rows.
+    fn execute(&mut self, svc: &Service, stmt: &Statement) -> impl Future<Output = ApiResult<Executed>>;
+    /// Run a `SELECT count(*)`.
+    fn count(&mut self, svc: &Service, stmt: &Statement) -> impl Future<Output = ApiResult<u64>>;
+}
+
+fn all_columns(svc: &Service) -> Vec<Selected> {
+    svc.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Selected {
+            column: i,
+            output: c.name.clone(),
+        })
+        .collect()
+}
+
+fn read_plan(svc: &Arc<Service>, select: Vec<Selected>, filter: Option<Condition>) -> ReadPlan {
+    ReadPlan {
+        service: Arc::clone(svc),
+        select,
+        filter,
+        order: Vec::new(),
+        limit: None,
+        offset: 0,
+    }
+}
+
+async fn count_where<T: WriteTx>(tx: &mut T, svc: &Service, filter: Option<&Condition>) -> ApiResult<u64> {
+    let stmt = sql::count_where(tx.dialect(), svc, filter);
+    tx.count(svc, &stmt).await
+}
+
+/// The ETag of the row `key` selects, as `GET /{service}/{key}` shows it.
+async fn row_etag<T: WriteTx>(tx: &mut T, svc: &Arc<Service>, key: &Condition) -> ApiResult<Option<String>> {
+    let (mut one, cols) = Returning::new(svc, Format::Object, &all_columns(svc));
+    let stmt = sql::select(tx.dialect(), &read_plan(svc, cols, Some(key.clone())));
+    tx.query(svc, &stmt, &mut one).await?;
+    if one.rows == 0 {
+        return Ok(None);
+    }
+    let (body, _, _) = one.finish();
+    Ok(Some(etag(&body)))
+}
+
+/// The condition selecting rows by key values (each row's values in key order).
+fn keys_condition(svc: &Service, keys: &[Vec<SqlValue>]) -> ApiResult<Condition> {
+    let cols: Vec<usize> = svc
+        .primary_key
+        .iter()
+        .map(|k| crate::plan::column_index(svc, k))
+        .collect::<ApiResult<_>>()?;
+    if keys.is_empty() {
+        return Ok(Condition::Const(false));
+    }
+    if cols.len() == 1 {
+        return Ok(Condition::In {
+            column: cols[0],
+            values: keys.iter().map(|k| k[0].clone()).collect(),
+        });
+    }
+    Ok(Condition::Or(
+        keys.iter()
+            .map(|k| {
+                Condition::And(
+                    cols.iter()
+                        .zip(k)
+                        .map(|(&column, v)| Condition::Compare {
+                            column,
+                            op: CmpOp::Eq,
+                            value: v.clone(),
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// Key values of each row of `batch` when every key column is in it.
+fn batch_keys(svc: &Service, batch: &InsertBatch) -> Option<Vec<Vec<SqlValue>>> {
+    let at: Vec<usize> = svc
+        .primary_key
+        .iter()
+        .map(|k| svc.column_index(k).and_then(|i| batch.columns.iter().position(|c| *c == i)))
+        .collect::<Option<_>>()?;
+    Some(
+        batch
+            .rows
+            .iter()
+            .map(|r| at.iter().map(|&p| r[p].clone()).collect())
+            .collect(),
+    )
+}
+
+/// How many rows of an upsert already exist (they will be updated, not inserted).
+async fn existing_conflicts<T: WriteTx>(tx: &mut T, plan: &InsertPlan, c: &OnConflict) -> ApiResult<u64> {
+    let svc = &plan.service;
+    let mut existing = 0;
+    for batch in &plan.batches {
+        let positions: Option<Vec<usize>> = c
+            .columns
+            .iter()
+            .map(|col| batch.columns.iter().position(|b| b == col))
+            .collect();
+        let Some(positions) = positions else {
+            continue;
+        };
+        for row in &batch.rows {
+            let cond = Condition::And(
+                c.columns
+                    .iter()
+                    .zip(&positions)
+                    .map(|(&column, &p)| Condition::Compare {
+                        column,
+                        op: CmpOp::Eq,
+                        value: row[p].clone(),
+                    })
+                    .collect(),
+            );
+            if count_where(tx, svc, Some(&cond)).await? > 0 {
+                existing += 1;
+            }
+        }
+    }
+    Ok(existing)
+}
+
+/// Insert one batch, collecting the written rows into `ret`.
+async fn insert_batch<T: WriteTx>(
+    tx: &mut T,
+    svc: &Arc<Service>,
+    batch: &InsertBatch,
+    on_conflict: Option<&OnConflict>,
+    ret: &mut Returning,
+    ret_cols: &[Selected],
+) -> ApiResult<()> {
+    let d = tx.dialect();
+    if d.returning(WriteKind::Insert) {
+        for stmt in sql::insert(d, svc, batch, on_conflict, ret_cols) {
+            tx.query(svc, &stmt, ret).await?;
+        }
+        return Ok(());
+    }
+    // No RETURNING: insert, then read the rows back by key in the same transaction.
+    let given = batch_keys(svc, batch);
+    let mut generated: Vec<Vec<SqlValue>> = Vec::new();
+    for stmt in sql::insert(d, svc, batch, on_conflict, &[]) {
+        let rows_in_stmt = if batch.columns.is_empty() {
+            1
+        } else {
+            stmt.params.len() / batch.columns.len()
+        };
+        let done = tx.execute(svc, &stmt).await?;
+        if given.is_none() {
+            // A single auto-increment key: one multi-row INSERT takes consecutive ids.
+            let first = done.last_insert_id.ok_or_else(|| {
+                ApiError::internal("no generated key to read the inserted rows back")
+            })?;
+            generated.extend((0..rows_in_stmt as i64).map(|n| vec![SqlValue::Int(first + n)]));
+        }
+    }
+    let keys = given.unwrap_or(generated);
+    let read = read_plan(svc, ret_cols.to_vec(), Some(keys_condition(svc, &keys)?));
+    tx.query(svc, &sql::select(d, &read), ret).await
+}
+
+/// Run a write inside `tx` (the caller commits or rolls back).
+pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteOutput> {
+    let d = tx.dialect();
+    let (svc, selected) = match &w.op {
+        WriteOp::Insert(p) => (Arc::clone(&p.service), p.returning.clone()),
+        WriteOp::Update(p) => (Arc::clone(&p.service), p.returning.clone()),
+        WriteOp::Delete(p) => (Arc::clone(&p.service), p.returning.clone()),
+        WriteOp::Put(p) => (Arc::clone(&p.service), p.returning.clone()),
+    };
+    let selected = if w.want_rows { selected } else { Vec::new() };
+    let (mut ret, ret_cols) = Returning::new(&svc, w.format, &selected);
+    let mut inserted = 0u64;
+
+    if let Some(expected) = &w.if_match {
+        let key = match &w.op {
+            WriteOp::Update(p) => p.filter.as_ref(),
+            WriteOp::Delete(p) => p.filter.as_ref(),
+            WriteOp::Put(p) => Some(&p.key),
+            WriteOp::Insert(_) => None,
+        };
+        if let Some(key) = key {
+            let current = row_etag(tx, &svc, key).await?;
+            let matches = match &current {
+                Some(tag) => expected.trim() == "*" || expected.split(',').any(|t| t.trim() == tag),
+                None => false,
+            };
+            if !matches {
+                return Err(ApiError::PreconditionFailed);
+            }
+        }
+    }
+
+    match &w.op {
+        WriteOp::Insert(plan) => {
+            let existing = match &plan.on_conflict {
+                Some(c) if c.resolution == Resolution::MergeDuplicates => {
+                    existing_conflicts(tx, plan, c).await?
+                }
+                _ => 0,
+            };
+            for batch in &plan.batches {
+                insert_batch(tx, &svc, batch, plan.on_conflict.as_ref(), &mut ret, &ret_cols).await?;
+            }
+            inserted = ret.rows.saturating_sub(existing);
+        }
+        WriteOp::Update(plan) => {
+            if let Some(max) = w.max_affected {
+                let n = count_where(tx, &svc, plan.filter.as_ref()).await?;
+                if n > max {
+                    return Err(ApiError::MaxAffected { affected: n, max });
+                }
+            }
+            update(tx, &svc, &plan.set, plan.filter.as_ref(), &mut ret, &ret_cols).await?;
+        }
+        WriteOp::Delete(plan) => {
+            if let Some(max) = w.max_affected {
+                let n = count_where(tx, &svc, plan.filter.as_ref()).await?;
+                if n > max {
+                    return Err(ApiError::MaxAffected { affected: n, max });
+                }
+            }
+            if d.returning(WriteKind::Delete) {
+                let stmt = sql::delete(d, &svc, plan.filter.as_ref(), &ret_cols);
+                tx.query(&svc, &stmt, &mut ret).await?;
+            } else {
+                let read = read_plan(&svc, ret_cols.clone(), plan.filter.clone());
+                tx.query(&svc, &sql::select(d, &read), &mut ret).await?;
+                let stmt = sql::delete(d, &svc, plan.filter.as_ref(), &[]);
+                tx.execute(&svc, &stmt).await?;
+            }
+        }
+        WriteOp::Put(plan) => {
+            if count_where(tx, &svc, Some(&plan.key)).await? > 0 {
+                update(tx, &svc, &plan.update, Some(&plan.key), &mut ret, &ret_cols).await?;
+            } else {
+                insert_batch(tx, &svc, &plan.insert, None, &mut ret, &ret_cols).await?;
+                inserted = 1;
+            }
+        }
+    }
+
+    let (body, rows, keys) = ret.finish();
+    if w.format == Format::Object && rows != 1 && w.want_rows {
+        return Err(ApiError::NotAcceptable {
+            message: "Cannot coerce the result to a single JSON object".into(),
+            details: Some(format!("The result contains {rows} rows")),
+        });
+    }
+    Ok(WriteOutput {
+        rows,
+        inserted,
+        body: bytes::Bytes::from(body),
+        keys,
+    })
+}
+
+/// UPDATE (or, with nothing to set, a read of the same rows) into `ret`.
+async fn update<T: WriteTx>(
+    tx: &mut T,
+    svc: &Arc<Service>,
+    set: &[(usize, Assign)],
+    filter: Option<&Condition>,
+    ret: &mut Returning,
+    ret_cols: &[Selected],
+) -> ApiResult<()> {
+    let d = tx.dialect();
+    if set.is_empty() {
+        let read = read_plan(svc, ret_cols.to_vec(), filter.cloned());
+        return tx.query(svc, &sql::select(d, &read), ret).await;
+    }
+    if d.returning(WriteKind::Update) {
+        let stmt = sql::update(d, svc, set, filter, ret_cols);
+        return tx.query(svc, &stmt, ret).await;
+    }
+    // No RETURNING: find the keys first, update, then read the rows by their new keys.
+    let key_cols: Vec<Selected> = svc
+        .primary_key
+        .iter()
+        .map(|k| crate::plan::column_index(svc, k).map(|column| Selected { column, output: k.clone() }))
+        .collect::<ApiResult<_>>()?;
+    let (mut probe, probe_cols) = Returning::new(svc, Format::Json, &key_cols);
+    let read = read_plan(svc, probe_cols, filter.cloned());
+    tx.query(svc, &sql::select(d, &read), &mut probe).await?;
+    let stmt = sql::update(d, svc, set, filter, &[]);
+    tx.execute(svc, &stmt).await?;
+    let mut keys: Vec<Vec<SqlValue>> = Vec::new();
+    for k in probe.keys() {
+        let mut row = Vec::with_capacity(k.len());
+        for (n, text) in k.iter().enumerate() {
+            let i = key_cols[n].column;
+            // A PATCH that sets a key column moves the row to the new key.
+            let v = match set.iter().find(|(c, _)| *c == i) {
+                Some((_, Assign::Value(v))) => v.clone(),
+                _ => crate::plan::value::from_text(&svc.columns[i], text)
+                    .map_err(ApiError::internal)?,
+            };
+            row.push(v);
+        }
+        keys.push(row);
+    }
+    let read = read_plan(svc, ret_cols.to_vec(), Some(keys_condition(svc, &keys)?));
+    tx.query(svc, &sql::select(d, &read), ret).await
+}
