@@ -124,7 +124,11 @@ pub trait WriteTx {
         out: &mut Returning,
     ) -> impl Future<Output = ApiResult<()>>;
     /// Run `stmt`, which returns no rows.
-    fn execute(&mut self, svc: &Service, stmt: &Statement) -> impl Future<Output = ApiResult<Executed>>;
+    fn execute(
+        &mut self,
+        svc: &Service,
+        stmt: &Statement,
+    ) -> impl Future<Output = ApiResult<Executed>>;
     /// Run a `SELECT count(*)`.
     fn count(&mut self, svc: &Service, stmt: &Statement) -> impl Future<Output = ApiResult<u64>>;
 }
@@ -151,13 +155,21 @@ fn read_plan(svc: &Arc<Service>, select: Vec<Selected>, filter: Option<Condition
     }
 }
 
-async fn count_where<T: WriteTx>(tx: &mut T, svc: &Service, filter: Option<&Condition>) -> ApiResult<u64> {
+async fn count_where<T: WriteTx>(
+    tx: &mut T,
+    svc: &Service,
+    filter: Option<&Condition>,
+) -> ApiResult<u64> {
     let stmt = sql::count_where(tx.dialect(), svc, filter);
     tx.count(svc, &stmt).await
 }
 
 /// The ETag of the row `key` selects, as `GET /{service}/{key}` shows it.
-async fn row_etag<T: WriteTx>(tx: &mut T, svc: &Arc<Service>, key: &Condition) -> ApiResult<Option<String>> {
+async fn row_etag<T: WriteTx>(
+    tx: &mut T,
+    svc: &Arc<Service>,
+    key: &Condition,
+) -> ApiResult<Option<String>> {
     let (mut one, cols) = Returning::new(svc, Format::Object, &all_columns(svc));
     let stmt = sql::select(tx.dialect(), &read_plan(svc, cols, Some(key.clone())));
     tx.query(svc, &stmt, &mut one).await?;
@@ -207,7 +219,10 @@ fn batch_keys(svc: &Service, batch: &InsertBatch) -> Option<Vec<Vec<SqlValue>>> 
     let at: Vec<usize> = svc
         .primary_key
         .iter()
-        .map(|k| svc.column_index(k).and_then(|i| batch.columns.iter().position(|c| *c == i)))
+        .map(|k| {
+            svc.column_index(k)
+                .and_then(|i| batch.columns.iter().position(|c| *c == i))
+        })
         .collect::<Option<_>>()?;
     Some(
         batch
@@ -219,7 +234,11 @@ fn batch_keys(svc: &Service, batch: &InsertBatch) -> Option<Vec<Vec<SqlValue>>> 
 }
 
 /// How many rows of an upsert already exist (they will be updated, not inserted).
-async fn existing_conflicts<T: WriteTx>(tx: &mut T, plan: &InsertPlan, c: &OnConflict) -> ApiResult<u64> {
+async fn existing_conflicts<T: WriteTx>(
+    tx: &mut T,
+    plan: &InsertPlan,
+    c: &OnConflict,
+) -> ApiResult<u64> {
     let svc = &plan.service;
     let mut existing = 0;
     for batch in &plan.batches {
@@ -331,7 +350,15 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
                 _ => 0,
             };
             for batch in &plan.batches {
-                insert_batch(tx, &svc, batch, plan.on_conflict.as_ref(), &mut ret, &ret_cols).await?;
+                insert_batch(
+                    tx,
+                    &svc,
+                    batch,
+                    plan.on_conflict.as_ref(),
+                    &mut ret,
+                    &ret_cols,
+                )
+                .await?;
             }
             inserted = ret.rows.saturating_sub(existing);
         }
@@ -342,7 +369,15 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
                     return Err(ApiError::MaxAffected { affected: n, max });
                 }
             }
-            update(tx, &svc, &plan.set, plan.filter.as_ref(), &mut ret, &ret_cols).await?;
+            update(
+                tx,
+                &svc,
+                &plan.set,
+                plan.filter.as_ref(),
+                &mut ret,
+                &ret_cols,
+            )
+            .await?;
         }
         WriteOp::Delete(plan) => {
             if let Some(max) = w.max_affected {
@@ -408,7 +443,12 @@ async fn update<T: WriteTx>(
     let key_cols: Vec<Selected> = svc
         .primary_key
         .iter()
-        .map(|k| crate::plan::column_index(svc, k).map(|column| Selected { column, output: k.clone() }))
+        .map(|k| {
+            crate::plan::column_index(svc, k).map(|column| Selected {
+                column,
+                output: k.clone(),
+            })
+        })
         .collect::<ApiResult<_>>()?;
     let (mut probe, probe_cols) = Returning::new(svc, Format::Json, &key_cols);
     let read = read_plan(svc, probe_cols, filter.cloned());

@@ -3,6 +3,8 @@
 //! `Database` enum is the seam: each backend is one module behind it.
 
 pub mod flow;
+pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
 use std::time::Duration;
@@ -123,69 +125,70 @@ pub struct WriteOutput {
 
 pub enum Database {
     Sqlite(sqlite::SqlitePool),
+    Postgres(postgres::PgBackend),
+    MySql(mysql::MySqlBackend),
+}
+
+/// Call the same method on whichever backend this is.
+macro_rules! each {
+    ($db:expr, $b:ident => $e:expr) => {
+        match $db {
+            Database::Sqlite($b) => $e,
+            Database::Postgres($b) => $e,
+            Database::MySql($b) => $e,
+        }
+    };
 }
 
 impl Database {
     pub async fn open(cfg: &DatabaseConfig, timeout: Duration) -> Result<Database, String> {
-        match backend_of(&cfg.url)? {
-            Backend::Sqlite => Ok(Database::Sqlite(
-                sqlite::SqlitePool::open(cfg, timeout).await?,
-            )),
-            Backend::Postgres | Backend::MySql => Err(format!(
-                "{}: PostgreSQL and MySQL/MariaDB support is not built into this version yet",
-                redact_url(&cfg.url)
-            )),
-        }
+        Ok(match backend_of(&cfg.url)? {
+            Backend::Sqlite => Database::Sqlite(sqlite::SqlitePool::open(cfg, timeout).await?),
+            Backend::Postgres => Database::Postgres(postgres::PgBackend::open(cfg, timeout).await?),
+            Backend::MySql => Database::MySql(mysql::MySqlBackend::open(cfg, timeout).await?),
+        })
     }
 
     pub fn dialect(&self) -> &'static dyn Dialect {
         match self {
             Database::Sqlite(_) => &crate::sql::sqlite::Sqlite,
+            Database::Postgres(p) => p.dialect(),
+            Database::MySql(m) => m.dialect(),
         }
     }
 
     pub fn backend(&self) -> Backend {
         match self {
             Database::Sqlite(_) => Backend::Sqlite,
+            Database::Postgres(_) => Backend::Postgres,
+            Database::MySql(_) => Backend::MySql,
         }
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
-        match self {
-            Database::Sqlite(p) => p.read(r).await,
-        }
+        each!(self, b => b.read(r).await)
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
-        match self {
-            Database::Sqlite(p) => p.write(w).await,
-        }
+        each!(self, b => b.write(w).await)
     }
 
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
-        match self {
-            Database::Sqlite(p) => p.ping().await,
-        }
+        each!(self, b => b.ping().await)
     }
 
     /// Introspect the named tables; `None` for a name that does not exist.
     pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
-        match self {
-            Database::Sqlite(p) => p.introspect(names).await,
-        }
+        each!(self, b => b.introspect(names).await)
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, String> {
-        match self {
-            Database::Sqlite(p) => p.list_tables().await,
-        }
+        each!(self, b => b.list_tables().await)
     }
 
     /// Run a script of SQL statements (the `init_sql` file) in one transaction.
     pub async fn run_script(&self, sql: String) -> Result<(), String> {
-        match self {
-            Database::Sqlite(p) => p.run_script(sql).await,
-        }
+        each!(self, b => b.run_script(sql).await)
     }
 }

@@ -680,8 +680,16 @@ impl WriteTx for SqliteTx<'_> {
         &Sqlite
     }
 
-    async fn query(&mut self, svc: &Service, stmt: &Statement, out: &mut Returning) -> ApiResult<()> {
-        let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(|e| map_err(e, svc))?;
+    async fn query(
+        &mut self,
+        svc: &Service,
+        stmt: &Statement,
+        out: &mut Returning,
+    ) -> ApiResult<()> {
+        let mut prepared = self
+            .0
+            .prepare_cached(&stmt.sql)
+            .map_err(|e| map_err(e, svc))?;
         let mut rows = prepared
             .query(rusqlite::params_from_iter(params(stmt)))
             .map_err(|e| map_err(e, svc))?;
@@ -692,7 +700,10 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
-        let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(|e| map_err(e, svc))?;
+        let mut prepared = self
+            .0
+            .prepare_cached(&stmt.sql)
+            .map_err(|e| map_err(e, svc))?;
         let affected = prepared
             .execute(rusqlite::params_from_iter(params(stmt)))
             .map_err(|e| map_err(e, svc))?;
@@ -703,9 +714,14 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn count(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<u64> {
-        let mut prepared = self.0.prepare_cached(&stmt.sql).map_err(|e| map_err(e, svc))?;
+        let mut prepared = self
+            .0
+            .prepare_cached(&stmt.sql)
+            .map_err(|e| map_err(e, svc))?;
         prepared
-            .query_row(rusqlite::params_from_iter(params(stmt)), |r| r.get::<_, i64>(0))
+            .query_row(rusqlite::params_from_iter(params(stmt)), |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n.max(0) as u64)
             .map_err(|e| map_err(e, svc))
     }

@@ -74,7 +74,13 @@ impl Dialect for Sqlite {
         out.push('"');
     }
 
-    fn placeholder(&self, out: &mut String, _n: usize, _column: Option<&Column>, _value: &SqlValue) {
+    fn placeholder(
+        &self,
+        out: &mut String,
+        _n: usize,
+        _column: Option<&Column>,
+        _value: &SqlValue,
+    ) {
         out.push('?');
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The music fixture: the same rows on every backend (PostgREST's acceptance fixture).
+/// The music fixture, SQLite dialect (`fixture("music", backend)` for the others).
 pub const MUSIC_SQLITE: &str = include_str!("../fixtures/music.sqlite.sql");
 
 pub const MUSIC_TOML: &str = r#"
@@ -24,19 +24,172 @@ table = "playlist_tracks"
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
+    MySql,
 }
 
 impl Backend {
     pub fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
         }
+    }
+
+    fn env(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => "RESTABLE_TEST_POSTGRES_URL",
+            Backend::MySql => "RESTABLE_TEST_MYSQL_URL",
+        }
+    }
+
+    /// The admin URL of a server backend, when this run has one.
+    pub fn admin_url(self) -> Option<String> {
+        if self == Backend::Sqlite {
+            return None;
+        }
+        std::env::var(self.env()).ok().filter(|u| !u.is_empty())
     }
 }
 
-/// Every backend this run can test.
+static NOTICE: std::sync::Once = std::sync::Once::new();
+
+/// Every backend this run can test: SQLite always; PostgreSQL / MariaDB when their test
+/// URLs are set. With RESTABLE_REQUIRE_BACKENDS=1 a missing one fails the test.
 pub fn backends() -> Vec<Backend> {
-    vec![Backend::Sqlite]
+    let mut out = vec![Backend::Sqlite];
+    let require = std::env::var("RESTABLE_REQUIRE_BACKENDS").is_ok_and(|v| v == "1");
+    for b in [Backend::Postgres, Backend::MySql] {
+        if b.admin_url().is_some() {
+            out.push(b);
+        } else if require {
+            panic!("RESTABLE_REQUIRE_BACKENDS=1 but {} is not set", b.env());
+        } else {
+            NOTICE.call_once(|| {
+                eprintln!(
+                    "notice: {} not set, skipping {} tests (set it to run them)",
+                    b.env(),
+                    b.name()
+                )
+            });
+        }
+    }
+    out
+}
+
+/// Split a SQL script into statements (on `;` at line ends; fixtures keep to that).
+pub fn statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in script.lines() {
+        let t = line.trim();
+        if t.starts_with("--") || t.is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if t.ends_with(';') {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Create a fresh database on a server backend; returns its URL.
+fn fresh_database(rt: &tokio::runtime::Runtime, backend: Backend, n: u64) -> (String, String) {
+    let admin = backend.admin_url().expect("admin url");
+    let name = format!("restable_t{}_{n}", std::process::id());
+    rt.block_on(async {
+        match backend {
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("connect postgres");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
+                .execute(&mut c)
+                .await
+                .expect("drop");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut c)
+                    .await
+                    .expect("create database");
+            }
+            Backend::MySql => {
+                use sqlx::Connection;
+                let mut c = sqlx::MySqlConnection::connect(&admin)
+                    .await
+                    .expect("connect mysql");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
+                .execute(&mut c)
+                .await
+                .expect("drop");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )))
+                .execute(&mut c)
+                .await
+                .expect("create database");
+            }
+            Backend::Sqlite => unreachable!(),
+        }
+    });
+    let base = match admin.rfind('/') {
+        Some(i) if i > admin.find("://").map_or(0, |p| p + 2) => admin[..i].to_string(),
+        _ => admin.clone(),
+    };
+    let query = admin
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    let base = base.split('?').next().unwrap_or(&base).to_string();
+    (format!("{base}/{name}{query}"), name)
+}
+
+fn load_script(rt: &tokio::runtime::Runtime, backend: Backend, url: &str, script: &str) {
+    rt.block_on(async {
+        use sqlx::Connection;
+        match backend {
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+                for st in statements(script) {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(st.clone()))
+                        .execute(&mut c)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}: {st}"));
+                }
+            }
+            Backend::MySql => {
+                let mut c = sqlx::MySqlConnection::connect(url).await.expect("connect");
+                for st in statements(script) {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(st.clone()))
+                        .execute(&mut c)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}: {st}"));
+                }
+            }
+            Backend::Sqlite => unreachable!(),
+        }
+    });
+}
+
+/// The text of `tests/fixtures/{name}.{backend}.sql`.
+pub fn fixture(name: &str, backend: Backend) -> String {
+    let path = format!(
+        "{}/tests/fixtures/{name}.{}.sql",
+        env!("CARGO_MANIFEST_DIR"),
+        backend.name()
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -48,12 +201,47 @@ pub struct TestServer {
     runtime: Option<tokio::runtime::Runtime>,
     running: Option<restable::Running>,
     agent: ureq::Agent,
+    /// The database URL the server uses.
+    pub url: String,
+    /// A server backend's database, dropped with the server.
+    drop_db: Option<String>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let (Some(rt), Some(running)) = (self.runtime.as_ref(), self.running.take()) {
             let _ = rt.block_on(running.stop(Duration::from_millis(200)));
+        }
+        if let (Some(rt), Some(name), Some(admin)) = (
+            self.runtime.as_ref(),
+            self.drop_db.take(),
+            self.backend.admin_url(),
+        ) {
+            let backend = self.backend;
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let sql = match backend {
+                    Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    _ => format!("DROP DATABASE IF EXISTS {name}"),
+                };
+                match backend {
+                    Backend::Postgres => {
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                                .execute(&mut c)
+                                .await;
+                        }
+                    }
+                    Backend::MySql => {
+                        if let Ok(mut c) = sqlx::MySqlConnection::connect(&admin).await {
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                                .execute(&mut c)
+                                .await;
+                        }
+                    }
+                    Backend::Sqlite => {}
+                }
+            });
         }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(2));
@@ -169,33 +357,51 @@ impl TestServer {
     pub fn start(backend: Backend, schema_sql: &str, services_toml: &str) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let url = match backend {
+        let runtime = runtime();
+        let (url, drop_db) = match backend {
             Backend::Sqlite => {
                 let path = dir.path().join(format!("test{n}.db"));
                 let conn = rusqlite::Connection::open(&path).expect("open sqlite");
                 conn.execute_batch(schema_sql).expect("load schema");
-                format!("sqlite://{}", path.display())
+                (format!("sqlite://{}", path.display()), None)
+            }
+            Backend::Postgres | Backend::MySql => {
+                let (url, name) = fresh_database(&runtime, backend, n);
+                load_script(&runtime, backend, &url, schema_sql);
+                (url, Some(name))
             }
         };
         let (server_part, rest) = split_server_section(services_toml);
         let toml = format!(
             "[server]\nbind = \"127.0.0.1:0\"\n{server_part}\n[database]\nurl = \"{url}\"\npool_size = 4\n{rest}"
         );
-        Self::start_with_config(backend, dir, &toml)
+        let mut srv = Self::start_with_runtime(backend, dir, &toml, runtime);
+        srv.url = url;
+        srv.drop_db = drop_db;
+        srv
+    }
+
+    /// A server on the fixture `tests/fixtures/{name}.{backend}.sql`.
+    pub fn fixture(backend: Backend, name: &str, services_toml: &str) -> TestServer {
+        Self::start(backend, &fixture(name, backend), services_toml)
     }
 
     pub fn music(backend: Backend) -> TestServer {
-        Self::start(backend, MUSIC_SQLITE, MUSIC_TOML)
+        Self::fixture(backend, "music", MUSIC_TOML)
     }
 
     pub fn start_with_config(backend: Backend, dir: tempfile::TempDir, toml: &str) -> TestServer {
+        Self::start_with_runtime(backend, dir, toml, runtime())
+    }
+
+    fn start_with_runtime(
+        backend: Backend,
+        dir: tempfile::TempDir,
+        toml: &str,
+        runtime: tokio::runtime::Runtime,
+    ) -> TestServer {
         let file: PathBuf = dir.path().join("services.toml");
         std::fs::write(&file, toml).expect("write config");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
         let config = restable::Config::load_with_env(&file, &restable::Overrides::default(), &[])
             .unwrap_or_else(|e| panic!("config: {e}\n{toml}"));
         let running = runtime
@@ -214,6 +420,8 @@ impl TestServer {
             runtime: Some(runtime),
             running: Some(running),
             agent,
+            url: String::new(),
+            drop_db: None,
         }
     }
 
@@ -282,6 +490,14 @@ fn split_server_section(toml: &str) -> (String, String) {
         }
     }
     (server, rest)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// Run `body` against every available backend, each with the music fixture.

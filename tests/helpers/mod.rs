@@ -4,45 +4,26 @@
 
 use serde_json::Value;
 
-use crate::common::{Backend, Resp, TestServer, MUSIC_SQLITE, MUSIC_TOML};
-
-/// Type-mapping fixture (SPEC §3): one table `things` with a column of every kind.
-pub fn types_sql(b: Backend) -> &'static str {
-    match b {
-        Backend::Sqlite => include_str!("../fixtures/types.sqlite.sql"),
-    }
-}
-
-/// Extra tables loaded after the music fixture: `ratings` with a named CHECK constraint.
-pub fn constraints_sql(b: Backend) -> &'static str {
-    match b {
-        Backend::Sqlite => include_str!("../fixtures/constraints.sqlite.sql"),
-    }
-}
-
-/// The music fixture in `b`'s dialect.
-pub fn music_sql(b: Backend) -> &'static str {
-    match b {
-        Backend::Sqlite => MUSIC_SQLITE,
-    }
-}
+use crate::common::{fixture, Backend, Resp, TestServer, MUSIC_TOML};
 
 pub const TYPES_TOML: &str = "[services.things]\n";
 
 /// A server on the music fixture with a custom services.toml.
 pub fn music_with(b: Backend, toml: &str) -> TestServer {
-    TestServer::start(b, music_sql(b), toml)
+    TestServer::fixture(b, "music", toml)
 }
 
-/// The music fixture plus `constraints_sql`, services `MUSIC_TOML` + `[services.ratings]`.
+/// The music fixture plus `constraints.{backend}.sql` (table `ratings` with a named CHECK
+/// constraint), services `MUSIC_TOML` + `[services.ratings]`.
 pub fn music_and_constraints(b: Backend) -> TestServer {
-    let sql = format!("{}\n{}", music_sql(b), constraints_sql(b));
+    let sql = format!("{}\n{}", fixture("music", b), fixture("constraints", b));
     let toml = format!("{MUSIC_TOML}\n[services.ratings]\n");
     TestServer::start(b, &sql, &toml)
 }
 
+/// The type-mapping fixture (SPEC §3): table `things` with one column of every kind.
 pub fn types_server(b: Backend) -> TestServer {
-    TestServer::start(b, types_sql(b), TYPES_TOML)
+    TestServer::fixture(b, "types", TYPES_TOML)
 }
 
 /// Percent-encode what a URI may not contain (spaces, quotes, braces, non-ASCII, ...),
