@@ -3,6 +3,8 @@
 //! HTTP or SQL text; every identifier a plan uses is a reference into these types.
 
 pub mod json_schema;
+pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

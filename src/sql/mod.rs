@@ -3,6 +3,8 @@
 //! parameter limits) sits behind the `Dialect` trait; the builders here are shared. Knows
 //! SQL, never HTTP. Identifiers come only from the schema cache and are always quoted.
 
+pub mod mysql;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::plan::write::{Assign, InsertBatch, OnConflict};
