@@ -36,9 +36,13 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RESTABLE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    // Logs go to stderr, so `check`, `init` and `openapi` output on stdout stays clean.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -72,7 +76,13 @@ async fn run(cli: Cli) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("restable: {e}");
-            return ExitCode::from(2);
+            // `check` answers 0/1; starting the server fails with 2.
+            let code = if matches!(cli.command, Some(Command::Check)) {
+                1
+            } else {
+                2
+            };
+            return ExitCode::from(code);
         }
     };
     match cli.command {
@@ -147,6 +157,8 @@ async fn init(url: Option<&str>) -> ExitCode {
 }
 
 async fn serve(config: Config, file: PathBuf, overrides: Overrides) -> ExitCode {
+    // Listen for signals before serving, so an early SIGTERM still shuts down cleanly.
+    let stop = shutdown_signal();
     let grace = Duration::from_millis(config.server.request_timeout_ms.max(1000));
     let running = match restable::start(config, grace).await {
         Ok(r) => r,
@@ -158,7 +170,7 @@ async fn serve(config: Config, file: PathBuf, overrides: Overrides) -> ExitCode 
     tracing::info!("listening on http://{}", running.addr);
     let server = std::sync::Arc::clone(&running.server);
     tokio::spawn(restable::watch_reload(server, file, overrides));
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down: finishing requests in flight");
     match running.stop(grace).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -169,24 +181,33 @@ async fn serve(config: Config, file: PathBuf, overrides: Overrides) -> ExitCode 
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not
+/// when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(int) => {}
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -480,8 +480,6 @@ fn bad_filter_syntax_is_400_bad_filter() {
             "/artists?id=in.1,2",
             "/albums?order=year.sideways",
             "/albums?order=year.asc.nullsmiddle",
-            "/artists?limit=abc",
-            "/artists?offset=x",
         ] {
             s.get(url).assert_error(400, "bad_filter");
         }
@@ -555,8 +553,8 @@ fn order_directions_and_null_placement() {
             [8, 7, 6, 5, 4, 3, 2, 1]
         );
         assert_eq!(
-            get_ids(s, "/artists?select=id&order=name.desc"),
-            [5, 4, 3, 2, 1]
+            get_ids(s, "/albums?select=id&order=title.desc"),
+            [7, 4, 1, 5, 3, 2, 6]
         );
         // Ties are broken by the primary key.
         assert_eq!(
@@ -631,9 +629,6 @@ fn limit_and_offset() {
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.json(), json!([]));
         assert_eq!(r.header("content-range"), Some("*/*"));
-        // A negative offset counts as 0 (as PostgREST).
-        let r = s.get("/tracks?select=id&offset=-4");
-        assert_eq!(ids(&r).len(), 8);
         // Past the end without a count: just empty.
         let r = s.get("/tracks?offset=100");
         assert_eq!(r.status, 200, "{}", r.text);
@@ -642,6 +637,16 @@ fn limit_and_offset() {
         let r = s.get("/tracks?select=id&limit=100&offset=6");
         assert_eq!(ids(&r), [7, 8]);
         assert_eq!(r.header("content-range"), Some("6-7/*"));
+    });
+}
+
+#[test]
+fn negative_offset_counts_as_zero() {
+    // SPEC is silent; PostgREST (reference §11.4 case 30) treats `offset=-4` as 0.
+    each_backend(|s| {
+        let r = s.get("/tracks?select=id&order=id&offset=-4");
+        assert_eq!(ids(&r), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(r.header("content-range"), Some("0-7/*"));
     });
 }
 
@@ -714,20 +719,32 @@ fn count_exact() {
         assert_eq!(r.header("content-range"), Some("0-7/8"));
 
         let r = s
-            .req("GET", "/tracks?id=eq.999")
-            .header("prefer", "count=exact")
-            .send();
-        assert_eq!(r.status, 200, "{}", r.text);
-        assert_eq!(r.json(), json!([]));
-        assert_eq!(r.header("content-range"), Some("*/0"));
-
-        let r = s
             .req("GET", "/tracks?select=id&genre=eq.Rock&limit=2&offset=1")
             .header("prefer", "count=exact")
             .send();
         assert_eq!(r.status, 206, "{}", r.text);
         assert_eq!(ids_any(&r), [2, 3]);
         assert_eq!(r.header("content-range"), Some("1-2/3"));
+    });
+}
+
+#[test]
+fn count_exact_of_an_empty_result() {
+    // SPEC §4.2: `*/0` when the total is 0.
+    each_backend(|s| {
+        let r = s
+            .req("GET", "/tracks?id=eq.999")
+            .header("prefer", "count=exact")
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json(), json!([]));
+        assert_eq!(r.header("content-range"), Some("*/0"));
+        let r = s
+            .req("GET", "/tracks?limit=0")
+            .header("prefer", "count=exact")
+            .send();
+        assert_eq!(r.json(), json!([]));
+        assert_eq!(r.header("content-range"), Some("*/8"));
     });
 }
 
@@ -776,7 +793,8 @@ fn link_next_when_more_rows_exist() {
             .req("GET", "/tracks?select=id&order=id&limit=3&offset=6")
             .header("prefer", "count=exact")
             .send();
-        assert_eq!(r.status, 200, "{}", r.text);
+        // 206: the total (8) exceeds what was returned (2).
+        assert_eq!(r.status, 206, "{}", r.text);
         assert_eq!(r.header("content-range"), Some("6-7/8"));
         assert_eq!(r.header("link"), None);
         let r = s
@@ -1389,7 +1407,7 @@ table = "playlist_tracks"
         assert_eq!(props["name"]["type"], "string");
         assert_eq!(props["milliseconds"]["readOnly"], true);
         assert_eq!(props["milliseconds"]["type"], json!(["integer", "null"]));
-        assert_eq!(props["unit_price"]["type"], "number");
+        assert_eq!(props["unit_price"]["type"], json!(["number", "null"]));
         assert!(props["name"].get("readOnly").is_none());
 
         let r = s.get("/_schema/playlist_items");

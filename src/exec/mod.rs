@@ -71,6 +71,19 @@ pub struct ReadRequest {
     pub count: bool,
     /// HEAD: rows are not needed, only counts.
     pub head: bool,
+    /// `plan.limit` is one more than the page: stop before that extra row and report in
+    /// `ReadOutput::more` whether it existed (for `Link: rel=next`).
+    pub lookahead: bool,
+}
+
+impl ReadRequest {
+    /// The most rows the response may hold.
+    pub fn page_limit(&self) -> Option<u64> {
+        match self.plan.limit {
+            Some(l) if self.lookahead => Some(l.saturating_sub(1)),
+            other => other,
+        }
+    }
 }
 
 pub struct ReadOutput {
@@ -78,6 +91,8 @@ pub struct ReadOutput {
     pub rows: u64,
     /// Rows matching the filters, when counted.
     pub total: Option<u64>,
+    /// More rows exist past this page.
+    pub more: bool,
     pub body: RowBody,
 }
 

@@ -1,48 +1,880 @@
-//! PostgreSQL execution with sqlx (stub: being written).
+//! PostgreSQL execution with sqlx: a pool whose connections run with the request timeout
+//! as `statement_timeout` and UTC as their time zone; reads streamed from the wire through
+//! a bounded channel (memory stays flat however many rows a read has); writes through the
+//! shared write flow in one transaction; SQLSTATEs mapped to API errors. Knows SQL only as
+//! the statements the dialect built, never HTTP.
+//!
+//! TLS comes from the URL, as libpq spells it: `?sslmode=disable|prefer|require|verify-ca|
+//! verify-full`, `sslrootcert=/path/ca.pem`, `sslcert=...&sslkey=...` (client
+//! certificates); rustls does the TLS.
 
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{ReadOutput, ReadRequest, WriteOutput, WriteRequest};
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions, PgRow, Postgres,
+};
+use sqlx::{Column as _, Decode, Row, TypeInfo, ValueRef};
+use tokio::sync::{mpsc, oneshot};
+
+use super::flow::{self, Executed, Returning, RowCells, WriteTx};
+use super::sqlite::{Head, CHANNEL_DEPTH, CHUNK, FIRST_PART};
+use super::{redact_url, ReadOutput, ReadRequest, RowBody, WriteOutput, WriteRequest};
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
-use crate::schema::Table;
+use crate::plan::{ReadPlan, SqlValue};
+use crate::response::{Cell, Format, RowEncoder};
+use crate::schema::{Service, Table};
+use crate::sql::{self, postgres::Postgres as PgDialect, Builder, Statement};
 
-pub struct PgBackend {}
+const STATEMENT_CACHE: usize = 256;
+/// Statements with more parameters than this (bulk inserts) are not kept prepared.
+const PERSISTENT_PARAMS: usize = 1024;
+/// Reads that may return more rows than this go through a cursor (see `stream_rows`).
+const CURSOR_ABOVE: u64 = 10_000;
+const FETCH_ROWS: usize = 1000;
+const FETCH: &str = "FETCH FORWARD 1000 FROM restable_read";
+/// How long past the statement timeout to wait for the server's own timeout error.
+const TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 
-fn todo() -> ApiError {
-    ApiError::internal("PostgreSQL support is not finished")
+pub struct PgBackend {
+    pool: PgPool,
+    request_timeout: Duration,
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+
+/// Bind each value the way the dialect's placeholder expects it: ints, floats, booleans
+/// and bytes natively, everything else as text (the placeholder casts it).
+fn bind_all<'q>(mut q: PgQuery<'q>, params: &'q [SqlValue]) -> PgQuery<'q> {
+    for v in params {
+        q = match v {
+            SqlValue::Null => q.bind(None::<&str>),
+            SqlValue::Int(i) => q.bind(*i),
+            SqlValue::Float(f) => q.bind(*f),
+            SqlValue::Bool(b) => q.bind(*b),
+            SqlValue::Bytes(b) => q.bind(b.as_slice()),
+            SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => q.bind(s.as_str()),
+            SqlValue::Date(d) => q.bind(d.format("%Y-%m-%d").to_string()),
+            SqlValue::Time(t) => q.bind(t.format("%H:%M:%S%.f").to_string()),
+            SqlValue::Timestamp(t) => q.bind(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+            SqlValue::TimestampTz(t) => q.bind(t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string()),
+            SqlValue::Uuid(u) => q.bind(u.hyphenated().to_string()),
+        };
+    }
+    q
+}
+
+fn query(stmt: &Statement) -> PgQuery<'_> {
+    bind_all(
+        sqlx::query(sqlx::AssertSqlSafe(stmt.sql.as_str())),
+        &stmt.params,
+    )
+    .persistent(stmt.params.len() <= PERSISTENT_PARAMS)
+}
+
+/// How a result column is decoded into a cell (the dialect's select list casts every
+/// column to one of these).
+#[derive(Debug, Clone, Copy)]
+enum Decoder {
+    Int8,
+    Int4,
+    Int2,
+    Float8,
+    Float4,
+    Bool,
+    Bytes,
+    Text,
+}
+
+fn decoders(row: &PgRow) -> Vec<Decoder> {
+    row.columns()
+        .iter()
+        .map(|c| match c.type_info().name() {
+            "INT8" => Decoder::Int8,
+            "INT4" => Decoder::Int4,
+            "INT2" => Decoder::Int2,
+            "FLOAT8" => Decoder::Float8,
+            "FLOAT4" => Decoder::Float4,
+            "BOOL" => Decoder::Bool,
+            "BYTEA" => Decoder::Bytes,
+            _ => Decoder::Text,
+        })
+        .collect()
+}
+
+fn cell(row: &PgRow, i: usize, d: Decoder) -> Cell<'_> {
+    let Ok(v) = row.try_get_raw(i) else {
+        return Cell::Null;
+    };
+    if v.is_null() {
+        return Cell::Null;
+    }
+    let decoded = match d {
+        Decoder::Int8 => <i64 as Decode<Postgres>>::decode(v).map(Cell::Int),
+        Decoder::Int4 => <i32 as Decode<Postgres>>::decode(v).map(|i| Cell::Int(i.into())),
+        Decoder::Int2 => <i16 as Decode<Postgres>>::decode(v).map(|i| Cell::Int(i.into())),
+        Decoder::Float8 => <f64 as Decode<Postgres>>::decode(v).map(Cell::Float),
+        Decoder::Float4 => <f32 as Decode<Postgres>>::decode(v).map(|f| Cell::Float(f.into())),
+        Decoder::Bool => <bool as Decode<Postgres>>::decode(v).map(Cell::Bool),
+        Decoder::Bytes => v.as_bytes().map(Cell::Bytes),
+        Decoder::Text => match v.as_bytes() {
+            Ok(b) => Ok(match std::str::from_utf8(b) {
+                Ok(s) => Cell::Text(s),
+                Err(_) => Cell::Bytes(b),
+            }),
+            Err(e) => Err(e),
+        },
+    };
+    decoded.unwrap_or(Cell::Null)
+}
+
+/// An integer cell (the counts a read appends to its rows).
+fn int_at(row: &PgRow, i: usize) -> Option<u64> {
+    row.try_get::<Option<i64>, _>(i)
+        .ok()
+        .flatten()
+        .map(|n| n.max(0) as u64)
+}
+
+fn unavailable(details: impl Into<String>) -> ApiError {
+    ApiError::DbUnavailable {
+        details: details.into(),
+    }
+}
+
+/// Errors of the pool or the connection itself (no SQLSTATE).
+fn connection_error(e: &sqlx::Error) -> Option<ApiError> {
+    match e {
+        sqlx::Error::PoolTimedOut => {
+            Some(unavailable("timed out waiting for a database connection"))
+        }
+        sqlx::Error::PoolClosed => Some(unavailable("the connection pool is closed")),
+        sqlx::Error::Io(e) => Some(unavailable(format!("connection to the database: {e}"))),
+        sqlx::Error::Tls(e) => Some(unavailable(format!("TLS with the database: {e}"))),
+        sqlx::Error::WorkerCrashed | sqlx::Error::BeginFailed => {
+            Some(unavailable("the database connection failed"))
+        }
+        sqlx::Error::Protocol(p) => Some(unavailable(format!("database protocol: {p}"))),
+        _ => None,
+    }
+}
+
+/// `Key (a, b)=(1, x) already exists.` -> `a, b`.
+fn key_columns(detail: &str) -> Option<&str> {
+    let rest = detail.strip_prefix("Key (")?;
+    let end = rest.find(")=(")?;
+    Some(&rest[..end])
+}
+
+/// The first 200 characters of a message (a bad value is echoed by PostgreSQL).
+fn short(s: &str) -> String {
+    if s.chars().count() <= 200 {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(200).collect();
+        t.push_str("...");
+        t
+    }
+}
+
+fn map_err(e: sqlx::Error, svc: &Service, timeout: Duration) -> ApiError {
+    if let Some(api) = connection_error(&e) {
+        return api;
+    }
+    let sqlx::Error::Database(db) = &e else {
+        return ApiError::internal(e.to_string());
+    };
+    let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() else {
+        return ApiError::internal(e.to_string());
+    };
+    let code = pg.code();
+    let table = &svc.table.bare_name;
+    // A hidden column must never be named: fall back to a message without names.
+    let hidden = |cols: &str| {
+        cols.split(',')
+            .map(str::trim)
+            .any(|c| svc.column(c).is_none() && svc.table.columns.iter().any(|t| t.name == c))
+    };
+    let constraint = pg.constraint().unwrap_or("");
+    match code {
+        "23505" | "23P01" => {
+            let cols = pg.detail().and_then(key_columns);
+            match cols {
+                Some(cols) if !hidden(cols) => ApiError::Constraint {
+                    code: "unique_violation",
+                    message: short(pg.message()),
+                    details: format!(
+                        "Key ({cols}) already exists. (constraint {constraint}, SQLSTATE {code})"
+                    ),
+                },
+                Some(_) => ApiError::Constraint {
+                    code: "unique_violation",
+                    message: format!(
+                        "duplicate key value violates a unique constraint of \"{table}\""
+                    ),
+                    details: format!("A row with the same key already exists. (SQLSTATE {code})"),
+                },
+                None => ApiError::Constraint {
+                    code: "unique_violation",
+                    message: short(pg.message()),
+                    details: format!("(constraint {constraint}, SQLSTATE {code})"),
+                },
+            }
+        }
+        "21000" => ApiError::Constraint {
+            code: "unique_violation",
+            message: "the request has two rows with the same key".into(),
+            details: format!("{} (SQLSTATE 21000)", short(pg.message())),
+        },
+        "23503" | "23001" => {
+            let detail = pg.detail().unwrap_or("");
+            let tail = [
+                ") is not present in table",
+                ") is still referenced from table",
+            ]
+            .iter()
+            .find_map(|t| detail.rfind(t).map(|at| &detail[at + 1..]));
+            let described = match (key_columns(detail), tail) {
+                (Some(cols), Some(tail)) if !hidden(cols) => {
+                    format!("Key ({cols}){tail} ")
+                }
+                _ => String::new(),
+            };
+            ApiError::Constraint {
+                code: "foreign_key_violation",
+                message: short(pg.message()),
+                details: format!("{described}(constraint {constraint}, SQLSTATE {code})"),
+            }
+        }
+        "23502" => {
+            let col = pg.column().unwrap_or("");
+            if hidden(col) {
+                ApiError::Constraint {
+                    code: "not_null_violation",
+                    message: format!("a column of \"{table}\" violates a not-null constraint"),
+                    details: "SQLSTATE 23502".into(),
+                }
+            } else {
+                ApiError::Constraint {
+                    code: "not_null_violation",
+                    message: format!(
+                        "null value in column \"{col}\" of relation \"{table}\" violates not-null constraint"
+                    ),
+                    details: format!("column {col} (SQLSTATE 23502)"),
+                }
+            }
+        }
+        "23514" => ApiError::Constraint {
+            code: "check_violation",
+            message: short(pg.message()),
+            details: format!("check: {constraint} (SQLSTATE 23514)"),
+        },
+        "57014" => ApiError::Timeout {
+            ms: timeout.as_millis() as u64,
+        },
+        "40001" | "40P01" | "25006" | "57P01" | "57P02" | "57P03" => {
+            unavailable(format!("{} (SQLSTATE {code})", pg.message()))
+        }
+        "42P10" => ApiError::bad_request("bad_on_conflict", short(pg.message())),
+        c if c.starts_with("22") => ApiError::InvalidValue {
+            message: short(pg.message()),
+            details: format!("SQLSTATE {c}"),
+        },
+        c if c.starts_with("08") || c.starts_with("53") => {
+            unavailable(format!("{} (SQLSTATE {c})", pg.message()))
+        }
+        c if c.starts_with("54") => ApiError::BadRequest {
+            code: "payload_too_large",
+            message: "a value is too large for the database".into(),
+            details: Some(format!("SQLSTATE {c}")),
+        },
+        _ => ApiError::internal(format!("{} (SQLSTATE {code})", pg.message())),
+    }
+}
+
+/// Errors outside any service (start-up, scripts, pings), as text without the URL.
+fn plain_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<PgDatabaseError>() {
+            Some(pg) => {
+                let mut s = format!("{} (SQLSTATE {})", pg.message(), pg.code());
+                if let Some(d) = pg.detail() {
+                    s.push_str(": ");
+                    s.push_str(d);
+                }
+                s
+            }
+            None => db.message().to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The read statement: the plan's SELECT with the number of rows it returns appended to
+/// every row, and with `count` the total matching the filters too. One statement sees
+/// one snapshot, so the counts agree with the rows without a transaction.
+fn read_statement(plan: &ReadPlan, count: bool) -> (Statement, usize) {
+    let d = &PgDialect;
+    let inner = sql::select(d, plan);
+    let inner_columns = plan.select.len().max(1);
+    let mut b = Builder::new(d);
+    b.params = inner.params;
+    b.push("SELECT q.*, count(*) OVER ()");
+    if count {
+        b.push(", (SELECT count(*) FROM ");
+        b.table(&plan.service);
+        if let Some(f) = &plan.filter {
+            b.push(" WHERE ");
+            sql::write_condition(&mut b, &plan.service, f);
+        }
+        b.push(")");
+    }
+    b.push(" FROM (");
+    b.push(&inner.sql);
+    b.push(") AS q");
+    (b.finish(), inner_columns)
 }
 
 impl PgBackend {
-    pub async fn open(_cfg: &DatabaseConfig, _request_timeout: Duration) -> Result<Self, String> {
-        Err("PostgreSQL support is not finished".into())
+    pub async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
+        let shown = redact_url(&cfg.url);
+        let mut options = PgConnectOptions::from_str(&cfg.url)
+            .map_err(|e| format!("'{shown}' is not a usable PostgreSQL URL: {e}"))?
+            .statement_cache_capacity(STATEMENT_CACHE);
+        if options.get_application_name().is_none() {
+            options = options.application_name("restable");
+        }
+        let timeout_ms = request_timeout.as_millis().clamp(1, i32::MAX as u128);
+        let setup = format!(
+            "SET statement_timeout = {timeout_ms}; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"
+        );
+        let pool = PgPoolOptions::new()
+            .max_connections(cfg.pool_size.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms.max(1)))
+            .test_before_acquire(false)
+            .after_connect(move |conn, _meta| {
+                let setup = setup.clone();
+                Box::pin(async move {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot connect to PostgreSQL at '{shown}': {}",
+                    plain_error(&e)
+                )
+            })?;
+        Ok(PgBackend {
+            pool,
+            request_timeout,
+        })
     }
 
     pub fn dialect(&self) -> &'static dyn crate::sql::Dialect {
-        &crate::sql::sqlite::Sqlite
+        &PgDialect
     }
 
-    pub async fn read(&self, _r: ReadRequest) -> ApiResult<ReadOutput> {
-        Err(todo())
-    }
-
-    pub async fn write(&self, _w: WriteRequest) -> ApiResult<WriteOutput> {
-        Err(todo())
+    async fn acquire(&self) -> ApiResult<PoolConnection<Postgres>> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| connection_error(&e).unwrap_or_else(|| unavailable(plain_error(&e))))
     }
 
     pub async fn ping(&self) -> bool {
-        false
+        let ping = async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await
+        };
+        matches!(
+            tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, ping).await,
+            Ok(Ok(_))
+        )
     }
 
-    pub async fn introspect(&self, _names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
-        Err("PostgreSQL support is not finished".into())
+    pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
+        let mut conn = self.pool.acquire().await.map_err(|e| plain_error(&e))?;
+        crate::schema::postgres::introspect_tables(&mut conn, &names)
+            .await
+            .map_err(|e| format!("introspecting PostgreSQL: {}", plain_error(&e)))
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, String> {
-        Err("PostgreSQL support is not finished".into())
+        let mut conn = self.pool.acquire().await.map_err(|e| plain_error(&e))?;
+        crate::schema::postgres::list_tables(&mut conn)
+            .await
+            .map_err(|e| plain_error(&e))
     }
 
-    pub async fn run_script(&self, _sql: String) -> Result<(), String> {
-        Err("PostgreSQL support is not finished".into())
+    pub async fn run_script(&self, sql: String) -> Result<(), String> {
+        let mut tx = self.pool.begin().await.map_err(|e| plain_error(&e))?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| plain_error(&e))?;
+        tx.commit().await.map_err(|e| plain_error(&e))
+    }
+
+    pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+        let svc = Arc::clone(&r.plan.service);
+        let timeout = self.request_timeout;
+        if r.head {
+            let total = if r.count {
+                let stmt = sql::count(&PgDialect, &r.plan);
+                let mut conn = self.acquire().await?;
+                let n: i64 = query(&stmt)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .and_then(|row| row.try_get(0))
+                    .map_err(|e| map_err(e, &svc, timeout))?;
+                Some(n.max(0) as u64)
+            } else {
+                None
+            };
+            let rows = match total {
+                Some(t) => {
+                    let avail = t.saturating_sub(r.plan.offset);
+                    r.plan.limit.map_or(avail, |l| l.min(avail))
+                }
+                None => 0,
+            };
+            return Ok(ReadOutput {
+                rows,
+                total,
+                more: false,
+                body: RowBody::Full(Bytes::new()),
+            });
+        }
+        let conn = self.acquire().await?;
+        let (head_tx, head_rx) = oneshot::channel();
+        let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
+        tokio::spawn(stream_rows(conn, r, timeout, head_tx, chunk_tx));
+        let head = match tokio::time::timeout(timeout + TIMEOUT_GRACE, head_rx).await {
+            Ok(Ok(head)) => head?,
+            Ok(Err(_)) => return Err(ApiError::internal("the read task ended early")),
+            Err(_) => {
+                return Err(ApiError::Timeout {
+                    ms: timeout.as_millis() as u64,
+                })
+            }
+        };
+        let body = if head.done {
+            RowBody::Full(head.first)
+        } else {
+            RowBody::Stream {
+                first: head.first,
+                rest: chunk_rx,
+            }
+        };
+        Ok(ReadOutput {
+            rows: head.rows,
+            total: head.total,
+            more: head.more,
+            body,
+        })
+    }
+
+    pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+        let timeout = self.request_timeout;
+        match tokio::time::timeout(timeout + TIMEOUT_GRACE, self.write_tx(w)).await {
+            Ok(result) => result,
+            Err(_) => Err(ApiError::Timeout {
+                ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+        let svc = w.op.service();
+        let timeout = self.request_timeout;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_err(e, &svc, timeout))?;
+        let result = {
+            let mut wt = PgTx {
+                conn: &mut tx,
+                timeout,
+            };
+            flow::write(&mut wt, &w).await
+        };
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                // Dropping the transaction would roll back too; saying so frees the
+                // connection at once.
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+        };
+        if w.rollback {
+            tx.rollback().await.map_err(|e| map_err(e, &svc, timeout))?;
+        } else {
+            tx.commit().await.map_err(|e| map_err(e, &svc, timeout))?;
+        }
+        Ok(out)
+    }
+}
+
+/// What the sink wants after a row.
+enum Step {
+    More,
+    /// The answer is settled (a singular read with more than one row).
+    Enough,
+    /// The client went away.
+    Gone,
+}
+
+/// Encodes a read's rows and hands the body over: the first part (up to `FIRST_PART`
+/// bytes, or all of it) with the counts through `head_tx`, the rest in `CHUNK`-sized
+/// parts through `chunk_tx`, which the socket drains (a slow client slows the reads down).
+struct Sink {
+    enc: RowEncoder,
+    format: Format,
+    count: bool,
+    /// Where the appended counts start in a row.
+    inner_columns: usize,
+    head_tx: Option<oneshot::Sender<ApiResult<Head>>>,
+    chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+    /// Rows encoded so far.
+    n: u64,
+    /// Rows the whole read returns (appended to every row by the statement).
+    in_response: u64,
+    total: Option<u64>,
+    dec: Vec<Decoder>,
+}
+
+impl Sink {
+    async fn row(&mut self, row: &PgRow) -> Step {
+        if self.n == 0 {
+            self.dec = decoders(row);
+            self.in_response = int_at(row, self.inner_columns).unwrap_or(0);
+            if self.count {
+                self.total = int_at(row, self.inner_columns + 1);
+            }
+            if self.format == Format::Object && self.in_response != 1 {
+                return Step::Enough;
+            }
+        }
+        let ncols = self.enc.columns.len();
+        self.enc.separator(&mut self.buf, self.n);
+        let dec = &self.dec;
+        self.enc.row(&mut self.buf, |i| {
+            if i < ncols {
+                cell(row, i, dec.get(i).copied().unwrap_or(Decoder::Text))
+            } else {
+                Cell::Null
+            }
+        });
+        self.n += 1;
+        let limit = if self.head_tx.is_some() {
+            FIRST_PART
+        } else {
+            CHUNK
+        };
+        if self.buf.len() < limit {
+            return Step::More;
+        }
+        let part = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK + 4096),
+        ));
+        let sent = match self.head_tx.take() {
+            Some(tx) => tx
+                .send(Ok(Head {
+                    more: false,
+                    first: part,
+                    rows: self.in_response,
+                    total: self.total,
+                    done: false,
+                }))
+                .is_ok(),
+            None => self.chunk_tx.send(Ok(part)).await.is_ok(),
+        };
+        if sent {
+            Step::More
+        } else {
+            Step::Gone
+        }
+    }
+
+    /// A failure before the first part answers the request; after it, it cuts the body.
+    async fn fail(&mut self, e: ApiError) {
+        match self.head_tx.take() {
+            Some(tx) => {
+                let _ = tx.send(Err(e));
+            }
+            None => {
+                tracing::warn!(error = %e, "read failed while streaming");
+                let _ = self
+                    .chunk_tx
+                    .send(Err(std::io::Error::other(e.to_string())))
+                    .await;
+            }
+        }
+    }
+
+    /// After the last row: the singular check, the total of an empty page, the end.
+    async fn finish(mut self, conn: &mut sqlx::PgConnection, plan: &ReadPlan, timeout: Duration) {
+        if self.format == Format::Object && self.in_response != 1 {
+            // Every row carries the row count: no need to read them all to say how many.
+            let rows = self.in_response;
+            self.fail(ApiError::NotAcceptable {
+                message: "Cannot coerce the result to a single JSON object".into(),
+                details: Some(format!("The result contains {rows} rows")),
+            })
+            .await;
+            return;
+        }
+        if self.n == 0 && self.count {
+            // No row carried the total (an empty page, or an offset past the end).
+            let stmt = sql::count(&PgDialect, plan);
+            match query(&stmt)
+                .fetch_one(&mut *conn)
+                .await
+                .and_then(|row| row.try_get::<i64, _>(0))
+            {
+                Ok(t) => self.total = Some(t.max(0) as u64),
+                Err(e) => {
+                    self.fail(map_err(e, &plan.service, timeout)).await;
+                    return;
+                }
+            }
+        }
+        self.enc.end(&mut self.buf);
+        let last = Bytes::from(std::mem::take(&mut self.buf));
+        match self.head_tx.take() {
+            Some(tx) => {
+                let _ = tx.send(Ok(Head {
+                    more: false,
+                    first: last,
+                    rows: self.n,
+                    total: self.total,
+                    done: true,
+                }));
+            }
+            None => {
+                let _ = self.chunk_tx.send(Ok(last)).await;
+            }
+        }
+    }
+}
+
+/// Run a read into a sink. A read of at most `CURSOR_ABOVE` rows is one statement, which
+/// `statement_timeout` bounds as a whole. A longer one (an export) goes through a cursor,
+/// `FETCH_ROWS` at a time: each fetch is bounded, the whole stream is not, so a slow
+/// client is not cut off at the request timeout.
+async fn stream_rows(
+    mut conn: PoolConnection<Postgres>,
+    r: ReadRequest,
+    timeout: Duration,
+    head_tx: oneshot::Sender<ApiResult<Head>>,
+    chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let svc = Arc::clone(&r.plan.service);
+    let (stmt, inner_columns) = read_statement(&r.plan, r.count);
+    let enc = RowEncoder::new(
+        r.format,
+        r.plan
+            .select
+            .iter()
+            .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
+    );
+    let mut buf = Vec::with_capacity(8 * 1024);
+    enc.start(&mut buf);
+    let mut sink = Sink {
+        enc,
+        format: r.format,
+        count: r.count,
+        inner_columns,
+        head_tx: Some(head_tx),
+        chunk_tx,
+        buf,
+        n: 0,
+        in_response: 0,
+        total: None,
+        dec: Vec::new(),
+    };
+    let bounded = r.plan.limit.is_some_and(|l| l <= CURSOR_ABOVE);
+    if bounded {
+        let mut gone = false;
+        {
+            let mut rows = query(&stmt).fetch(&mut *conn);
+            loop {
+                match rows.try_next().await {
+                    Ok(Some(row)) => match sink.row(&row).await {
+                        Step::More => {}
+                        Step::Enough => break,
+                        Step::Gone => {
+                            gone = true;
+                            break;
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        drop(rows);
+                        sink.fail(map_err(e, &svc, timeout)).await;
+                        return;
+                    }
+                }
+            }
+        }
+        if gone {
+            // Do not let the rest of the result cross the wire for nobody.
+            conn.close_on_drop();
+            return;
+        }
+        sink.finish(&mut conn, &r.plan, timeout).await;
+        return;
+    }
+
+    let mut tx = match sqlx::Connection::begin(&mut *conn).await {
+        Ok(tx) => tx,
+        Err(e) => {
+            sink.fail(map_err(e, &svc, timeout)).await;
+            return;
+        }
+    };
+    let declare = Statement {
+        sql: format!("DECLARE restable_read NO SCROLL CURSOR FOR {}", stmt.sql),
+        params: stmt.params,
+    };
+    if let Err(e) = query(&declare).persistent(false).execute(&mut *tx).await {
+        sink.fail(map_err(e, &svc, timeout)).await;
+        return;
+    }
+    'fetch: loop {
+        // Not kept prepared: its columns are those of whichever cursor it reads.
+        let mut rows = sqlx::query(FETCH).persistent(false).fetch(&mut *tx);
+        let mut got = 0usize;
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    got += 1;
+                    match sink.row(&row).await {
+                        Step::More => {}
+                        Step::Enough => break 'fetch,
+                        // Dropping the transaction rolls it back, cursor and all.
+                        Step::Gone => return,
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    drop(rows);
+                    sink.fail(map_err(e, &svc, timeout)).await;
+                    return;
+                }
+            }
+        }
+        if got < FETCH_ROWS {
+            break;
+        }
+    }
+    if let Err(e) = tx.commit().await {
+        sink.fail(map_err(e, &svc, timeout)).await;
+        return;
+    }
+    sink.finish(&mut conn, &r.plan, timeout).await;
+}
+
+/// A result row as cells.
+struct PgCells<'a> {
+    row: &'a PgRow,
+    dec: &'a [Decoder],
+}
+
+impl RowCells for PgCells<'_> {
+    fn cell(&self, i: usize) -> Cell<'_> {
+        cell(
+            self.row,
+            i,
+            self.dec.get(i).copied().unwrap_or(Decoder::Text),
+        )
+    }
+}
+
+/// A write transaction, for the shared write flow.
+struct PgTx<'a> {
+    conn: &'a mut sqlx::Transaction<'static, Postgres>,
+    timeout: Duration,
+}
+
+impl WriteTx for PgTx<'_> {
+    fn dialect(&self) -> &'static dyn crate::sql::Dialect {
+        &PgDialect
+    }
+
+    async fn query(
+        &mut self,
+        svc: &Service,
+        stmt: &Statement,
+        out: &mut Returning,
+    ) -> ApiResult<()> {
+        let timeout = self.timeout;
+        let mut rows = query(stmt).fetch(&mut **self.conn);
+        let mut dec: Option<Vec<Decoder>> = None;
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .map_err(|e| map_err(e, svc, timeout))?
+        {
+            let dec = dec.get_or_insert_with(|| decoders(&row));
+            out.push(&PgCells {
+                row: &row,
+                dec: dec.as_slice(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
+        let done = query(stmt)
+            .execute(&mut **self.conn)
+            .await
+            .map_err(|e| map_err(e, svc, self.timeout))?;
+        Ok(Executed {
+            affected: done.rows_affected(),
+            last_insert_id: None,
+        })
+    }
+
+    async fn count(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<u64> {
+        let n: i64 = query(stmt)
+            .fetch_one(&mut **self.conn)
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| map_err(e, svc, self.timeout))?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_columns_from_details() {
+        assert_eq!(
+            key_columns("Key (name)=(AC/DC) already exists."),
+            Some("name")
+        );
+        assert_eq!(
+            key_columns("Key (a, b)=(1, 2) is not present in table \"t\"."),
+            Some("a, b")
+        );
+        assert_eq!(key_columns("something else"), None);
     }
 }

@@ -22,11 +22,11 @@ use crate::schema::{Service, Table};
 use crate::sql::{self, sqlite::Sqlite, Statement};
 
 /// A response smaller than this is sent whole, with Content-Length.
-const FIRST_PART: usize = 256 * 1024;
+pub(crate) const FIRST_PART: usize = 256 * 1024;
 /// Later parts of a streamed response.
-const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 /// Parts buffered between the database thread and the socket.
-const CHANNEL_DEPTH: usize = 4;
+pub(crate) const CHANNEL_DEPTH: usize = 4;
 const STATEMENT_CACHE: usize = 256;
 
 struct Shared {
@@ -354,6 +354,7 @@ impl SqlitePool {
         Ok(ReadOutput {
             rows: head.rows,
             total: head.total,
+            more: head.more,
             body,
         })
     }
@@ -363,11 +364,14 @@ impl SqlitePool {
     }
 }
 
-struct Head {
-    first: Bytes,
-    rows: u64,
-    total: Option<u64>,
-    done: bool,
+/// What a read reports before its body: the first part and the counts for the headers.
+pub(crate) struct Head {
+    pub(crate) first: Bytes,
+    pub(crate) rows: u64,
+    pub(crate) total: Option<u64>,
+    /// More rows exist past this page (known from the lookahead row or the count).
+    pub(crate) more: bool,
+    pub(crate) done: bool,
 }
 
 fn params(stmt: &Statement) -> Vec<Param<'_>> {
@@ -529,6 +533,7 @@ fn read_rows(
             first: Bytes::new(),
             rows,
             total,
+            more: false,
             done: true,
         }));
         return Ok(());
@@ -553,8 +558,11 @@ fn read_rows(
     enc.start(&mut buf);
     let mut n: u64 = 0;
     let mut total: Option<u64> = None;
+    let mut more = false;
     let mut head_tx = Some(head_tx);
     let ncols = enc.columns.len();
+    // With lookahead the plan asks for one row more than the page, to learn if more exist.
+    let page = r.page_limit();
     loop {
         let row = match rows.next() {
             Ok(Some(row)) => row,
@@ -578,6 +586,10 @@ fn read_rows(
                     }
                 }
             }
+        }
+        if r.lookahead && page == Some(n) {
+            more = true;
+            break;
         }
         if r.format == Format::Object && n >= 1 {
             // A second row: the singular answer is impossible; count for the message.
@@ -608,7 +620,7 @@ fn read_rows(
                     },
                 };
                 let avail = t.saturating_sub(r.plan.offset);
-                let rows_total = r.plan.limit.map_or(avail, |l| l.min(avail));
+                let rows_total = page.map_or(avail, |l| l.min(avail));
                 let first = Bytes::from(std::mem::replace(
                     &mut buf,
                     Vec::with_capacity(CHUNK + 4096),
@@ -618,6 +630,7 @@ fn read_rows(
                         first,
                         rows: rows_total,
                         total,
+                        more: avail > rows_total,
                         done: false,
                     }))
                     .is_err()
@@ -632,6 +645,17 @@ fn read_rows(
                 if chunk_tx.blocking_send(Ok(part)).is_err() {
                     // The client went away.
                     return Ok(());
+                }
+            }
+        }
+    }
+    if r.count && n == 0 && total.is_none() {
+        // No row opened the snapshot above; count now (an empty page still has a total).
+        match count_now(conn) {
+            Ok(t) => total = Some(t),
+            Err(e) => {
+                if let Some(tx) = head_tx.take() {
+                    return fail(tx, e);
                 }
             }
         }
@@ -652,6 +676,7 @@ fn read_rows(
                 first: Bytes::from(buf),
                 rows: n,
                 total,
+                more,
                 done: true,
             }));
         }

@@ -3,7 +3,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Everything but RFC 3986's unreserved characters is escaped in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 use poem::http::{HeaderValue, Method as HttpMethod, StatusCode};
 use poem::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -258,6 +265,7 @@ fn set(resp: &mut Response, name: &'static str, value: &str) {
 
 fn next_link(api_query: &str, path: &str, next_offset: u64, limit: u64) -> String {
     let mut pairs: Vec<(String, String)> = crate::request::query_pairs(api_query)
+        .unwrap_or_default()
         .into_iter()
         .filter(|(k, _)| k != "offset" && k != "limit")
         .collect();
@@ -309,20 +317,27 @@ fn body_of(out: RowBody) -> Body {
 
 async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResult<Response> {
     let item = api.key.is_some();
-    let plan = plan::read_plan(svc, &api.query, api.key.as_deref(), api.range)?;
+    let mut plan = plan::read_plan(svc, &api.query, api.key.as_deref(), api.range)?;
     let format = if item && api.format == Format::Json {
         Format::Object
     } else {
         api.format
     };
     let (offset, limit) = (plan.offset, plan.limit);
+    // Without a count, one extra row tells whether a next page exists.
+    let count = is_count(api) && !item;
+    let lookahead = !item && !count && format != Format::Object && limit.is_some_and(|l| l > 0);
+    if lookahead {
+        plan.limit = limit.map(|l| l.saturating_add(1));
+    }
     let out: ReadOutput = state
         .db
         .read(ReadRequest {
             plan,
             format,
-            count: is_count(api) && !item,
-            head: api.action == Action::Head && !item,
+            count,
+            head: false,
+            lookahead,
         })
         .await
         .map_err(|e| match (&e, item) {
@@ -384,7 +399,7 @@ async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResu
     };
     let more = match out.total {
         Some(total) => offset + out.rows < total,
-        None => limit.is_some_and(|l| l > 0 && out.rows == l),
+        None => out.more,
     };
     let rows = out.rows;
     let body = if api.action == Action::Head {
@@ -428,7 +443,8 @@ fn wants_rows(api: &ApiRequest, default: bool) -> bool {
             // A singular Accept still needs the rows to check there is exactly one.
             api.format == Format::Object
         }
-        None => default,
+        // A singular Accept needs the rows to check there is exactly one.
+        None => default || api.format == Format::Object,
     }
 }
 
@@ -437,10 +453,10 @@ fn rollback(api: &ApiRequest) -> bool {
 }
 
 fn location(svc: &Service, key: &[String]) -> String {
-    let mut out = format!("/{}", utf8_percent_encode(&svc.name, NON_ALPHANUMERIC));
+    let mut out = format!("/{}", utf8_percent_encode(&svc.name, SEGMENT));
     for k in key {
         out.push('/');
-        out.push_str(&utf8_percent_encode(k, NON_ALPHANUMERIC).to_string());
+        out.push_str(&utf8_percent_encode(k, SEGMENT).to_string());
     }
     out
 }

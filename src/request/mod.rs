@@ -46,10 +46,27 @@ impl From<ParseError> for ApiError {
     }
 }
 
-/// Decode a query string into pairs (`+` is a space; invalid UTF-8 is replaced).
-pub fn query_pairs(raw: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+/// Decode a query string into pairs: `+` is a space, `%XX` escapes are decoded, and
+/// text that is not UTF-8 is refused (so no value is silently altered).
+pub fn query_pairs(raw: &str) -> ApiResult<Vec<(String, String)>> {
+    let decode = |s: &str| -> ApiResult<String> {
+        let spaced = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "bad_query",
+                    "the query string is not valid UTF-8 once percent-decoded",
+                )
+            })
+    };
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
         .collect()
 }
 
@@ -60,27 +77,30 @@ fn is_paging_key(key: &str, what: &str) -> bool {
 /// Parse the query string. `limit`/`offset` follow PostgREST: a negative offset counts as
 /// 0, a negative limit is 416; anything else that is not a whole number is a 400.
 pub fn parse_query(raw: &str) -> ApiResult<QueryParams> {
-    let mut pairs = query_pairs(raw);
+    let mut pairs = query_pairs(raw)?;
     for (k, v) in pairs.iter_mut() {
+        let paging = is_paging_key(k, "limit") || is_paging_key(k, "offset");
+        if !paging {
+            continue;
+        }
         let trimmed = v.trim().to_string();
-        if is_paging_key(k, "limit") {
-            if trimmed.parse::<i64>().is_ok_and(|n| n < 0) {
+        match trimmed.parse::<i64>() {
+            Ok(n) if n < 0 && is_paging_key(k, "limit") => {
                 return Err(ApiError::RangeNotSatisfiable {
                     message: "Requested range not satisfiable".into(),
                     details: "Limit should be greater than or equal to zero.".into(),
                     total: None,
                 });
             }
-        } else if is_paging_key(k, "offset") && trimmed.parse::<i64>().is_ok_and(|n| n < 0) {
-            *v = "0".into();
-        }
-        if (is_paging_key(k, "limit") || is_paging_key(k, "offset"))
-            && trimmed.parse::<u64>().is_err()
-        {
-            return Err(ApiError::bad_filter(
-                format!("{k} must be a whole number, not '{v}'"),
-                None,
-            ));
+            // A negative offset counts from the start.
+            Ok(n) if n < 0 => *v = "0".into(),
+            Ok(_) => *v = trimmed,
+            Err(_) => {
+                return Err(ApiError::bad_filter(
+                    format!("{k} must be a whole number, not '{v}'"),
+                    None,
+                ))
+            }
         }
     }
     Ok(grammar::parse_query(&pairs)?)

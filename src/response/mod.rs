@@ -237,10 +237,13 @@ fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
         {
             out.extend_from_slice(t.as_bytes())
         }
-        (ValueKind::Integer | ValueKind::Float, Cell::Int(i)) => write_int(out, i),
-        (ValueKind::Integer | ValueKind::Float | ValueKind::Boolean, Cell::Float(f)) => {
-            write_float(out, f, None)
+        (ValueKind::Integer | ValueKind::Float | ValueKind::Json, Cell::Int(i)) => {
+            write_int(out, i)
         }
+        (
+            ValueKind::Integer | ValueKind::Float | ValueKind::Boolean | ValueKind::Json,
+            Cell::Float(f),
+        ) => write_float(out, f, None),
         (_, Cell::Int(i)) if c.unknown_type => write_int(out, i),
         (_, Cell::Float(f)) if c.unknown_type => write_float(out, f, None),
         (_, Cell::Int(i)) => {

@@ -1,1 +1,385 @@
-//! (being written)
+//! The MySQL/MariaDB dialect: backtick-quoted identifiers, `?` placeholders, output columns
+//! wrapped so the driver hands plain text/ints/bytes over, PostgreSQL's NULL placement and
+//! LIKE/regex case rules emulated, `ON DUPLICATE KEY UPDATE` upserts, and RETURNING only
+//! where the server has it (MariaDB >= 10.5: INSERT and DELETE; MySQL: none). Knows SQL
+//! text, never a connection: the executor picks one of the two values at connect time.
+
+use super::{Builder, Dialect, WriteKind};
+use crate::plan::write::OnConflict;
+use crate::plan::{OrderBy, SqlValue};
+use crate::schema::{Column, Service, ValueKind};
+
+pub struct MySql {
+    /// `INSERT ... RETURNING` and `DELETE ... RETURNING` work (MariaDB 10.5+).
+    returning_insert_delete: bool,
+}
+
+/// MariaDB 10.5 and later.
+pub static MARIADB: MySql = MySql {
+    returning_insert_delete: true,
+};
+
+/// MySQL, and MariaDB before 10.5: no RETURNING at all.
+pub static MYSQL: MySql = MySql {
+    returning_insert_delete: false,
+};
+
+/// The session variable an ignore-duplicates upsert sets when a row was a duplicate.
+pub const DUPLICATE_FLAG: &str = "@restable_dup";
+
+/// The server's limit on placeholders in one prepared statement.
+const MAX_PARAMS: usize = 65_535;
+
+/// `LIMIT` of "no limit" (MySQL has no `OFFSET` without `LIMIT`).
+const NO_LIMIT: &str = "18446744073709551615";
+
+/// Whether a declared type (`datetime(3)`, `time(6)`) keeps fractions of a second.
+fn has_fraction(declared: &str) -> bool {
+    match (declared.find('('), declared.find(')')) {
+        (Some(open), Some(close)) if close > open => declared[open + 1..close]
+            .trim()
+            .parse::<u32>()
+            .is_ok_and(|n| n > 0),
+        _ => false,
+    }
+}
+
+fn is_unsigned_bigint(declared: &str) -> bool {
+    let d = declared.to_ascii_lowercase();
+    d.contains("bigint") && d.contains("unsigned")
+}
+
+impl MySql {
+    /// `CONVERT(col USING utf8mb4) COLLATE utf8mb4_bin`: the column as text compared byte
+    /// for byte, whatever its own character set and collation.
+    fn binary_text(b: &mut Builder<'_>, column: &Column) {
+        b.push("CONVERT(");
+        b.ident(&column.name);
+        b.push(" USING utf8mb4) COLLATE utf8mb4_bin");
+    }
+
+    /// ISO-8601 text of a temporal column with fractional seconds, trailing zeros of the
+    /// fraction dropped as PostgreSQL prints them (`03:04:05.5`, `03:04:05`).
+    fn fractional(b: &mut Builder<'_>, column: &Column, func: &str, format: &str) {
+        b.push("IF(MICROSECOND(");
+        b.ident(&column.name);
+        b.push(") = 0, ");
+        b.push(func);
+        b.push("(");
+        b.ident(&column.name);
+        b.push(", '");
+        b.push(format);
+        b.push("'), TRIM(TRAILING '0' FROM ");
+        b.push(func);
+        b.push("(");
+        b.ident(&column.name);
+        b.push(", '");
+        b.push(format);
+        b.push(".%f')))");
+    }
+
+    fn cast_char(b: &mut Builder<'_>, column: &Column) {
+        b.push("CAST(");
+        b.ident(&column.name);
+        b.push(" AS CHAR)");
+    }
+}
+
+impl Dialect for MySql {
+    fn quote_ident(&self, out: &mut String, ident: &str) {
+        out.push('`');
+        for c in ident.chars() {
+            if c == '`' {
+                out.push('`');
+            }
+            out.push(c);
+        }
+        out.push('`');
+    }
+
+    fn placeholder(&self, out: &mut String, _n: usize, _column: Option<&Column>, value: &SqlValue) {
+        // Exact types for values that travel as text: a DECIMAL compared with a string
+        // would be compared as a double, and dates would be compared as strings.
+        out.push_str(match value {
+            SqlValue::Decimal(_) => "CAST(? AS DECIMAL(65,30))",
+            SqlValue::Date(_) => "CAST(? AS DATE)",
+            SqlValue::Time(_) => "CAST(? AS TIME(6))",
+            SqlValue::Timestamp(_) | SqlValue::TimestampTz(_) => "CAST(? AS DATETIME(6))",
+            _ => "?",
+        });
+    }
+
+    fn select_column(&self, b: &mut Builder<'_>, column: &Column) {
+        // The binary protocol sends dates and times as packed structs and unsigned BIGINTs
+        // past i64: ask for text instead. Ints, floats, DECIMAL (text on the wire), JSON,
+        // strings and blobs decode as they are.
+        match column.kind {
+            ValueKind::Integer if is_unsigned_bigint(&column.declared_type) => {
+                Self::cast_char(b, column)
+            }
+            ValueKind::Timestamp | ValueKind::TimestampTz
+                if has_fraction(&column.declared_type) =>
+            {
+                Self::fractional(b, column, "DATE_FORMAT", "%Y-%m-%d %H:%i:%s")
+            }
+            ValueKind::Time if has_fraction(&column.declared_type) => {
+                Self::fractional(b, column, "TIME_FORMAT", "%H:%i:%s")
+            }
+            ValueKind::Date
+            | ValueKind::Time
+            | ValueKind::Timestamp
+            | ValueKind::TimestampTz
+            | ValueKind::Uuid => Self::cast_char(b, column),
+            _ => b.ident(&column.name),
+        }
+    }
+
+    fn returning(&self, kind: WriteKind) -> bool {
+        match kind {
+            WriteKind::Insert | WriteKind::Delete => self.returning_insert_delete,
+            WriteKind::Update => false,
+        }
+    }
+
+    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+        // `\` escapes in the pattern, as in PostgreSQL (MySQL's default ESCAPE).
+        if case_insensitive {
+            // LOWER on both sides under a binary collation: case folds, accents still count
+            // (a `_ci` collation would also equate `o` and `ö`).
+            b.push("LOWER(");
+            Self::binary_text(b, column);
+            b.push(") LIKE LOWER(");
+            b.param(SqlValue::Text(pattern.to_string()));
+            b.push(")");
+        } else {
+            Self::binary_text(b, column);
+            b.push(" LIKE ");
+            b.param(SqlValue::Text(pattern.to_string()));
+        }
+    }
+
+    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+        // PCRE (MariaDB) and ICU (MySQL) both take inline flags; they override whatever
+        // the collation would decide.
+        Self::binary_text(b, column);
+        b.push(" REGEXP ");
+        let flag = if case_insensitive { "(?i)" } else { "(?-i)" };
+        b.param(SqlValue::Text(format!("{flag}{pattern}")));
+    }
+
+    fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue) {
+        b.push("NOT (");
+        b.ident(&column.name);
+        b.push(" <=> ");
+        b.param_for(column, value);
+        b.push(")");
+    }
+
+    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
+        // MySQL sorts NULL as the smallest value and has no NULLS FIRST/LAST.
+        if column.nullable {
+            b.qualified(svc, &column.name);
+            b.push(if o.nulls_first {
+                " IS NULL DESC, "
+            } else {
+                " IS NULL ASC, "
+            });
+        }
+        b.qualified(svc, &column.name);
+        b.push(if o.descending { " DESC" } else { " ASC" });
+    }
+
+    fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64) {
+        match limit {
+            Some(l) => {
+                b.push(" LIMIT ");
+                b.param(SqlValue::Int(i64::try_from(l).unwrap_or(i64::MAX)));
+            }
+            None if offset > 0 => {
+                b.push(" LIMIT ");
+                b.push(NO_LIMIT);
+            }
+            None => return,
+        }
+        if offset > 0 {
+            b.push(" OFFSET ");
+            b.param(SqlValue::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        }
+    }
+
+    fn max_params(&self) -> usize {
+        MAX_PARAMS
+    }
+
+    fn default_expr(&self, _column: &Column) -> String {
+        // The column's default, or NULL when it has none.
+        "DEFAULT".into()
+    }
+
+    fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
+        // MySQL resolves a conflict on any unique key; it cannot be limited to `c.columns`.
+        b.push(" ON DUPLICATE KEY UPDATE ");
+        let updatable: Vec<usize> = columns
+            .iter()
+            .copied()
+            .filter(|i| !c.columns.contains(i))
+            .collect();
+        if super::resolution_is_merge(c) && !updatable.is_empty() {
+            for (n, i) in updatable.iter().enumerate() {
+                if n > 0 {
+                    b.push(", ");
+                }
+                let name = &svc.columns[*i].name;
+                b.ident(name);
+                b.push(" = VALUES(");
+                b.ident(name);
+                b.push(")");
+            }
+        } else {
+            // A no-op update keeps the existing row (ignore-duplicates). Unlike INSERT
+            // IGNORE it does not turn other errors (NOT NULL, foreign keys) into warnings.
+            // It raises a session flag, so that the executor can tell the rows RETURNING
+            // hands back for duplicates from the inserted ones.
+            let keep = c
+                .columns
+                .first()
+                .or(columns.first())
+                .map(|i| svc.columns[*i].name.as_str());
+            if let Some(name) = keep {
+                b.ident(name);
+                b.push(" = IF((");
+                b.push(DUPLICATE_FLAG);
+                b.push(" := 1) = 1, ");
+                b.ident(name);
+                b.push(", ");
+                b.ident(name);
+                b.push(")");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, kind: ValueKind, declared: &str, nullable: bool) -> Column {
+        Column {
+            name: name.into(),
+            declared_type: declared.into(),
+            kind,
+            unknown_type: false,
+            nullable,
+            has_default: false,
+            default_sql: None,
+            generated: false,
+            auto_increment: false,
+            max_length: None,
+            enum_values: None,
+        }
+    }
+
+    fn sql(f: impl FnOnce(&mut Builder<'_>)) -> (String, Vec<SqlValue>) {
+        let mut b = Builder::new(&MARIADB);
+        f(&mut b);
+        let s = b.finish();
+        (s.sql, s.params)
+    }
+
+    #[test]
+    fn quoting_doubles_backticks() {
+        let mut out = String::new();
+        MARIADB.quote_ident(&mut out, "we`ird name");
+        assert_eq!(out, "`we``ird name`");
+    }
+
+    #[test]
+    fn output_columns_decode_as_plain_values() {
+        let cases = [
+            (col("a", ValueKind::Integer, "int(11)", true), "`a`"),
+            (
+                col("a", ValueKind::Integer, "bigint(20) unsigned", true),
+                "CAST(`a` AS CHAR)",
+            ),
+            (col("a", ValueKind::Decimal, "decimal(20,2)", true), "`a`"),
+            (col("a", ValueKind::Date, "date", true), "CAST(`a` AS CHAR)"),
+            (
+                col("a", ValueKind::Timestamp, "datetime", true),
+                "CAST(`a` AS CHAR)",
+            ),
+            (
+                col("a", ValueKind::Timestamp, "datetime(6)", true),
+                "IF(MICROSECOND(`a`) = 0, DATE_FORMAT(`a`, '%Y-%m-%d %H:%i:%s'), \
+                 TRIM(TRAILING '0' FROM DATE_FORMAT(`a`, '%Y-%m-%d %H:%i:%s.%f')))",
+            ),
+            (col("a", ValueKind::Uuid, "uuid", true), "CAST(`a` AS CHAR)"),
+            (col("a", ValueKind::Json, "json", true), "`a`"),
+            (col("a", ValueKind::Boolean, "tinyint(1)", true), "`a`"),
+        ];
+        for (c, want) in cases {
+            let (s, _) = sql(|b| MARIADB.select_column(b, &c));
+            assert_eq!(s, want, "{}", c.declared_type);
+        }
+    }
+
+    #[test]
+    fn like_and_regex_case_rules() {
+        let c = col("name", ValueKind::Text, "text", false);
+        let (s, p) = sql(|b| MARIADB.like(b, &c, "A%", false));
+        assert_eq!(
+            s,
+            "CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin LIKE ?"
+        );
+        assert_eq!(p, [SqlValue::Text("A%".into())]);
+        let (s, _) = sql(|b| MARIADB.like(b, &c, "a%", true));
+        assert_eq!(
+            s,
+            "LOWER(CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin) LIKE LOWER(?)"
+        );
+        let (s, p) = sql(|b| MARIADB.regex(b, &c, "^A", true));
+        assert_eq!(
+            s,
+            "CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin REGEXP ?"
+        );
+        assert_eq!(p, [SqlValue::Text("(?i)^A".into())]);
+    }
+
+    #[test]
+    fn limits_and_offsets() {
+        let (s, p) = sql(|b| MARIADB.limit_offset(b, None, 5));
+        assert_eq!(s, " LIMIT 18446744073709551615 OFFSET ?");
+        assert_eq!(p, [SqlValue::Int(5)]);
+        let (s, p) = sql(|b| MARIADB.limit_offset(b, Some(10), 0));
+        assert_eq!(s, " LIMIT ?");
+        assert_eq!(p, [SqlValue::Int(10)]);
+        let (s, _) = sql(|b| MARIADB.limit_offset(b, None, 0));
+        assert_eq!(s, "");
+    }
+
+    #[test]
+    fn placeholders_cast_text_carried_values() {
+        let mut out = String::new();
+        MARIADB.placeholder(&mut out, 1, None, &SqlValue::Decimal("1.10".into()));
+        assert_eq!(out, "CAST(? AS DECIMAL(65,30))");
+        out.clear();
+        MARIADB.placeholder(&mut out, 1, None, &SqlValue::Int(1));
+        assert_eq!(out, "?");
+    }
+
+    #[test]
+    fn returning_by_server() {
+        assert!(MARIADB.returning(WriteKind::Insert));
+        assert!(MARIADB.returning(WriteKind::Delete));
+        assert!(!MARIADB.returning(WriteKind::Update));
+        assert!(!MYSQL.returning(WriteKind::Insert));
+        assert!(!MYSQL.returning(WriteKind::Delete));
+    }
+
+    #[test]
+    fn fraction_detection() {
+        assert!(has_fraction("datetime(6)"));
+        assert!(has_fraction("time(3)"));
+        assert!(!has_fraction("datetime"));
+        assert!(!has_fraction("timestamp(0)"));
+    }
+}

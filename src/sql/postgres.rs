@@ -1,1 +1,378 @@
-//! (being written)
+//! The PostgreSQL dialect: double-quoted identifiers, `$n` placeholders cast to the
+//! column's type where the value is bound as text (decimals, dates, uuids, enums...),
+//! select-list casts so every value decodes as int8/float8/bool/bytea/text, native
+//! LIKE/ILIKE/`~`/`~*`, PostgreSQL's own NULL order, `ON CONFLICT` upserts. Knows the
+//! schema cache's `Column`, never a connection.
+
+use std::borrow::Cow;
+
+use super::{Builder, Dialect};
+use crate::plan::write::OnConflict;
+use crate::plan::{OrderBy, SqlValue};
+use crate::schema::{Column, Service, ValueKind};
+
+pub struct Postgres;
+
+/// The protocol's limit: the parameter count is a 16-bit field.
+const MAX_PARAMS: usize = 65_535;
+
+/// A declared type (as `format_type` prints it) without its type modifiers, usable in a
+/// cast that must not round or truncate: `numeric(4,2)` -> `numeric`,
+/// `timestamp(3) with time zone` -> `timestamp with time zone`. `character` and `bit`
+/// without a length mean `character(1)`/`bit(1)` in a cast, so they become `bpchar` and
+/// `varbit`.
+pub fn cast_target(declared: &str) -> String {
+    let mut out = String::with_capacity(declared.len());
+    let mut depth = 0usize;
+    let mut in_quote = false;
+    for c in declared.chars() {
+        if in_quote {
+            out.push(c);
+            if c == '"' {
+                in_quote = false;
+            }
+            continue;
+        }
+        match c {
+            '"' if depth == 0 => {
+                in_quote = true;
+                out.push(c);
+            }
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+    }
+    let trimmed = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (from, to) in [("character", "bpchar"), ("bit", "varbit")] {
+        if let Some(rest) = trimmed.strip_prefix(from) {
+            if rest.is_empty() || rest.starts_with('[') {
+                return format!("{to}{rest}");
+            }
+        }
+    }
+    trimmed
+}
+
+/// Built-in character types: compared and stored from a text parameter without a cast,
+/// and read without one.
+fn is_text_like(column: &Column) -> bool {
+    let t = cast_target(&column.declared_type);
+    matches!(
+        t.as_str(),
+        "text" | "character varying" | "varchar" | "bpchar" | "name"
+    )
+}
+
+/// The type a text-bound parameter for `column` is cast to (`None`: bound as is).
+fn text_cast(column: &Column) -> Option<Cow<'static, str>> {
+    if column.enum_values.is_some() {
+        // An enum (or a domain over one): its own name, as the catalog quoted it.
+        return Some(Cow::Owned(column.declared_type.clone()));
+    }
+    Some(Cow::Borrowed(match column.kind {
+        ValueKind::Integer => "int8",
+        ValueKind::Float => "float8",
+        ValueKind::Decimal => "numeric",
+        ValueKind::Boolean => "bool",
+        ValueKind::Date => "date",
+        ValueKind::Time => "time",
+        ValueKind::Timestamp => "timestamp",
+        ValueKind::TimestampTz => "timestamptz",
+        ValueKind::Uuid => "uuid",
+        ValueKind::Bytes => "bytea",
+        ValueKind::Json => {
+            if column.declared_type == "json" {
+                "json"
+            } else {
+                "jsonb"
+            }
+        }
+        ValueKind::Text => {
+            if is_text_like(column) {
+                return None;
+            }
+            return Some(Cow::Owned(cast_target(&column.declared_type)));
+        }
+    }))
+}
+
+/// `float4` columns compare with a `float4` parameter: `1.1::float4 <> 1.1::float8`.
+fn is_real(column: &Column) -> bool {
+    column.kind == ValueKind::Float && column.declared_type == "real"
+}
+
+impl Postgres {
+    fn column_as_text(b: &mut Builder<'_>, column: &Column) {
+        b.ident(&column.name);
+        if !is_text_like(column) {
+            b.push("::text");
+        }
+    }
+}
+
+impl Dialect for Postgres {
+    fn quote_ident(&self, out: &mut String, ident: &str) {
+        out.push('"');
+        for c in ident.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            // NUL cannot appear in an identifier the catalog returned; drop it defensively.
+            if c != '\0' {
+                out.push(c);
+            }
+        }
+        out.push('"');
+    }
+
+    fn placeholder(&self, out: &mut String, n: usize, column: Option<&Column>, value: &SqlValue) {
+        out.push('$');
+        out.push_str(itoa::Buffer::new().format(n));
+        let Some(column) = column else { return };
+        let cast = match value {
+            SqlValue::Int(_) | SqlValue::Bool(_) | SqlValue::Bytes(_) => None,
+            SqlValue::Float(_) => is_real(column).then_some(Cow::Borrowed("float4")),
+            _ => text_cast(column),
+        };
+        if let Some(t) = cast {
+            out.push_str("::");
+            out.push_str(&t);
+        }
+    }
+
+    fn select_column(&self, b: &mut Builder<'_>, column: &Column) {
+        let name = &column.name;
+        match column.kind {
+            ValueKind::Integer => {
+                b.ident(name);
+                if column.declared_type != "bigint" {
+                    b.push("::int8");
+                }
+            }
+            ValueKind::Float => {
+                b.ident(name);
+                if is_real(column) {
+                    // float4 read through float8 shows binary noise (1.1 -> 1.100000023841858).
+                    b.push("::text");
+                } else if column.declared_type != "double precision" {
+                    b.push("::float8");
+                }
+            }
+            ValueKind::Boolean => {
+                b.ident(name);
+                if column.declared_type != "boolean" {
+                    b.push("::bool");
+                }
+            }
+            ValueKind::Bytes => {
+                b.ident(name);
+                if column.declared_type != "bytea" {
+                    b.push("::bytea");
+                }
+            }
+            ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz => {
+                // ISO-8601 whatever DateStyle says (`2024-01-02T03:04:05+00:00`).
+                b.push("to_json(");
+                b.ident(name);
+                b.push(")#>>'{}'");
+            }
+            ValueKind::Text if is_text_like(column) => b.ident(name),
+            ValueKind::Time
+            | ValueKind::Decimal
+            | ValueKind::Uuid
+            | ValueKind::Json
+            | ValueKind::Text => {
+                b.ident(name);
+                b.push("::text");
+            }
+        }
+    }
+
+    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+        Self::column_as_text(b, column);
+        b.push(if case_insensitive {
+            " ILIKE "
+        } else {
+            " LIKE "
+        });
+        b.param(SqlValue::Text(pattern.to_string()));
+    }
+
+    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+        Self::column_as_text(b, column);
+        b.push(if case_insensitive { " ~* " } else { " ~ " });
+        b.param(SqlValue::Text(pattern.to_string()));
+    }
+
+    fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue) {
+        b.ident(&column.name);
+        b.push(" IS DISTINCT FROM ");
+        b.param_for(column, value);
+    }
+
+    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
+        // Qualified: a bare name would sort by the select list's cast output instead of
+        // the column, and miss its index.
+        b.qualified(svc, &column.name);
+        b.push(if o.descending { " DESC" } else { " ASC" });
+        // PostgreSQL's default is NULLS LAST ascending and NULLS FIRST descending; say so
+        // only when asked for the other one (a plain index serves the default order).
+        if column.nullable && o.nulls_first != o.descending {
+            b.push(if o.nulls_first {
+                " NULLS FIRST"
+            } else {
+                " NULLS LAST"
+            });
+        }
+    }
+
+    fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64) {
+        if let Some(l) = limit {
+            b.push(" LIMIT ");
+            b.param(SqlValue::Int(i64::try_from(l).unwrap_or(i64::MAX)));
+        }
+        if offset > 0 {
+            b.push(" OFFSET ");
+            b.param(SqlValue::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        }
+    }
+
+    fn max_params(&self) -> usize {
+        MAX_PARAMS
+    }
+
+    fn default_expr(&self, _column: &Column) -> String {
+        "DEFAULT".into()
+    }
+
+    fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
+        b.push(" ON CONFLICT (");
+        for (n, i) in c.columns.iter().enumerate() {
+            if n > 0 {
+                b.push(", ");
+            }
+            b.ident(&svc.columns[*i].name);
+        }
+        b.push(")");
+        let updatable: Vec<usize> = columns
+            .iter()
+            .copied()
+            .filter(|i| !c.columns.contains(i))
+            .collect();
+        if super::resolution_is_merge(c) && !updatable.is_empty() {
+            b.push(" DO UPDATE SET ");
+            for (n, i) in updatable.iter().enumerate() {
+                if n > 0 {
+                    b.push(", ");
+                }
+                let name = &svc.columns[*i].name;
+                b.ident(name);
+                b.push(" = EXCLUDED.");
+                b.ident(name);
+            }
+        } else {
+            b.push(" DO NOTHING");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(name: &str, declared: &str, kind: ValueKind) -> Column {
+        Column {
+            name: name.into(),
+            declared_type: declared.into(),
+            kind,
+            unknown_type: false,
+            nullable: true,
+            has_default: false,
+            default_sql: None,
+            generated: false,
+            auto_increment: false,
+            max_length: None,
+            enum_values: None,
+        }
+    }
+
+    fn ph(c: &Column, v: SqlValue) -> String {
+        let mut s = String::new();
+        Postgres.placeholder(&mut s, 3, Some(c), &v);
+        s
+    }
+
+    #[test]
+    fn cast_targets() {
+        assert_eq!(cast_target("numeric(4,2)"), "numeric");
+        assert_eq!(
+            cast_target("timestamp(3) with time zone"),
+            "timestamp with time zone"
+        );
+        assert_eq!(cast_target("character(2)"), "bpchar");
+        assert_eq!(cast_target("character(2)[]"), "bpchar[]");
+        assert_eq!(
+            cast_target("character varying(40)[]"),
+            "character varying[]"
+        );
+        assert_eq!(cast_target("bit(3)"), "varbit");
+        assert_eq!(cast_target("bit varying(3)"), "bit varying");
+        assert_eq!(cast_target("\"My (odd) type\""), "\"My (odd) type\"");
+        assert_eq!(cast_target("s.\"Mood\""), "s.\"Mood\"");
+        assert_eq!(cast_target("interval"), "interval");
+    }
+
+    #[test]
+    fn placeholders_cast_text_bound_values() {
+        let price = col("price", "numeric(4,2)", ValueKind::Decimal);
+        assert_eq!(ph(&price, SqlValue::Decimal("1.1".into())), "$3::numeric");
+        assert_eq!(ph(&price, SqlValue::Null), "$3::numeric");
+        let id = col("id", "integer", ValueKind::Integer);
+        assert_eq!(ph(&id, SqlValue::Int(1)), "$3");
+        assert_eq!(ph(&id, SqlValue::Null), "$3::int8");
+        let name = col("name", "character varying(40)", ValueKind::Text);
+        assert_eq!(ph(&name, SqlValue::Text("x".into())), "$3");
+        let mut mood = col("mood", "\"Mood\"", ValueKind::Text);
+        mood.enum_values = Some(vec!["happy".into()]);
+        assert_eq!(ph(&mood, SqlValue::Text("happy".into())), "$3::\"Mood\"");
+        let doc = col("doc", "json", ValueKind::Json);
+        assert_eq!(ph(&doc, SqlValue::Json("{}".into())), "$3::json");
+        let docb = col("doc", "jsonb", ValueKind::Json);
+        assert_eq!(ph(&docb, SqlValue::Json("{}".into())), "$3::jsonb");
+        let ratio = col("ratio", "real", ValueKind::Float);
+        assert_eq!(ph(&ratio, SqlValue::Float(1.1)), "$3::float4");
+        let span = col("span", "int4range", ValueKind::Text);
+        assert_eq!(ph(&span, SqlValue::Text("[1,2)".into())), "$3::int4range");
+        let mut s = String::new();
+        Postgres.placeholder(&mut s, 12, None, &SqlValue::Text("x".into()));
+        assert_eq!(s, "$12");
+    }
+
+    #[test]
+    fn select_columns_decode_as_plain_types() {
+        let cases = [
+            (col("a", "integer", ValueKind::Integer), "\"a\"::int8"),
+            (col("a", "bigint", ValueKind::Integer), "\"a\""),
+            (col("a", "numeric(4,2)", ValueKind::Decimal), "\"a\"::text"),
+            (col("a", "real", ValueKind::Float), "\"a\"::text"),
+            (col("a", "double precision", ValueKind::Float), "\"a\""),
+            (col("a", "boolean", ValueKind::Boolean), "\"a\""),
+            (col("a", "bytea", ValueKind::Bytes), "\"a\""),
+            (col("a", "text", ValueKind::Text), "\"a\""),
+            (col("a", "uuid", ValueKind::Uuid), "\"a\"::text"),
+            (col("a", "jsonb", ValueKind::Json), "\"a\"::text"),
+            (
+                col("a", "timestamp with time zone", ValueKind::TimestampTz),
+                "to_json(\"a\")#>>'{}'",
+            ),
+            (col("a", "date", ValueKind::Date), "to_json(\"a\")#>>'{}'"),
+        ];
+        for (c, want) in cases {
+            let mut b = Builder::new(&Postgres);
+            Postgres.select_column(&mut b, &c);
+            assert_eq!(b.sql, want, "{}", c.declared_type);
+        }
+    }
+}

@@ -121,3 +121,13 @@ pub fn snapshot(s: &TestServer, service: &str) -> Value {
     assert_eq!(r.status, 200, "{}", r.text);
     r.json()
 }
+
+/// Another server on the same database as `s`, exposing `services_toml`.
+pub fn second_server(s: &TestServer, services_toml: &str) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[server]\nbind = \"127.0.0.1:0\"\n[database]\nurl = \"{}\"\npool_size = 2\n{services_toml}",
+        s.url
+    );
+    TestServer::start_with_config(s.backend, dir, &toml)
+}

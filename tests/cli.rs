@@ -1,0 +1,630 @@
+//! The real `restable` binary (SPEC §1, §2): `check`, `init`, start-up errors (exit code 2
+//! naming the file and the key), serving, SIGTERM/SIGINT, and the override precedence
+//! flag > env > file.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_restable");
+
+/// A `restable` command with no `RESTABLE_*` variables inherited from the test run.
+fn restable() -> Command {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RESTABLE_") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c.env("RESTABLE_LOG", "info").env("NO_COLOR", "1");
+    c
+}
+
+/// A database of backend `b` loaded with the music fixture (and `users` when asked), kept
+/// alive by the returned test server; its URL is `server.url`.
+fn database(b: Backend, with_users: bool) -> TestServer {
+    let mut sql = fixture("music", b);
+    let mut toml = MUSIC_TOML.to_string();
+    if with_users {
+        sql.push('\n');
+        sql.push_str(&fixture("users", b));
+        toml.push_str("[services.users]\n");
+    }
+    TestServer::start(b, &sql, &toml)
+}
+
+/// Write `services` (the `[services.*]` part) plus `[server]`/`[database]` sections into
+/// `dir/services.toml`.
+fn write_config(dir: &Path, url: &str, bind: &str, services: &str) -> PathBuf {
+    let file = dir.join("services.toml");
+    let text = format!(
+        "[server]\nbind = \"{bind}\"\n\n[database]\nurl = \"{url}\"\npool_size = 2\n\n{services}"
+    );
+    std::fs::write(&file, text).expect("write config");
+    file
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().unwrap().port()
+}
+
+/// A running `restable` child: its output lines (stdout and stderr) as they come.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn restable");
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        for stream in [
+            Box::new(out) as Box<dyn std::io::Read + Send>,
+            Box::new(err) as Box<dyn std::io::Read + Send>,
+        ] {
+            let tx = tx.clone();
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Proc {
+            child,
+            lines: rx,
+            log,
+        }
+    }
+
+    fn output(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Wait for a line containing `needle`; returns it.
+    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "no line with {needle:?} within {timeout:?}:\n{}",
+                    self.output()
+                ),
+            }
+        }
+    }
+
+    /// The address from the `listening on http://ADDR` log line.
+    fn listening(&self) -> String {
+        let line = self.wait_for("listening on http://", Duration::from_secs(30));
+        let at = line.find("listening on http://").unwrap() + "listening on http://".len();
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill -{sig} failed");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut r = agent
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().unwrap_or_default())
+}
+
+// ---------------------------------------------------------------------------------------------
+// check
+
+#[test]
+fn check_prints_one_line_per_service_and_exits_0() {
+    for b in backends() {
+        let db = database(b, false);
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path(), &db.url, "127.0.0.1:0", MUSIC_TOML);
+        let out = restable()
+            .arg("check")
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .expect("run check");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 5, "one line per service:\n{stdout}");
+        for svc in ["artists", "albums", "tracks", "playlists", "playlist_items"] {
+            let n = lines
+                .iter()
+                .filter(|l| l.contains(&format!("/{svc} ")) || l.ends_with(&format!("/{svc}")))
+                .count();
+            assert_eq!(n, 1, "/{svc} in:\n{stdout}");
+        }
+        let pi = lines
+            .iter()
+            .find(|l| l.contains("/playlist_items"))
+            .unwrap();
+        assert!(pi.contains("playlist_tracks"), "{pi}");
+
+        // The config file can come from $RESTABLE_CONFIG.
+        let out = restable()
+            .arg("check")
+            .env("RESTABLE_CONFIG", &file)
+            .current_dir(dir.path().parent().unwrap())
+            .output()
+            .expect("run check");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    }
+}
+
+/// Bad configurations: each names its file and its key, and stops start-up with code 2.
+fn bad_configs() -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        (
+            "unknown key in a service",
+            format!("{MUSIC_TOML}hiden = [\"name\"]\n"),
+            "hiden",
+        ),
+        ("unknown key in [server]", MUSIC_TOML.to_string(), "bindd"),
+        (
+            "missing table",
+            format!("{MUSIC_TOML}[services.nope]\n"),
+            "services.nope",
+        ),
+        (
+            "missing table under another name",
+            format!("{MUSIC_TOML}[services.gone]\ntable = \"no_such_table\"\n"),
+            "services.gone",
+        ),
+        (
+            "hidden column that does not exist",
+            "[services.artists]\nhidden = [\"no_such_column\"]\n".to_string(),
+            "services.artists.hidden",
+        ),
+        (
+            "read_only column that does not exist",
+            "[services.artists]\nread_only = [\"no_such_column\"]\n".to_string(),
+            "services.artists.read_only",
+        ),
+        (
+            "service name starting with _",
+            "[services._x]\ntable = \"artists\"\n".to_string(),
+            "services._x",
+        ),
+    ]
+}
+
+fn config_for(dir: &Path, url: &str, what: &str, services: &str) -> PathBuf {
+    let file = write_config(dir, url, "127.0.0.1:0", services);
+    if what == "unknown key in [server]" {
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replace("[server]\n", "[server]\nbindd = 1\n")).unwrap();
+    }
+    file
+}
+
+#[test]
+fn startup_errors_exit_2_naming_file_and_key() {
+    for b in backends() {
+        let db = database(b, false);
+        for (what, services, key) in bad_configs() {
+            let dir = tempfile::tempdir().unwrap();
+            let file = config_for(dir.path(), &db.url, what, &services);
+            let mut p = Proc::spawn(restable().arg("--config").arg(&file));
+            let st = p.wait_exit(Duration::from_secs(20));
+            let out = p.output();
+            let st = st.unwrap_or_else(|| panic!("{what}: still running:\n{out}"));
+            assert_eq!(st.code(), Some(2), "{what}:\n{out}");
+            assert!(
+                out.contains(&file.display().to_string()),
+                "{what}: file not named:\n{out}"
+            );
+            assert!(out.contains(key), "{what}: {key} not named:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn check_reports_config_errors_naming_file_and_key() {
+    for b in backends() {
+        let db = database(b, false);
+        for (what, services, key) in bad_configs() {
+            let dir = tempfile::tempdir().unwrap();
+            let file = config_for(dir.path(), &db.url, what, &services);
+            let out = restable()
+                .arg("check")
+                .arg("--config")
+                .arg(&file)
+                .output()
+                .expect("run check");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(0), "{what}:\n{stderr}");
+            assert!(out.status.code().is_some(), "{what}: killed by a signal");
+            assert!(
+                stderr.contains(&file.display().to_string()),
+                "{what}: file not named:\n{stderr}"
+            );
+            assert!(stderr.contains(key), "{what}: {key} not named:\n{stderr}");
+        }
+    }
+}
+
+#[test]
+fn missing_config_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nope.toml");
+    let mut p = Proc::spawn(restable().arg("--config").arg(&file));
+    let st = p
+        .wait_exit(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("still running:\n{}", p.output()));
+    assert_eq!(st.code(), Some(2), "{}", p.output());
+    assert!(p.output().contains("nope.toml"), "{}", p.output());
+}
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+#[test]
+fn init_prints_a_services_toml_for_every_table() {
+    for b in backends() {
+        let db = database(b, true);
+        let out = restable()
+            .arg("init")
+            .arg("--database-url")
+            .arg(&db.url)
+            .output()
+            .expect("run init");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: toml::Table = stdout
+            .parse()
+            .unwrap_or_else(|e| panic!("not TOML ({e}):\n{stdout}"));
+        assert_eq!(
+            doc["database"]["url"].as_str(),
+            Some(db.url.as_str()),
+            "{stdout}"
+        );
+        let services = doc["services"].as_table().expect("[services.*]");
+        let mut tables: Vec<String> = services
+            .iter()
+            .map(|(name, t)| {
+                t.get("table")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(name)
+                    .to_string()
+            })
+            .collect();
+        tables.sort();
+        assert_eq!(
+            tables,
+            [
+                "albums",
+                "artists",
+                "playlist_tracks",
+                "playlists",
+                "tracks",
+                "users"
+            ],
+            "{stdout}"
+        );
+        let users = services
+            .iter()
+            .find(|(n, t)| {
+                *n == "users" || t.get("table").and_then(|v| v.as_str()) == Some("users")
+            })
+            .map(|(_, t)| t)
+            .unwrap();
+        let hidden: Vec<&str> = users["hidden"]
+            .as_array()
+            .expect("hidden suggested for users")
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(hidden, ["password"], "{stdout}");
+        for (name, t) in services {
+            if name != "users" {
+                assert!(t.get("hidden").is_none(), "{name}: {stdout}");
+            }
+        }
+
+        // What it prints is a working configuration.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.toml");
+        std::fs::write(&file, &stdout).unwrap();
+        let out = restable()
+            .arg("check")
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .expect("run check");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
+    }
+}
+
+#[test]
+fn init_without_a_database_url_fails() {
+    let out = restable().arg("init").output().expect("run init");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("database-url"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// serving and signals
+
+#[test]
+fn serves_and_exits_0_on_sigterm() {
+    for b in backends() {
+        let db = database(b, false);
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path(), &db.url, "127.0.0.1:9", MUSIC_TOML);
+        let port = free_port();
+        let mut p = Proc::spawn(
+            restable()
+                .arg("--config")
+                .arg(&file)
+                .arg("--bind")
+                .arg(format!("127.0.0.1:{port}")),
+        );
+        let addr = p.listening();
+        assert_eq!(addr, format!("127.0.0.1:{port}"), "{}", p.output());
+        // One log line per service.
+        let out = p.output();
+        for svc in ["artists", "albums", "tracks", "playlists", "playlist_items"] {
+            assert!(out.contains(&format!("/{svc} -> table")), "{svc}:\n{out}");
+        }
+        let (status, body) = http_get(&format!("http://{addr}/artists?id=eq.1"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            json!([{"id": 1, "name": "AC/DC"}])
+        );
+        let (status, _) = http_get(&format!("http://{addr}/_health"));
+        assert_eq!(status, 200);
+
+        p.signal("TERM");
+        let st = p
+            .wait_exit(Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", p.output()));
+        assert_eq!(st.code(), Some(0), "{}", p.output());
+        // No longer listening.
+        assert!(std::net::TcpStream::connect(&addr).is_err());
+    }
+}
+
+#[test]
+fn exits_0_on_sigint() {
+    for b in backends() {
+        let db = database(b, false);
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path(), &db.url, "127.0.0.1:0", MUSIC_TOML);
+        let port = free_port();
+        let mut p = Proc::spawn(
+            restable()
+                .arg("--config")
+                .arg(&file)
+                .arg("--bind")
+                .arg(format!("127.0.0.1:{port}")),
+        );
+        let addr = p.listening();
+        assert_eq!(http_get(&format!("http://{addr}/artists/2")).0, 200);
+        p.signal("INT");
+        let st = p
+            .wait_exit(Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("still running after SIGINT:\n{}", p.output()));
+        assert_eq!(st.code(), Some(0), "{}", p.output());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Precedence: flag > env > file
+
+/// Two databases: `a` is the music fixture, `b` the same with artist 1 renamed "B-side".
+fn two_databases(b: Backend) -> (TestServer, TestServer) {
+    let a = database(b, false);
+    let other = database(b, false);
+    let r = other.patch("/artists/1", &json!({"name": "B-side"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    (a, other)
+}
+
+fn artist_1(addr: &str) -> String {
+    let (status, body) = http_get(&format!("http://{addr}/artists/1"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["name"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn env_overrides_the_file() {
+    for b in backends() {
+        let (a, other) = two_databases(b);
+        let dir = tempfile::tempdir().unwrap();
+        // The file names database `other` and an address we must not end up on.
+        let file_port = free_port();
+        let file = write_config(
+            dir.path(),
+            &other.url,
+            &format!("127.0.0.1:{file_port}"),
+            MUSIC_TOML,
+        );
+        let port = free_port();
+        let mut p = Proc::spawn(
+            restable()
+                .arg("--config")
+                .arg(&file)
+                .env("RESTABLE_SERVER_BIND", format!("127.0.0.1:{port}"))
+                .env("RESTABLE_DATABASE_URL", &a.url),
+        );
+        let addr = p.listening();
+        assert_eq!(addr, format!("127.0.0.1:{port}"), "{}", p.output());
+        assert_eq!(artist_1(&addr), "AC/DC");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", file_port)).is_err());
+        // (The exit code on SIGTERM is `serves_and_exits_0_on_sigterm`'s business.)
+        p.signal("TERM");
+        assert!(
+            p.wait_exit(Duration::from_secs(15)).is_some(),
+            "{}",
+            p.output()
+        );
+    }
+}
+
+#[test]
+fn flags_override_env() {
+    for b in backends() {
+        let (a, other) = two_databases(b);
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path(), &a.url, "127.0.0.1:0", MUSIC_TOML);
+        let env_port = free_port();
+        let flag_port = free_port();
+        let mut p = Proc::spawn(
+            restable()
+                .arg("--config")
+                .arg(&file)
+                .arg("--bind")
+                .arg(format!("127.0.0.1:{flag_port}"))
+                .arg("--database-url")
+                .arg(&other.url)
+                .env("RESTABLE_SERVER_BIND", format!("127.0.0.1:{env_port}"))
+                .env("RESTABLE_DATABASE_URL", &a.url),
+        );
+        let addr = p.listening();
+        assert_eq!(addr, format!("127.0.0.1:{flag_port}"), "{}", p.output());
+        assert_eq!(artist_1(&addr), "B-side");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", env_port)).is_err());
+        // (The exit code on SIGTERM is `serves_and_exits_0_on_sigterm`'s business.)
+        p.signal("TERM");
+        assert!(
+            p.wait_exit(Duration::from_secs(15)).is_some(),
+            "{}",
+            p.output()
+        );
+    }
+}
+
+#[test]
+fn env_overrides_apply_to_check() {
+    for b in backends() {
+        let db = database(b, false);
+        let dir = tempfile::tempdir().unwrap();
+        // The file's database does not have the tables; the environment's does.
+        let empty = dir.path().join("empty.db");
+        let file = write_config(
+            dir.path(),
+            &format!("sqlite://{}", empty.display()),
+            "127.0.0.1:0",
+            MUSIC_TOML,
+        );
+        let out = restable()
+            .arg("check")
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .expect("run check");
+        assert_ne!(out.status.code(), Some(0));
+        let out = restable()
+            .arg("check")
+            .arg("--config")
+            .arg(&file)
+            .env("RESTABLE_DATABASE_URL", &db.url)
+            .output()
+            .expect("run check");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
