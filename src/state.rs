@@ -57,7 +57,11 @@ fn config_error(
 
 /// Open the database, create the schema if asked and needed, introspect every service.
 pub async fn build(config: Config) -> Result<AppState, StartupError> {
-    let timeout = Duration::from_millis(config.server.request_timeout_ms.max(1));
+    // 0 means no timeout (a day stands in for it).
+    let timeout = match config.server.request_timeout_ms {
+        0 => Duration::from_secs(86_400),
+        ms => Duration::from_millis(ms),
+    };
     let db = Database::open(&config.database, timeout)
         .await
         .map_err(|m| config_error(&config, "database.url", m))?;

@@ -21,7 +21,10 @@ use sqlx::mysql::{
 };
 use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, Column as _, Connection as _, Executor as _, Row as _, TypeInfo as _};
+use sqlx::{
+    AssertSqlSafe, Column as _, ConnectOptions as _, Connection as _, Executor as _, Row as _,
+    TypeInfo as _,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
@@ -105,6 +108,8 @@ impl MySqlBackend {
         let opts: MySqlConnectOptions = sqlx_url(&cfg.url).parse().map_err(|e: sqlx::Error| {
             format!("invalid database URL '{shown}': {}", config_text(&e))
         })?;
+        // Long streaming reads are normal here; requests are logged by the HTTP layer.
+        let opts = opts.disable_statement_logging();
         let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms.max(1));
         let connect_wait = acquire_timeout.max(Duration::from_secs(5));
 

@@ -44,6 +44,9 @@ const TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 pub struct PgBackend {
     pool: PgPool,
     request_timeout: Duration,
+    /// How many pooled connections found closed by the server a request skips before it
+    /// gives up: after a database restart every idle connection is such a one.
+    stale_retries: usize,
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
@@ -378,6 +381,7 @@ impl PgBackend {
         Ok(PgBackend {
             pool,
             request_timeout,
+            stale_retries: cfg.pool_size.max(1) as usize,
         })
     }
 
@@ -392,10 +396,27 @@ impl PgBackend {
             .map_err(|e| connection_error(&e).unwrap_or_else(|| unavailable(plain_error(&e))))
     }
 
+    /// A transaction, skipping pooled connections the server has closed.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        let mut retries = 0;
+        loop {
+            match self.pool.begin().await {
+                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
+                other => return other,
+            }
+        }
+    }
+
     pub async fn ping(&self) -> bool {
         let ping = async {
-            let mut conn = self.pool.acquire().await?;
-            sqlx::query("SELECT 1").execute(&mut *conn).await
+            let mut retries = 0;
+            loop {
+                let mut conn = self.pool.acquire().await?;
+                match sqlx::query("SELECT 1").execute(&mut *conn).await {
+                    Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
+                    other => return other,
+                }
+            }
         };
         matches!(
             tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, ping).await,
@@ -459,7 +480,15 @@ impl PgBackend {
         let conn = self.acquire().await?;
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
-        tokio::spawn(stream_rows(conn, r, timeout, head_tx, chunk_tx));
+        tokio::spawn(stream_rows(
+            self.pool.clone(),
+            self.stale_retries,
+            conn,
+            r,
+            timeout,
+            head_tx,
+            chunk_tx,
+        ));
         let head = match tokio::time::timeout(timeout + TIMEOUT_GRACE, head_rx).await {
             Ok(Ok(head)) => head?,
             Ok(Err(_)) => return Err(ApiError::internal("the read task ended early")),
@@ -498,11 +527,7 @@ impl PgBackend {
     async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
         let svc = w.op.service();
         let timeout = self.request_timeout;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| map_err(e, &svc, timeout))?;
+        let mut tx = self.begin().await.map_err(|e| map_err(e, &svc, timeout))?;
         let result = {
             let mut wt = PgTx {
                 conn: &mut tx,
@@ -678,7 +703,9 @@ impl Sink {
 /// `FETCH_ROWS` at a time: each fetch is bounded, the whole stream is not, so a slow
 /// client is not cut off at the request timeout.
 async fn stream_rows(
-    mut conn: PoolConnection<Postgres>,
+    pool: PgPool,
+    stale_retries: usize,
+    conn: PoolConnection<Postgres>,
     r: ReadRequest,
     timeout: Duration,
     head_tx: oneshot::Sender<ApiResult<Head>>,
@@ -709,85 +736,114 @@ async fn stream_rows(
         dec: Vec::new(),
     };
     let bounded = r.plan.limit.is_some_and(|l| l <= CURSOR_ABOVE);
-    if bounded {
-        let mut gone = false;
-        {
-            let mut rows = query(&stmt).fetch(&mut *conn);
-            loop {
-                match rows.try_next().await {
-                    Ok(Some(row)) => match sink.row(&row).await {
-                        Step::More => {}
-                        Step::Enough => break,
-                        Step::Gone => {
-                            gone = true;
-                            break;
-                        }
-                    },
-                    Ok(None) => break,
+    let mut conn = conn;
+    let mut retries = 0;
+    loop {
+        let ran = if bounded {
+            read_at_once(&mut conn, &stmt, &mut sink).await
+        } else {
+            read_with_cursor(&mut conn, &stmt, &mut sink).await
+        };
+        match ran {
+            Ok(Ended::Finished) => {
+                sink.finish(&mut conn, &r.plan, timeout).await;
+                return;
+            }
+            Ok(Ended::Gone { close }) => {
+                if close {
+                    // Do not let the rest of the result cross the wire for nobody.
+                    conn.close_on_drop();
+                }
+                return;
+            }
+            Err(e) if is_stale(&e) && retries < stale_retries && sink.n == 0 => {
+                // A pooled connection the server closed (a restart, an idle timeout):
+                // nothing was sent yet, so read again on another one.
+                retries += 1;
+                conn.close_on_drop();
+                drop(conn);
+                conn = match pool.acquire().await {
+                    Ok(c) => c,
                     Err(e) => {
-                        drop(rows);
                         sink.fail(map_err(e, &svc, timeout)).await;
                         return;
                     }
-                }
+                };
+            }
+            Err(e) => {
+                sink.fail(map_err(e, &svc, timeout)).await;
+                return;
             }
         }
-        if gone {
-            // Do not let the rest of the result cross the wire for nobody.
-            conn.close_on_drop();
-            return;
-        }
-        sink.finish(&mut conn, &r.plan, timeout).await;
-        return;
     }
+}
 
-    let mut tx = match sqlx::Connection::begin(&mut *conn).await {
-        Ok(tx) => tx,
-        Err(e) => {
-            sink.fail(map_err(e, &svc, timeout)).await;
-            return;
-        }
-    };
-    let declare = Statement {
-        sql: format!("DECLARE restable_read NO SCROLL CURSOR FOR {}", stmt.sql),
-        params: stmt.params,
-    };
-    if let Err(e) = query(&declare).persistent(false).execute(&mut *tx).await {
-        sink.fail(map_err(e, &svc, timeout)).await;
-        return;
+/// How a read ended without an error.
+enum Ended {
+    /// Every row (or every row needed) went into the sink.
+    Finished,
+    /// The client went away; `close`: the connection is mid-result.
+    Gone { close: bool },
+}
+
+/// A connection the server has closed (a restart, `pg_terminate_backend`, an idle
+/// timeout): the session is gone, so nothing of the statement happened.
+fn is_stale(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08")
+        }),
+        _ => false,
     }
+}
+
+async fn read_at_once(
+    conn: &mut sqlx::PgConnection,
+    stmt: &Statement,
+    sink: &mut Sink,
+) -> Result<Ended, sqlx::Error> {
+    let mut rows = query(stmt).fetch(conn);
+    while let Some(row) = rows.try_next().await? {
+        match sink.row(&row).await {
+            Step::More => {}
+            Step::Enough => break,
+            Step::Gone => return Ok(Ended::Gone { close: true }),
+        }
+    }
+    Ok(Ended::Finished)
+}
+
+async fn read_with_cursor(
+    conn: &mut sqlx::PgConnection,
+    stmt: &Statement,
+    sink: &mut Sink,
+) -> Result<Ended, sqlx::Error> {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let declare = format!("DECLARE restable_read NO SCROLL CURSOR FOR {}", stmt.sql);
+    bind_all(sqlx::query(sqlx::AssertSqlSafe(declare)), &stmt.params)
+        .persistent(false)
+        .execute(&mut *tx)
+        .await?;
     'fetch: loop {
         // Not kept prepared: its columns are those of whichever cursor it reads.
         let mut rows = sqlx::query(FETCH).persistent(false).fetch(&mut *tx);
         let mut got = 0usize;
-        loop {
-            match rows.try_next().await {
-                Ok(Some(row)) => {
-                    got += 1;
-                    match sink.row(&row).await {
-                        Step::More => {}
-                        Step::Enough => break 'fetch,
-                        // Dropping the transaction rolls it back, cursor and all.
-                        Step::Gone => return,
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    drop(rows);
-                    sink.fail(map_err(e, &svc, timeout)).await;
-                    return;
-                }
+        while let Some(row) = rows.try_next().await? {
+            got += 1;
+            match sink.row(&row).await {
+                Step::More => {}
+                Step::Enough => break 'fetch,
+                // Dropping the transaction rolls it back, cursor and all.
+                Step::Gone => return Ok(Ended::Gone { close: false }),
             }
         }
         if got < FETCH_ROWS {
             break;
         }
     }
-    if let Err(e) = tx.commit().await {
-        sink.fail(map_err(e, &svc, timeout)).await;
-        return;
-    }
-    sink.finish(&mut conn, &r.plan, timeout).await;
+    tx.commit().await?;
+    Ok(Ended::Finished)
 }
 
 /// A result row as cells.

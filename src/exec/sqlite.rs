@@ -54,14 +54,20 @@ impl ToSql for Param<'_> {
             SqlValue::Null => ToSqlOutput::Owned(SqlV::Null),
             SqlValue::Int(i) => ToSqlOutput::Owned(SqlV::Integer(*i)),
             SqlValue::Float(f) => ToSqlOutput::Owned(SqlV::Real(*f)),
-            SqlValue::Decimal(d) => match d.parse::<i64>() {
-                Ok(i) => ToSqlOutput::Owned(SqlV::Integer(i)),
-                // NUMERIC affinity stores decimals as REAL (15 significant digits).
-                Err(_) => match d.parse::<f64>() {
-                    Ok(f) => ToSqlOutput::Owned(SqlV::Real(f)),
-                    Err(_) => ToSqlOutput::Borrowed(ValueRef::Text(d.as_bytes())),
-                },
-            },
+            SqlValue::Decimal(d) => {
+                if significant_digits(d) > 15 {
+                    // NUMERIC affinity would turn the text into a REAL and drop digits; a
+                    // BLOB of the digits is stored as given (see docs/backends.md).
+                    ToSqlOutput::Borrowed(ValueRef::Blob(d.as_bytes()))
+                } else if let Ok(i) = d.parse::<i64>() {
+                    ToSqlOutput::Owned(SqlV::Integer(i))
+                } else {
+                    match d.parse::<f64>() {
+                        Ok(f) => ToSqlOutput::Owned(SqlV::Real(f)),
+                        Err(_) => ToSqlOutput::Borrowed(ValueRef::Text(d.as_bytes())),
+                    }
+                }
+            }
             SqlValue::Bool(b) => ToSqlOutput::Owned(SqlV::Integer(i64::from(*b))),
             SqlValue::Text(s) | SqlValue::Json(s) => {
                 ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
@@ -80,6 +86,19 @@ impl ToSql for Param<'_> {
             SqlValue::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
         })
     }
+}
+
+/// Digits that matter in a decimal's text (no sign, point, exponent or leading zeros).
+fn significant_digits(d: &str) -> usize {
+    let mantissa = d.split(['e', 'E']).next().unwrap_or(d);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let trimmed = digits.trim_start_matches('0');
+    let trimmed = if mantissa.contains('.') {
+        trimmed.trim_end_matches('0')
+    } else {
+        trimmed
+    };
+    trimmed.len()
 }
 
 fn cell(v: ValueRef<'_>) -> Cell<'_> {
@@ -389,6 +408,11 @@ fn map_err(e: rusqlite::Error, svc: &Service) -> ApiError {
             details: "the database is busy".into(),
         },
         ErrorCode::ConstraintViolation => constraint_error(f.extended_code, &msg, svc),
+        ErrorCode::ReadOnly => ApiError::MethodNotAllowed {
+            method: "write".into(),
+            service: svc.name.clone(),
+            allow: "GET, HEAD, OPTIONS".into(),
+        },
         ErrorCode::TooBig => {
             ApiError::bad_request("payload_too_large", "a value is too large for the database")
         }
@@ -465,8 +489,32 @@ fn constraint_error(extended: i32, msg: &str, svc: &Service) -> ApiError {
                     )
                 })
                 .collect();
-            let details = if fks.is_empty() {
+            let referencing: Vec<String> = svc
+                .relationships
+                .iter()
+                .filter_map(|r| match r {
+                    crate::schema::Relationship::OneToMany {
+                        target,
+                        constraint,
+                        columns,
+                    } => Some(format!(
+                        "{constraint} ({target}.{})",
+                        columns
+                            .iter()
+                            .map(|(_, c)| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let details = if fks.is_empty() && referencing.is_empty() {
                 "rows of other tables still reference this row (SQLSTATE 23503)".to_string()
+            } else if fks.is_empty() {
+                format!(
+                    "rows of other tables still reference this row; referencing foreign keys: {} (SQLSTATE 23503)",
+                    referencing.join("; ")
+                )
             } else {
                 format!(
                     "a referenced row is missing, or this row is still referenced; foreign keys of {table}: {} (SQLSTATE 23503)",

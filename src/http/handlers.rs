@@ -608,7 +608,8 @@ async fn patch(
         return Err(item_missing(svc));
     }
     if item {
-        let mut resp = write_response(api, StatusCode::OK, &out, true, true);
+        let explicit_repr = api.prefer.return_ == Some(ReturnPref::Representation);
+        let mut resp = write_response(api, StatusCode::OK, &out, true, !explicit_repr);
         if api.query.select.is_none() && resp.status() == StatusCode::OK {
             let tag = etag(strip_array(&out.body));
             set(&mut resp, "etag", &tag);
@@ -632,6 +633,7 @@ fn strip_array(b: &Bytes) -> &[u8] {
 
 /// `PUT /{service}?pk=eq.v`: the key as URL segments, or why not.
 fn put_key_from_filters(svc: &Service, api: &ApiRequest) -> ApiResult<Vec<String>> {
+    // PostgREST answers 405 here; so do we, with the reason in `details`.
     let bad = || ApiError::MethodNotAllowed {
         method: "PUT".into(),
         service: svc.name.clone(),

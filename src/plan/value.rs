@@ -147,6 +147,19 @@ fn parse_timestamptz(s: &str) -> Option<DateTime<Utc>> {
 pub fn from_text(column: &Column, s: &str) -> Result<SqlValue, String> {
     let kind = column.kind;
     let bad = || mismatch(s, kind);
+    if column.unknown_type && kind == ValueKind::Text {
+        // No declared type (e.g. a view's expression column): compare as what it looks like.
+        let t = s.trim();
+        if let Ok(i) = t.parse::<i64>() {
+            return Ok(SqlValue::Int(i));
+        }
+        if let Ok(f) = t.parse::<f64>() {
+            if f.is_finite() && is_decimal_text(t) {
+                return Ok(SqlValue::Float(f));
+            }
+        }
+        return Ok(SqlValue::Text(s.to_string()));
+    }
     Ok(match kind {
         ValueKind::Integer => SqlValue::Int(s.trim().parse().map_err(|_| bad())?),
         ValueKind::Float => {

@@ -207,6 +207,12 @@ fn timestamp_text(out: &mut Vec<u8>, s: &str) {
 fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
     match (c.kind, cell) {
         (_, Cell::Null) => out.extend_from_slice(b"null"),
+        (ValueKind::Decimal, Cell::Bytes(b))
+            if std::str::from_utf8(b).is_ok_and(|t| is_decimal_text(t) && !t.starts_with('+')) =>
+        {
+            // Exact decimals SQLite cannot hold as REAL are stored as their digits.
+            out.extend_from_slice(b)
+        }
         (_, Cell::Bytes(b)) if c.kind == ValueKind::Bytes || c.unknown_type => {
             out.push(b'"');
             out.extend_from_slice(

@@ -54,20 +54,20 @@ impl Backend {
     }
 }
 
-static NOTICE: std::sync::Once = std::sync::Once::new();
+static NOTICE: [std::sync::Once; 2] = [std::sync::Once::new(), std::sync::Once::new()];
 
 /// Every backend this run can test: SQLite always; PostgreSQL / MariaDB when their test
 /// URLs are set. With RESTABLE_REQUIRE_BACKENDS=1 a missing one fails the test.
 pub fn backends() -> Vec<Backend> {
     let mut out = vec![Backend::Sqlite];
     let require = std::env::var("RESTABLE_REQUIRE_BACKENDS").is_ok_and(|v| v == "1");
-    for b in [Backend::Postgres, Backend::MySql] {
+    for (n, b) in [Backend::Postgres, Backend::MySql].into_iter().enumerate() {
         if b.admin_url().is_some() {
             out.push(b);
         } else if require {
             panic!("RESTABLE_REQUIRE_BACKENDS=1 but {} is not set", b.env());
         } else {
-            NOTICE.call_once(|| {
+            NOTICE[n].call_once(|| {
                 eprintln!(
                     "notice: {} not set, skipping {} tests (set it to run them)",
                     b.env(),
