@@ -27,7 +27,7 @@ use sqlx::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::flow::{self, Executed, Returning, RowCells, WriteTx};
+use super::flow::{self, key_text, Executed, Returning, RowCells, WriteTx};
 use super::{redact_url, ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
@@ -35,7 +35,7 @@ use crate::plan::SqlValue;
 use crate::response::{Cell, Format, RowEncoder};
 use crate::schema::mysql::UniqueKey;
 use crate::schema::{Service, Table, ValueKind};
-use crate::sql::mysql::{MySql as MySqlDialect, DUPLICATE_FLAG, MARIADB, MYSQL};
+use crate::sql::mysql::{MySql as MySqlDialect, DUPLICATE_FLAG, DUPLICATE_KEYS, MARIADB, MYSQL};
 use crate::sql::{self, Builder, Dialect, Statement};
 
 /// A response smaller than this is sent whole, with Content-Length.
@@ -328,6 +328,7 @@ impl MySqlBackend {
             conn: &mut tx,
             ctx,
             deadlock: false,
+            skip_keys: Vec::new(),
         };
         let out = flow::write(&mut wt, w).await;
         let deadlock = wt.deadlock;
@@ -1224,6 +1225,9 @@ struct MySqlTx<'a> {
     ctx: &'a Ctx,
     /// A statement lost a deadlock: the whole write may be tried again.
     deadlock: bool,
+    /// Keys of rows an ignore-duplicates INSERT left alone, left out of the next read-back
+    /// (dialects without RETURNING).
+    skip_keys: Vec<Vec<String>>,
 }
 
 impl MySqlTx<'_> {
@@ -1262,6 +1266,12 @@ impl WriteTx for MySqlTx<'_> {
         } else {
             query_of(d, svc, stmt)
         };
+        let skip = if stmt.sql.starts_with("SELECT") {
+            std::mem::take(&mut self.skip_keys)
+        } else {
+            Vec::new()
+        };
+        let key_len = svc.primary_key.len();
         let result: Result<(), sqlx::Error> = async {
             if ignoring {
                 self.conn
@@ -1283,7 +1293,18 @@ impl WriteTx for MySqlTx<'_> {
                         continue;
                     }
                 }
-                out.push(&Cells::new(&row, &decs));
+                let cells = Cells::new(&row, &decs);
+                if !skip.is_empty() {
+                    // The statement's last columns are the primary key (see `Returning`).
+                    let n = row.len();
+                    let key: Vec<String> = (n.saturating_sub(key_len)..n)
+                        .map(|i| key_text(cells.get(i)))
+                        .collect();
+                    if skip.contains(&key) {
+                        continue;
+                    }
+                }
+                out.push(&cells);
             }
             Ok(())
         }
@@ -1293,13 +1314,40 @@ impl WriteTx for MySqlTx<'_> {
 
     async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
         let q = query_of(self.ctx.dialect, svc, stmt);
-        match q.execute(&mut *self.conn).await {
-            Ok(done) => Ok(Executed {
+        let collect = stmt.sql.starts_with("INSERT") && stmt.sql.contains(DUPLICATE_KEYS);
+        let result: Result<(Executed, Vec<Vec<String>>), sqlx::Error> = async {
+            if collect {
+                self.conn
+                    .execute(AssertSqlSafe(format!("SET {DUPLICATE_KEYS} = NULL")))
+                    .await?;
+            }
+            let done = q.execute(&mut *self.conn).await?;
+            let executed = Executed {
                 affected: done.rows_affected(),
                 last_insert_id: i64::try_from(done.last_insert_id())
                     .ok()
                     .filter(|id| *id > 0),
-            }),
+            };
+            let mut dups = Vec::new();
+            if collect {
+                let row = sqlx::query(AssertSqlSafe(format!("SELECT {DUPLICATE_KEYS}")))
+                    .fetch_one(&mut *self.conn)
+                    .await?;
+                if let Ok(Some(list)) = row.try_get_unchecked::<Option<Vec<u8>>, _>(0) {
+                    dups = String::from_utf8_lossy(&list)
+                        .split('\u{1e}')
+                        .map(|k| k.split('\u{1f}').map(str::to_string).collect())
+                        .collect();
+                }
+            }
+            Ok((executed, dups))
+        }
+        .await;
+        match result {
+            Ok((executed, dups)) => {
+                self.skip_keys.extend(dups);
+                Ok(executed)
+            }
             Err(e) => Err(self.fail(e, svc)),
         }
     }

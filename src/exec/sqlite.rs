@@ -197,7 +197,9 @@ impl SqlitePool {
     pub async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
         let (path, read_only) = parse_url(&cfg.url);
         let memory = path.is_empty() || path == ":memory:";
-        let pool_size = cfg.pool_size.clamp(1, 64) as usize;
+        // More SQLite readers than about twice the cores only adds thread switching.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool_size = (cfg.pool_size as usize).clamp(1, (2 * cores).max(4));
         let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
         let p = path.clone();
         let opened = tokio::task::spawn_blocking(

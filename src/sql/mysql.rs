@@ -26,6 +26,9 @@ pub static MYSQL: MySql = MySql {
 
 /// The session variable an ignore-duplicates upsert sets when a row was a duplicate.
 pub const DUPLICATE_FLAG: &str = "@restable_dup";
+/// The session variable an ignore-duplicates upsert appends each duplicate's primary key
+/// to (key values separated by 0x1F, rows by 0x1E).
+pub const DUPLICATE_KEYS: &str = "@restable_dup_keys";
 
 /// The server's limit on placeholders in one prepared statement.
 const MAX_PARAMS: usize = 65_535;
@@ -249,7 +252,23 @@ impl Dialect for MySql {
                 b.ident(name);
                 b.push(" = IF((");
                 b.push(DUPLICATE_FLAG);
-                b.push(" := 1) = 1, ");
+                b.push(" := 1) = 1");
+                if !svc.primary_key.is_empty() {
+                    // Without RETURNING, the rows are read back by key: collect the keys
+                    // of the rows left alone, so that the executor can leave them out.
+                    b.push(" AND (");
+                    b.push(DUPLICATE_KEYS);
+                    b.push(" := CONCAT_WS(CHAR(30), ");
+                    b.push(DUPLICATE_KEYS);
+                    b.push(", CONCAT_WS(CHAR(31)");
+                    for k in &svc.primary_key {
+                        b.push(", CAST(");
+                        b.ident(k);
+                        b.push(" AS CHAR)");
+                    }
+                    b.push("))) IS NOT NULL");
+                }
+                b.push(", ");
                 b.ident(name);
                 b.push(", ");
                 b.ident(name);

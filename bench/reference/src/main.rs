@@ -1,0 +1,345 @@
+//! Reference servers for the benchmarks: what a developer would hand-write for exactly
+//! the queries the benchmark sends, on the fastest driver measured here (rusqlite with a
+//! small pool, spawn_blocking and cached statements for SQLite; sqlx for PostgreSQL).
+//! `reference nodb` answers without a database: the HTTP stack's own ceiling.
+//!
+//! Usage: reference (nodb | sqlite PATH | postgres URL) BIND
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use poem::http::StatusCode;
+use poem::web::{Data, Json, Path, Query};
+use poem::{get, handler, EndpointExt, IntoResponse, Response, Route, Server};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+#[derive(Serialize)]
+struct Track {
+    id: i64,
+    name: String,
+    album_id: i64,
+    milliseconds: Option<i64>,
+    unit_price: Value,
+    genre: Option<String>,
+    explicit: bool,
+    created_at: String,
+}
+
+#[derive(Deserialize)]
+struct NewTrack {
+    name: String,
+    album_id: i64,
+    milliseconds: Option<i64>,
+    unit_price: Option<f64>,
+    genre: Option<String>,
+}
+
+const COLS: &str = "id, name, album_id, milliseconds, unit_price, genre, explicit, created_at";
+
+enum Db {
+    Sqlite {
+        conns: Mutex<Vec<rusqlite::Connection>>,
+        slots: Semaphore,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+type Shared = Arc<Db>;
+
+fn track_from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Track> {
+    let price: f64 = r.get(4)?;
+    Ok(Track {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        album_id: r.get(2)?,
+        milliseconds: r.get(3)?,
+        unit_price: serde_json::Number::from_f64(price).map_or(Value::Null, Value::Number),
+        genre: r.get(5)?,
+        explicit: r.get::<_, i64>(6)? != 0,
+        created_at: r.get::<_, String>(7)?.replacen(' ', "T", 1),
+    })
+}
+
+fn track_from_pg(r: &sqlx::postgres::PgRow) -> Result<Track, sqlx::Error> {
+    use sqlx::Row;
+    let price: String = r.try_get(4)?;
+    Ok(Track {
+        id: i64::from(r.try_get::<i32, _>(0)?),
+        name: r.try_get(1)?,
+        album_id: i64::from(r.try_get::<i32, _>(2)?),
+        milliseconds: r.try_get::<Option<i32>, _>(3)?.map(i64::from),
+        unit_price: serde_json::from_str(&price).unwrap_or(Value::Null),
+        genre: r.try_get(5)?,
+        explicit: r.try_get(6)?,
+        created_at: r.try_get(7)?,
+    })
+}
+
+const PG_COLS: &str = "id, name, album_id, milliseconds, unit_price::text, genre, explicit, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS')";
+
+async fn sqlite_run<T: Send + 'static>(
+    db: &Shared,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    let Db::Sqlite { conns, slots } = &**db else {
+        return Err("not sqlite".into());
+    };
+    let _permit = slots.acquire().await.map_err(|e| e.to_string())?;
+    let conn = conns.lock().map_err(|e| e.to_string())?.pop().ok_or("no connection")?;
+    let (conn, out) = tokio::task::spawn_blocking(move || {
+        let out = f(&conn);
+        (conn, out)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    conns.lock().map_err(|e| e.to_string())?.push(conn);
+    out.map_err(|e| e.to_string())
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(body)
+}
+
+fn error(e: String) -> Response {
+    Response::builder()
+        .status(StatusCode::INTERNAL_SERVER_ERROR)
+        .body(e)
+}
+
+#[handler]
+async fn get_one(Path(id): Path<i64>, Data(db): Data<&Shared>) -> Response {
+    let found: Result<Option<Track>, String> = match &**db {
+        Db::Sqlite { .. } => {
+            sqlite_run(db, move |c| {
+                let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM tracks WHERE id = ?1"))?;
+                let mut rows = st.query([id])?;
+                match rows.next()? {
+                    Some(r) => Ok(Some(track_from_sqlite(r)?)),
+                    None => Ok(None),
+                }
+            })
+            .await
+        }
+        Db::Postgres(pool) => {
+            let sql = format!("SELECT {PG_COLS} FROM tracks WHERE id = $1");
+            match sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id as i32)
+                .fetch_optional(pool)
+                .await
+            {
+                Ok(Some(r)) => track_from_pg(&r).map(Some).map_err(|e| e.to_string()),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    match found {
+        Ok(Some(t)) => json_response(StatusCode::OK, serde_json::to_vec(&t).unwrap_or_default()),
+        Ok(None) => Response::builder().status(StatusCode::NOT_FOUND).finish(),
+        Err(e) => error(e),
+    }
+}
+
+#[handler]
+async fn list(Query(q): Query<HashMap<String, String>>, Data(db): Data<&Shared>) -> Response {
+    let limit: i64 = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(1000);
+    let album: Option<i64> = q
+        .get("album_id")
+        .and_then(|v| v.strip_prefix("eq."))
+        .and_then(|v| v.parse().ok());
+    let by_name = q.get("order").is_some_and(|o| o == "name");
+    let result: Result<Vec<Track>, String> = match &**db {
+        Db::Sqlite { .. } => {
+            sqlite_run(db, move |c| {
+                let (sql, args): (String, Vec<i64>) = match (album, by_name) {
+                    (Some(a), _) => (
+                        format!("SELECT {COLS} FROM tracks WHERE album_id = ?1 ORDER BY id LIMIT ?2"),
+                        vec![a, limit],
+                    ),
+                    (None, true) => (format!("SELECT {COLS} FROM tracks ORDER BY name LIMIT ?1"), vec![limit]),
+                    (None, false) => (format!("SELECT {COLS} FROM tracks ORDER BY id LIMIT ?1"), vec![limit]),
+                };
+                let mut st = c.prepare_cached(&sql)?;
+                let rows = st.query_map(rusqlite::params_from_iter(args), track_from_sqlite)?;
+                rows.collect()
+            })
+            .await
+        }
+        Db::Postgres(pool) => {
+            let (sql, args): (String, Vec<i64>) = match (album, by_name) {
+                (Some(a), _) => (
+                    format!("SELECT {PG_COLS} FROM tracks WHERE album_id = $1 ORDER BY id LIMIT $2"),
+                    vec![a, limit],
+                ),
+                (None, true) => (format!("SELECT {PG_COLS} FROM tracks ORDER BY name LIMIT $1"), vec![limit]),
+                (None, false) => (format!("SELECT {PG_COLS} FROM tracks ORDER BY id LIMIT $1"), vec![limit]),
+            };
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (n, a) in args.iter().enumerate() {
+                query = if n == 0 && album.is_some() { query.bind(*a as i32) } else { query.bind(*a) };
+            }
+            match query.fetch_all(pool).await {
+                Ok(rows) => rows.iter().map(track_from_pg).collect::<Result<_, _>>().map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    match result {
+        Ok(tracks) => json_response(StatusCode::OK, serde_json::to_vec(&tracks).unwrap_or_default()),
+        Err(e) => error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Body {
+    One(NewTrack),
+    Many(Vec<NewTrack>),
+}
+
+#[handler]
+async fn insert(Json(body): Json<Body>, Data(db): Data<&Shared>) -> Response {
+    let (rows, one) = match body {
+        Body::One(t) => (vec![t], true),
+        Body::Many(v) => (v, false),
+    };
+    let n = rows.len();
+    let result: Result<Vec<Track>, String> = match &**db {
+        Db::Sqlite { .. } => {
+            sqlite_run(db, move |c| {
+                let tx = c.unchecked_transaction()?;
+                let mut out = Vec::new();
+                {
+                    let mut st = tx.prepare_cached(&format!(
+                        "INSERT INTO tracks (name, album_id, milliseconds, unit_price, genre) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING {COLS}"
+                    ))?;
+                    for t in &rows {
+                        let mut r = st.query(rusqlite::params![t.name, t.album_id, t.milliseconds, t.unit_price.unwrap_or(0.99), t.genre])?;
+                        if let Some(row) = r.next()? {
+                            if one {
+                                out.push(track_from_sqlite(row)?);
+                            }
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+        }
+        Db::Postgres(pool) => {
+            let mut tx = match pool.begin().await {
+                Ok(t) => t,
+                Err(e) => return error(e.to_string()),
+            };
+            let mut out = Vec::new();
+            if one {
+                let t = &rows[0];
+                let sql = format!("INSERT INTO tracks (name, album_id, milliseconds, unit_price, genre) VALUES ($1, $2, $3, $4::numeric, $5) RETURNING {PG_COLS}");
+                match sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&t.name)
+                    .bind(t.album_id as i32)
+                    .bind(t.milliseconds.map(|m| m as i32))
+                    .bind(t.unit_price.unwrap_or(0.99))
+                    .bind(&t.genre)
+                    .fetch_one(&mut *tx)
+                    .await
+                {
+                    Ok(r) => match track_from_pg(&r) {
+                        Ok(t) => out.push(t),
+                        Err(e) => return error(e.to_string()),
+                    },
+                    Err(e) => return error(e.to_string()),
+                }
+            } else {
+                // One multi-row INSERT with arrays, as a careful hand-written bulk insert does.
+                let names: Vec<&str> = rows.iter().map(|t| t.name.as_str()).collect();
+                let albums: Vec<i32> = rows.iter().map(|t| t.album_id as i32).collect();
+                let ms: Vec<Option<i32>> = rows.iter().map(|t| t.milliseconds.map(|m| m as i32)).collect();
+                let prices: Vec<f64> = rows.iter().map(|t| t.unit_price.unwrap_or(0.99)).collect();
+                let genres: Vec<Option<&str>> = rows.iter().map(|t| t.genre.as_deref()).collect();
+                if let Err(e) = sqlx::query("INSERT INTO tracks (name, album_id, milliseconds, unit_price, genre) SELECT * FROM unnest($1::text[], $2::int4[], $3::int4[], $4::float8[]::numeric[], $5::text[])")
+                    .bind(names)
+                    .bind(albums)
+                    .bind(ms)
+                    .bind(prices)
+                    .bind(genres)
+                    .execute(&mut *tx)
+                    .await
+                {
+                    return error(e.to_string());
+                }
+            }
+            if let Err(e) = tx.commit().await {
+                return error(e.to_string());
+            }
+            Ok(out)
+        }
+    };
+    match result {
+        Ok(out) if one => json_response(
+            StatusCode::CREATED,
+            serde_json::to_vec(&out[0]).unwrap_or_default(),
+        ),
+        Ok(_) => {
+            let _ = n;
+            Response::builder().status(StatusCode::CREATED).finish()
+        }
+        Err(e) => error(e),
+    }
+}
+
+#[handler]
+fn nodb() -> impl IntoResponse {
+    json_response(StatusCode::OK, br#"{"id":1,"name":"For Those About To Rock (We Salute You)"}"#.to_vec())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: reference (nodb BIND | sqlite PATH BIND | postgres URL BIND)";
+    match args.get(1).map(String::as_str) {
+        Some("nodb") => {
+            let bind = args.get(2).ok_or(usage)?.clone();
+            let app = Route::new().at("/*path", get(nodb));
+            Server::new(poem::listener::TcpListener::bind(bind)).run(app).await?;
+        }
+        Some(kind @ ("sqlite" | "postgres")) => {
+            let target = args.get(2).ok_or(usage)?.clone();
+            let bind = args.get(3).ok_or(usage)?.clone();
+            let db = if kind == "sqlite" {
+                let mut conns = Vec::new();
+                for _ in 0..4 {
+                    let c = rusqlite::Connection::open(&target)?;
+                    c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")?;
+                    c.set_prepared_statement_cache_capacity(64);
+                    conns.push(c);
+                }
+                Db::Sqlite {
+                    conns: Mutex::new(conns),
+                    slots: Semaphore::new(4),
+                }
+            } else {
+                Db::Postgres(
+                    sqlx::postgres::PgPoolOptions::new()
+                        .max_connections(16)
+                        .test_before_acquire(false)
+                        .connect(&target)
+                        .await?,
+                )
+            };
+            let app = Route::new()
+                .at("/tracks/:id", get(get_one))
+                .at("/tracks", get(list).post(insert))
+                .data(Arc::new(db));
+            Server::new(poem::listener::TcpListener::bind(bind)).run(app).await?;
+        }
+        _ => return Err(usage.into()),
+    }
+    Ok(())
+}
