@@ -278,7 +278,7 @@ impl MySqlBackend {
         Ok(ReadOutput {
             rows: head.rows,
             total: head.total,
-            more: false,
+            more: head.more,
             body,
         })
     }
@@ -958,6 +958,8 @@ struct Head {
     first: Bytes,
     rows: u64,
     total: Option<u64>,
+    /// More rows exist past this page (the lookahead row was there, or the count says so).
+    more: bool,
     done: bool,
 }
 
@@ -1009,7 +1011,7 @@ async fn count(
 /// Rows in this response, given the total matching the filters.
 fn rows_of_total(r: &ReadRequest, total: u64) -> u64 {
     let avail = total.saturating_sub(r.plan.offset);
-    r.plan.limit.map_or(avail, |l| l.min(avail))
+    r.page_limit().map_or(avail, |l| l.min(avail))
 }
 
 async fn read_rows(
@@ -1037,6 +1039,7 @@ async fn read_rows(
                 first: Bytes::new(),
                 rows,
                 total,
+                more: false,
                 done: true,
             }));
         }
@@ -1131,7 +1134,14 @@ async fn stream(
     enc.start(&mut buf);
     let mut n: u64 = 0;
     let mut decs: Vec<Dec> = Vec::new();
+    // With lookahead the plan asks for one row more than the page, to learn if more exist.
+    let page = r.page_limit();
+    let mut more = false;
     while let Some(row) = rows.try_next().await.map_err(|e| map_err(&e, svc, ctx))? {
+        if r.lookahead && page == Some(n) {
+            more = true;
+            break;
+        }
         if r.format == Format::Object && n >= 1 {
             // A second row: the singular answer is impossible; count for the message.
             n += 1;
@@ -1169,10 +1179,12 @@ async fn stream(
                     &mut buf,
                     Vec::with_capacity(CHUNK + 4096),
                 ));
+                let rows = rows_of_total(r, total);
                 let head = Head {
                     first,
-                    rows: rows_of_total(r, total),
+                    rows,
                     total: reported,
+                    more: total.saturating_sub(r.plan.offset) > rows,
                     done: false,
                 };
                 if tx.send(Ok(head)).is_err() {
@@ -1204,6 +1216,7 @@ async fn stream(
                 first: Bytes::from(buf),
                 rows: n,
                 total: reported,
+                more,
                 done: true,
             }));
         }
