@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use restable::{Config, Overrides};
 
 /// Serve database tables as a JSON REST API (PostgREST-compatible URLs).

@@ -36,14 +36,26 @@ fn same_requests_give_identical_bodies_on_every_backend() {
         eprintln!("notice: only one backend available, nothing to compare");
     }
     for path in REQUESTS {
-        let path = path.replace('"', "%22").replace(' ', "%20").replace('{', "%7B").replace('}', "%7D").replace('^', "%5E");
+        let path = path
+            .replace('"', "%22")
+            .replace(' ', "%20")
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('^', "%5E");
         let first = servers[0].get(&path);
-        assert_eq!(first.status, 200, "{} {path}: {}", servers[0].backend.name(), first.text);
+        assert_eq!(
+            first.status,
+            200,
+            "{} {path}: {}",
+            servers[0].backend.name(),
+            first.text
+        );
         for other in &servers[1..] {
             let r = other.get(&path);
             assert_eq!(r.status, 200, "{} {path}: {}", other.backend.name(), r.text);
             assert_eq!(
-                r.text, first.text,
+                r.text,
+                first.text,
                 "{path}: {} and {} differ",
                 servers[0].backend.name(),
                 other.backend.name()
@@ -51,11 +63,22 @@ fn same_requests_give_identical_bodies_on_every_backend() {
         }
     }
     // CSV too.
-    for path in ["/tracks?select=id,name,unit_price,genre&order=id", "/artists?select=id,name"] {
-        let first = servers[0].req("GET", path).header("accept", "text/csv").send();
+    for path in [
+        "/tracks?select=id,name,unit_price,genre&order=id",
+        "/artists?select=id,name",
+    ] {
+        let first = servers[0]
+            .req("GET", path)
+            .header("accept", "text/csv")
+            .send();
         for other in &servers[1..] {
             let r = other.req("GET", path).header("accept", "text/csv").send();
-            assert_eq!(r.text, first.text, "{path} as CSV: {} differs", other.backend.name());
+            assert_eq!(
+                r.text,
+                first.text,
+                "{path} as CSV: {} differs",
+                other.backend.name()
+            );
         }
     }
 }

@@ -32,8 +32,9 @@ use crate::schema::{Service, Table};
 use crate::sql::{self, postgres::Postgres as PgDialect, Builder, Statement};
 
 const STATEMENT_CACHE: usize = 256;
-/// Statements with more parameters than this (bulk inserts) are not kept prepared.
-const PERSISTENT_PARAMS: usize = 1024;
+/// Statements with more parameters than this are not kept prepared (a full chunk of a bulk
+/// insert, 1000 rows of up to 8 columns, still is: preparing one costs more than running it).
+const PERSISTENT_PARAMS: usize = 8192;
 /// Reads that may return more rows than this go through a cursor (see `stream_rows`).
 const CURSOR_ABOVE: u64 = 10_000;
 const FETCH_ROWS: usize = 1000;
@@ -167,6 +168,13 @@ fn connection_error(e: &sqlx::Error) -> Option<ApiError> {
     }
 }
 
+/// Failing to get a connection (or to start a transaction on it): whatever the cause (the
+/// server down or refusing connections, a bad password, the pool exhausted), the database
+/// is unavailable to this request.
+fn acquire_error(e: &sqlx::Error) -> ApiError {
+    connection_error(e).unwrap_or_else(|| unavailable(plain_error(e)))
+}
+
 /// `Key (a, b)=(1, x) already exists.` -> `a, b`.
 fn key_columns(detail: &str) -> Option<&str> {
     let rest = detail.strip_prefix("Key (")?;
@@ -284,6 +292,11 @@ fn map_err(e: sqlx::Error, svc: &Service, timeout: Duration) -> ApiError {
             unavailable(format!("{} (SQLSTATE {code})", pg.message()))
         }
         "42P10" => ApiError::bad_request("bad_on_conflict", short(pg.message())),
+        // A comparison the column's type has no operator for (`point = point`, `xml`).
+        "42883" | "42804" => ApiError::bad_filter(
+            format!("this operator does not apply to a column of '{table}' of that type"),
+            Some(format!("{} (SQLSTATE {code})", short(pg.message()))),
+        ),
         c if c.starts_with("22") => ApiError::InvalidValue {
             message: short(pg.message()),
             details: format!("SQLSTATE {c}"),
@@ -390,10 +403,7 @@ impl PgBackend {
     }
 
     async fn acquire(&self) -> ApiResult<PoolConnection<Postgres>> {
-        self.pool
-            .acquire()
-            .await
-            .map_err(|e| connection_error(&e).unwrap_or_else(|| unavailable(plain_error(&e))))
+        self.pool.acquire().await.map_err(|e| acquire_error(&e))
     }
 
     /// A transaction, skipping pooled connections the server has closed.
@@ -407,39 +417,43 @@ impl PgBackend {
         }
     }
 
-    pub async fn ping(&self) -> bool {
-        let ping = async {
-            let mut retries = 0;
-            loop {
-                let mut conn = self.pool.acquire().await?;
-                match sqlx::query("SELECT 1").execute(&mut *conn).await {
-                    Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
-                    other => return other,
-                }
+    /// A connection that has just answered `SELECT 1` (for pings and the rare paths where
+    /// the extra round trip does not matter), skipping those the server has closed.
+    async fn live_conn(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let mut retries = 0;
+        loop {
+            let mut conn = self.pool.acquire().await?;
+            match sqlx::query("SELECT 1").execute(&mut *conn).await {
+                Ok(_) => return Ok(conn),
+                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
+                Err(e) => return Err(e),
             }
-        };
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
         matches!(
-            tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, ping).await,
+            tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, self.live_conn()).await,
             Ok(Ok(_))
         )
     }
 
     pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
-        let mut conn = self.pool.acquire().await.map_err(|e| plain_error(&e))?;
+        let mut conn = self.live_conn().await.map_err(|e| plain_error(&e))?;
         crate::schema::postgres::introspect_tables(&mut conn, &names)
             .await
             .map_err(|e| format!("introspecting PostgreSQL: {}", plain_error(&e)))
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, String> {
-        let mut conn = self.pool.acquire().await.map_err(|e| plain_error(&e))?;
+        let mut conn = self.live_conn().await.map_err(|e| plain_error(&e))?;
         crate::schema::postgres::list_tables(&mut conn)
             .await
             .map_err(|e| plain_error(&e))
     }
 
     pub async fn run_script(&self, sql: String) -> Result<(), String> {
-        let mut tx = self.pool.begin().await.map_err(|e| plain_error(&e))?;
+        let mut tx = self.begin().await.map_err(|e| plain_error(&e))?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut *tx)
             .await
@@ -453,7 +467,7 @@ impl PgBackend {
         if r.head {
             let total = if r.count {
                 let stmt = sql::count(&PgDialect, &r.plan);
-                let mut conn = self.acquire().await?;
+                let mut conn = self.live_conn().await.map_err(|e| acquire_error(&e))?;
                 let n: i64 = query(&stmt)
                     .fetch_one(&mut *conn)
                     .await
@@ -463,17 +477,18 @@ impl PgBackend {
             } else {
                 None
             };
-            let rows = match total {
+            let (rows, more) = match total {
                 Some(t) => {
                     let avail = t.saturating_sub(r.plan.offset);
-                    r.plan.limit.map_or(avail, |l| l.min(avail))
+                    let rows = r.page_limit().map_or(avail, |l| l.min(avail));
+                    (rows, avail > rows)
                 }
-                None => 0,
+                None => (0, false),
             };
             return Ok(ReadOutput {
                 rows,
                 total,
-                more: false,
+                more,
                 body: RowBody::Full(Bytes::new()),
             });
         }
@@ -527,7 +542,7 @@ impl PgBackend {
     async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
         let svc = w.op.service();
         let timeout = self.request_timeout;
-        let mut tx = self.begin().await.map_err(|e| map_err(e, &svc, timeout))?;
+        let mut tx = self.begin().await.map_err(|e| acquire_error(&e))?;
         let result = {
             let mut wt = PgTx {
                 conn: &mut tx,
@@ -576,9 +591,16 @@ struct Sink {
     buf: Vec<u8>,
     /// Rows encoded so far.
     n: u64,
-    /// Rows the whole read returns (appended to every row by the statement).
+    /// Rows the whole read returns (from the count appended to every row, less the
+    /// lookahead row).
     in_response: u64,
     total: Option<u64>,
+    /// The most rows the response may hold; with `lookahead` the statement asks for one
+    /// more, whose presence says that a next page exists.
+    page: Option<u64>,
+    lookahead: bool,
+    offset: u64,
+    more: bool,
     dec: Vec<Decoder>,
 }
 
@@ -590,9 +612,23 @@ impl Sink {
             if self.count {
                 self.total = int_at(row, self.inner_columns + 1);
             }
+            if let Some(page) = self
+                .page
+                .filter(|p| self.lookahead && self.in_response > *p)
+            {
+                self.in_response = page;
+                self.more = true;
+            }
+            if let Some(t) = self.total {
+                self.more |= self.offset + self.in_response < t;
+            }
             if self.format == Format::Object && self.in_response != 1 {
                 return Step::Enough;
             }
+        }
+        if self.n >= self.in_response {
+            // The lookahead row: it only told that more rows exist.
+            return Step::Enough;
         }
         let ncols = self.enc.columns.len();
         self.enc.separator(&mut self.buf, self.n);
@@ -620,7 +656,7 @@ impl Sink {
         let sent = match self.head_tx.take() {
             Some(tx) => tx
                 .send(Ok(Head {
-                    more: false,
+                    more: self.more,
                     first: part,
                     rows: self.in_response,
                     total: self.total,
@@ -684,7 +720,7 @@ impl Sink {
         match self.head_tx.take() {
             Some(tx) => {
                 let _ = tx.send(Ok(Head {
-                    more: false,
+                    more: self.more,
                     first: last,
                     rows: self.n,
                     total: self.total,
@@ -733,6 +769,10 @@ async fn stream_rows(
         n: 0,
         in_response: 0,
         total: None,
+        page: r.page_limit(),
+        lookahead: r.lookahead,
+        offset: r.plan.offset,
+        more: false,
         dec: Vec::new(),
     };
     let bounded = r.plan.limit.is_some_and(|l| l <= CURSOR_ABOVE);
@@ -765,7 +805,7 @@ async fn stream_rows(
                 conn = match pool.acquire().await {
                     Ok(c) => c,
                     Err(e) => {
-                        sink.fail(map_err(e, &svc, timeout)).await;
+                        sink.fail(acquire_error(&e)).await;
                         return;
                     }
                 };

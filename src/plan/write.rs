@@ -96,6 +96,7 @@ fn pointer(prefix: &str, key: &str) -> String {
 /// Check one object and convert its values. `only` restricts the keys used (`columns=`).
 fn check_object(
     svc: &Service,
+    instance: &Value,
     obj: &Map<String, Value>,
     prefix: &str,
     mode: Mode,
@@ -105,8 +106,13 @@ fn check_object(
     let before = problems.len();
     let mut out = Vec::with_capacity(obj.len());
     let mut schema_failed: Vec<String> = Vec::new();
-    let instance = Value::Object(obj.clone());
-    for err in svc.validator.iter_errors(&instance) {
+    // Most bodies are valid: the boolean check is much cheaper than collecting errors.
+    let errors = if svc.validator.is_valid(instance) {
+        Vec::new()
+    } else {
+        svc.validator.iter_errors(instance).collect::<Vec<_>>()
+    };
+    for err in errors {
         let path = err.instance_path().as_str().to_string();
         let key = path
             .trim_start_matches('/')
@@ -258,6 +264,7 @@ pub fn insert_plan(
         };
         let mut values = check_object(
             svc,
+            v,
             obj,
             &prefix,
             Mode::Insert,
@@ -364,7 +371,7 @@ fn single_object(body: &Value) -> ApiResult<&Map<String, Value>> {
 pub fn patch_assignments(svc: &Service, body: &Value) -> ApiResult<Vec<(usize, Assign)>> {
     let obj = single_object(body)?;
     let mut problems = Vec::new();
-    let values = check_object(svc, obj, "", Mode::Patch, None, &mut problems);
+    let values = check_object(svc, body, obj, "", Mode::Patch, None, &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::Validation { problems });
     }
@@ -384,7 +391,7 @@ pub fn put_plan(
     let key_cond = super::key_condition(svc, key)?;
     let obj = single_object(body)?;
     let mut problems = Vec::new();
-    let mut values = check_object(svc, obj, "", Mode::Patch, None, &mut problems);
+    let mut values = check_object(svc, body, obj, "", Mode::Patch, None, &mut problems);
     // The key comes from the URL; the body may repeat it but not contradict it.
     let mut key_values = Vec::new();
     for (name, text) in svc.primary_key.iter().zip(key) {

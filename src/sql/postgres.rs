@@ -132,6 +132,14 @@ impl Dialect for Postgres {
         out.push_str(itoa::Buffer::new().format(n));
         let Some(column) = column else { return };
         let cast = match value {
+            // A number for a column served as text (a type restable does not know, whose
+            // filter values are taken for what they look like): through its text.
+            SqlValue::Int(_) | SqlValue::Float(_) if column.kind == ValueKind::Text => {
+                Some(match text_cast(column) {
+                    Some(t) => Cow::Owned(format!("text::{t}")),
+                    None => Cow::Borrowed("text"),
+                })
+            }
             SqlValue::Int(_) | SqlValue::Bool(_) | SqlValue::Bytes(_) => None,
             SqlValue::Float(_) => is_real(column).then_some(Cow::Borrowed("float4")),
             _ => text_cast(column),
@@ -345,6 +353,9 @@ mod tests {
         assert_eq!(ph(&ratio, SqlValue::Float(1.1)), "$3::float4");
         let span = col("span", "int4range", ValueKind::Text);
         assert_eq!(ph(&span, SqlValue::Text("[1,2)".into())), "$3::int4range");
+        let bits = col("bits", "bit(3)", ValueKind::Text);
+        assert_eq!(ph(&bits, SqlValue::Int(101)), "$3::text::varbit");
+        assert_eq!(ph(&name, SqlValue::Int(7)), "$3::text");
         let mut s = String::new();
         Postgres.placeholder(&mut s, 12, None, &SqlValue::Text("x".into()));
         assert_eq!(s, "$12");

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use poem::http::StatusCode;
 use poem::web::{Data, Json, Path, Query};
 use poem::{get, handler, EndpointExt, IntoResponse, Response, Route, Server};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -27,7 +27,6 @@ struct Track {
     created_at: String,
 }
 
-#[derive(Deserialize)]
 struct NewTrack {
     name: String,
     album_id: i64,
@@ -87,7 +86,11 @@ async fn sqlite_run<T: Send + 'static>(
         return Err("not sqlite".into());
     };
     let _permit = slots.acquire().await.map_err(|e| e.to_string())?;
-    let conn = conns.lock().map_err(|e| e.to_string())?.pop().ok_or("no connection")?;
+    let conn = conns
+        .lock()
+        .map_err(|e| e.to_string())?
+        .pop()
+        .ok_or("no connection")?;
     let (conn, out) = tokio::task::spawn_blocking(move || {
         let out = f(&conn);
         (conn, out)
@@ -116,7 +119,8 @@ async fn get_one(Path(id): Path<i64>, Data(db): Data<&Shared>) -> Response {
     let found: Result<Option<Track>, String> = match &**db {
         Db::Sqlite { .. } => {
             sqlite_run(db, move |c| {
-                let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM tracks WHERE id = ?1"))?;
+                let mut st =
+                    c.prepare_cached(&format!("SELECT {COLS} FROM tracks WHERE id = ?1"))?;
                 let mut rows = st.query([id])?;
                 match rows.next()? {
                     Some(r) => Ok(Some(track_from_sqlite(r)?)),
@@ -158,11 +162,19 @@ async fn list(Query(q): Query<HashMap<String, String>>, Data(db): Data<&Shared>)
             sqlite_run(db, move |c| {
                 let (sql, args): (String, Vec<i64>) = match (album, by_name) {
                     (Some(a), _) => (
-                        format!("SELECT {COLS} FROM tracks WHERE album_id = ?1 ORDER BY id LIMIT ?2"),
+                        format!(
+                            "SELECT {COLS} FROM tracks WHERE album_id = ?1 ORDER BY id LIMIT ?2"
+                        ),
                         vec![a, limit],
                     ),
-                    (None, true) => (format!("SELECT {COLS} FROM tracks ORDER BY name LIMIT ?1"), vec![limit]),
-                    (None, false) => (format!("SELECT {COLS} FROM tracks ORDER BY id LIMIT ?1"), vec![limit]),
+                    (None, true) => (
+                        format!("SELECT {COLS} FROM tracks ORDER BY name LIMIT ?1"),
+                        vec![limit],
+                    ),
+                    (None, false) => (
+                        format!("SELECT {COLS} FROM tracks ORDER BY id LIMIT ?1"),
+                        vec![limit],
+                    ),
                 };
                 let mut st = c.prepare_cached(&sql)?;
                 let rows = st.query_map(rusqlite::params_from_iter(args), track_from_sqlite)?;
@@ -173,41 +185,68 @@ async fn list(Query(q): Query<HashMap<String, String>>, Data(db): Data<&Shared>)
         Db::Postgres(pool) => {
             let (sql, args): (String, Vec<i64>) = match (album, by_name) {
                 (Some(a), _) => (
-                    format!("SELECT {PG_COLS} FROM tracks WHERE album_id = $1 ORDER BY id LIMIT $2"),
+                    format!(
+                        "SELECT {PG_COLS} FROM tracks WHERE album_id = $1 ORDER BY id LIMIT $2"
+                    ),
                     vec![a, limit],
                 ),
-                (None, true) => (format!("SELECT {PG_COLS} FROM tracks ORDER BY name LIMIT $1"), vec![limit]),
-                (None, false) => (format!("SELECT {PG_COLS} FROM tracks ORDER BY id LIMIT $1"), vec![limit]),
+                (None, true) => (
+                    format!("SELECT {PG_COLS} FROM tracks ORDER BY name LIMIT $1"),
+                    vec![limit],
+                ),
+                (None, false) => (
+                    format!("SELECT {PG_COLS} FROM tracks ORDER BY id LIMIT $1"),
+                    vec![limit],
+                ),
             };
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (n, a) in args.iter().enumerate() {
-                query = if n == 0 && album.is_some() { query.bind(*a as i32) } else { query.bind(*a) };
+                query = if n == 0 && album.is_some() {
+                    query.bind(*a as i32)
+                } else {
+                    query.bind(*a)
+                };
             }
             match query.fetch_all(pool).await {
-                Ok(rows) => rows.iter().map(track_from_pg).collect::<Result<_, _>>().map_err(|e| e.to_string()),
+                Ok(rows) => rows
+                    .iter()
+                    .map(track_from_pg)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             }
         }
     };
     match result {
-        Ok(tracks) => json_response(StatusCode::OK, serde_json::to_vec(&tracks).unwrap_or_default()),
+        Ok(tracks) => json_response(
+            StatusCode::OK,
+            serde_json::to_vec(&tracks).unwrap_or_default(),
+        ),
         Err(e) => error(e),
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Body {
-    One(NewTrack),
-    Many(Vec<NewTrack>),
+/// The body as a hand-written handler would read it (serde_json's arbitrary_precision,
+/// unified in from the workspace, rules out an untagged enum here).
+fn new_track(v: &Value) -> Option<NewTrack> {
+    Some(NewTrack {
+        name: v.get("name")?.as_str()?.to_string(),
+        album_id: v.get("album_id")?.as_i64()?,
+        milliseconds: v.get("milliseconds").and_then(Value::as_i64),
+        unit_price: v.get("unit_price").and_then(Value::as_f64),
+        genre: v.get("genre").and_then(Value::as_str).map(str::to_string),
+    })
 }
 
 #[handler]
-async fn insert(Json(body): Json<Body>, Data(db): Data<&Shared>) -> Response {
-    let (rows, one) = match body {
-        Body::One(t) => (vec![t], true),
-        Body::Many(v) => (v, false),
+async fn insert(Json(body): Json<Value>, Data(db): Data<&Shared>) -> Response {
+    let (rows, one): (Vec<NewTrack>, bool) = match &body {
+        Value::Array(items) => (items.iter().filter_map(new_track).collect(), false),
+        other => (new_track(other).into_iter().collect(), true),
     };
+    if rows.is_empty() {
+        return Response::builder().status(StatusCode::BAD_REQUEST).finish();
+    }
     let n = rows.len();
     let result: Result<Vec<Track>, String> = match &**db {
         Db::Sqlite { .. } => {
@@ -296,7 +335,10 @@ async fn insert(Json(body): Json<Body>, Data(db): Data<&Shared>) -> Response {
 
 #[handler]
 fn nodb() -> impl IntoResponse {
-    json_response(StatusCode::OK, br#"{"id":1,"name":"For Those About To Rock (We Salute You)"}"#.to_vec())
+    json_response(
+        StatusCode::OK,
+        br#"{"id":1,"name":"For Those About To Rock (We Salute You)"}"#.to_vec(),
+    )
 }
 
 #[tokio::main]
@@ -307,7 +349,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("nodb") => {
             let bind = args.get(2).ok_or(usage)?.clone();
             let app = Route::new().at("/*path", get(nodb));
-            Server::new(poem::listener::TcpListener::bind(bind)).run(app).await?;
+            Server::new(poem::listener::TcpListener::bind(bind))
+                .run(app)
+                .await?;
         }
         Some(kind @ ("sqlite" | "postgres")) => {
             let target = args.get(2).ok_or(usage)?.clone();
@@ -337,7 +381,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .at("/tracks/:id", get(get_one))
                 .at("/tracks", get(list).post(insert))
                 .data(Arc::new(db));
-            Server::new(poem::listener::TcpListener::bind(bind)).run(app).await?;
+            Server::new(poem::listener::TcpListener::bind(bind))
+                .run(app)
+                .await?;
         }
         _ => return Err(usage.into()),
     }
