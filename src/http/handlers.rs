@@ -27,11 +27,19 @@ use crate::response::{etag, Format};
 use crate::schema::{Method, Service};
 use crate::state::AppState;
 
-pub async fn handle(state: &Arc<AppState>, req: Request) -> Response {
-    match route(state, req).await {
+pub async fn handle(state: &Arc<AppState>, mut req: Request) -> Response {
+    let mut body = Some(req.take_body());
+    let resp = match route(state, req, &mut body).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
+    };
+    if let Some(unread) = body {
+        // Answered without reading the body (an early 4xx): read it anyway, within the
+        // body limit, so the client is not cut off while it is still sending.
+        let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
+        let _ = unread.into_bytes_limit(limit).await;
     }
+    resp
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response {
@@ -67,7 +75,11 @@ fn not_allowed(svc: &Service, method: &str) -> ApiError {
     }
 }
 
-async fn route(state: &Arc<AppState>, mut req: Request) -> ApiResult<Response> {
+async fn route(
+    state: &Arc<AppState>,
+    req: Request,
+    body: &mut Option<Body>,
+) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
     let raw_segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut segments = raw_segments
@@ -137,7 +149,7 @@ async fn route(state: &Arc<AppState>, mut req: Request) -> ApiResult<Response> {
     let api = ApiRequest::parse(action, &svc.name, key, &raw_query, req.headers())?;
 
     let body = if matches!(action, Action::Post | Action::Patch | Action::Put) {
-        Some(read_body(state, &mut req).await?)
+        Some(read_body(state, &req, body).await?)
     } else {
         None
     };
@@ -207,7 +219,7 @@ fn options(state: &AppState, req: &Request, svc: &Service) -> Response {
     resp
 }
 
-async fn read_body(state: &AppState, req: &mut Request) -> ApiResult<Bytes> {
+async fn read_body(state: &AppState, req: &Request, body: &mut Option<Body>) -> ApiResult<Bytes> {
     let ct = req
         .headers()
         .get("content-type")
@@ -237,7 +249,9 @@ async fn read_body(state: &AppState, req: &mut Request) -> ApiResult<Bytes> {
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
-    let body = req.take_body();
+    let Some(body) = body.take() else {
+        return Err(ApiError::internal("the request body was read twice"));
+    };
     body.into_bytes_limit(usize::try_from(limit).unwrap_or(usize::MAX))
         .await
         .map_err(|e| match e {
