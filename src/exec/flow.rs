@@ -233,12 +233,14 @@ fn batch_keys(svc: &Service, batch: &InsertBatch) -> Option<Vec<Vec<SqlValue>>> 
     )
 }
 
-/// How many rows of an upsert already exist (they will be updated, not inserted).
+/// How many rows of an upsert already exist (they will be updated, not inserted): one
+/// count per chunk of rows, not one per row.
 async fn existing_conflicts<T: WriteTx>(
     tx: &mut T,
     plan: &InsertPlan,
     c: &OnConflict,
 ) -> ApiResult<u64> {
+    const ROWS_PER_QUERY: usize = 500;
     let svc = &plan.service;
     let mut existing = 0;
     for batch in &plan.batches {
@@ -250,21 +252,32 @@ async fn existing_conflicts<T: WriteTx>(
         let Some(positions) = positions else {
             continue;
         };
-        for row in &batch.rows {
-            let cond = Condition::And(
-                c.columns
-                    .iter()
-                    .zip(&positions)
-                    .map(|(&column, &p)| Condition::Compare {
-                        column,
-                        op: CmpOp::Eq,
-                        value: row[p].clone(),
-                    })
-                    .collect(),
-            );
-            if count_where(tx, svc, Some(&cond)).await? > 0 {
-                existing += 1;
-            }
+        for rows in batch.rows.chunks(ROWS_PER_QUERY) {
+            let cond = if c.columns.len() == 1 {
+                Condition::In {
+                    column: c.columns[0],
+                    values: rows.iter().map(|r| r[positions[0]].clone()).collect(),
+                }
+            } else {
+                Condition::Or(
+                    rows.iter()
+                        .map(|row| {
+                            Condition::And(
+                                c.columns
+                                    .iter()
+                                    .zip(&positions)
+                                    .map(|(&column, &p)| Condition::Compare {
+                                        column,
+                                        op: CmpOp::Eq,
+                                        value: row[p].clone(),
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect(),
+                )
+            };
+            existing += count_where(tx, svc, Some(&cond)).await?;
         }
     }
     Ok(existing)

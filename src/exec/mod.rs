@@ -69,8 +69,6 @@ pub struct ReadRequest {
     pub format: Format,
     /// `Prefer: count=exact|planned|estimated`.
     pub count: bool,
-    /// HEAD: rows are not needed, only counts.
-    pub head: bool,
     /// `plan.limit` is one more than the page: stop before that extra row and report in
     /// `ReadOutput::more` whether it existed (for `Link: rel=next`).
     pub lookahead: bool,

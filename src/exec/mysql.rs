@@ -1026,25 +1026,6 @@ async fn read_rows(
         .acquire()
         .await
         .map_err(|e| map_err(&e, svc, ctx))?;
-    if r.head {
-        let total = if r.count {
-            Some(count(&mut conn, ctx, svc, &sql::count(ctx.dialect, &r.plan)).await?)
-        } else {
-            None
-        };
-        // Without the rows, how many would be returned follows from the count.
-        let rows = total.map_or(0, |t| rows_of_total(r, t));
-        if let Some(tx) = head_tx.take() {
-            let _ = tx.send(Ok(Head {
-                first: Bytes::new(),
-                rows,
-                total,
-                more: false,
-                done: true,
-            }));
-        }
-        return Ok(());
-    }
     if r.count {
         return snapshot_read(ctx, conn, r, true, head_tx, chunk_tx).await;
     }

@@ -462,36 +462,7 @@ impl PgBackend {
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
-        let svc = Arc::clone(&r.plan.service);
         let timeout = self.request_timeout;
-        if r.head {
-            let total = if r.count {
-                let stmt = sql::count(&PgDialect, &r.plan);
-                let mut conn = self.live_conn().await.map_err(|e| acquire_error(&e))?;
-                let n: i64 = query(&stmt)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .and_then(|row| row.try_get(0))
-                    .map_err(|e| map_err(e, &svc, timeout))?;
-                Some(n.max(0) as u64)
-            } else {
-                None
-            };
-            let (rows, more) = match total {
-                Some(t) => {
-                    let avail = t.saturating_sub(r.plan.offset);
-                    let rows = r.page_limit().map_or(avail, |l| l.min(avail));
-                    (rows, avail > rows)
-                }
-                None => (0, false),
-            };
-            return Ok(ReadOutput {
-                rows,
-                total,
-                more,
-                body: RowBody::Full(Bytes::new()),
-            });
-        }
         let conn = self.acquire().await?;
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);

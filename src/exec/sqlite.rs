@@ -252,15 +252,20 @@ impl SqlitePool {
         } else {
             &self.shared.reader_slots
         };
-        let permit =
-            tokio::time::timeout(self.shared.acquire_timeout, Arc::clone(sem).acquire_owned())
-                .await
-                .map_err(|_| ApiError::DbUnavailable {
-                    details: "timed out waiting for a database connection".into(),
-                })?
-                .map_err(|_| ApiError::DbUnavailable {
-                    details: "the connection pool is closed".into(),
-                })?;
+        // A free connection needs no timer; only waiting for one does.
+        let permit = match Arc::clone(sem).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                tokio::time::timeout(self.shared.acquire_timeout, Arc::clone(sem).acquire_owned())
+                    .await
+                    .map_err(|_| ApiError::DbUnavailable {
+                        details: "timed out waiting for a database connection".into(),
+                    })?
+                    .map_err(|_| ApiError::DbUnavailable {
+                        details: "the connection pool is closed".into(),
+                    })?
+            }
+        };
         let conn = if use_writer {
             self.shared.writer.lock().ok().and_then(|mut w| w.take())
         } else {
@@ -562,32 +567,6 @@ fn read_rows(
         .map(|n| n.max(0) as u64)
         .map_err(|e| map_err(e, svc))
     };
-    if r.head {
-        let total = if r.count {
-            match count_now(conn) {
-                Ok(n) => Some(n),
-                Err(e) => return fail(head_tx, e),
-            }
-        } else {
-            None
-        };
-        // Without the rows, how many would be returned follows from the count.
-        let rows = match total {
-            Some(t) => {
-                let avail = t.saturating_sub(r.plan.offset);
-                r.plan.limit.map_or(avail, |l| l.min(avail))
-            }
-            None => 0,
-        };
-        let _ = head_tx.send(Ok(Head {
-            first: Bytes::new(),
-            rows,
-            total,
-            more: false,
-            done: true,
-        }));
-        return Ok(());
-    }
     let stmt = sql::select(dialect, &r.plan);
     let enc = RowEncoder::new(
         r.format,

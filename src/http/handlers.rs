@@ -350,7 +350,6 @@ async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResu
             plan,
             format,
             count,
-            head: false,
             lookahead,
         })
         .await
