@@ -41,7 +41,7 @@ CREATE INDEX tracks_album ON tracks (album_id);
 
 SERVICES = """[server]
 bind = "{bind}"
-max_rows = 0
+max_rows = {max_rows}
 max_body_bytes = 16_777_216
 request_timeout_ms = 60_000
 
@@ -143,13 +143,14 @@ class Server:
         self.log.close()
 
 
-def restable(url, name):
+def restable(url, name, max_rows=1000):
+    """restable with the default row cap (1000); exports lift it (max_rows = 0)."""
     port = free_port()
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     cfg = os.path.join(d, "services.toml")
     with open(cfg, "w") as f:
-        f.write(SERVICES.format(bind=f"127.0.0.1:{port}", url=url, pool=16))
+        f.write(SERVICES.format(bind=f"127.0.0.1:{port}", url=url, pool=16, max_rows=max_rows))
     env = dict(os.environ, RESTABLE_LOG="warn")
     s = Server([RESTABLE, "--config", cfg], f"http://127.0.0.1:{port}", env)
     wait_http(s.base + "/_health")
@@ -249,7 +250,7 @@ def export_rows(backend):
         url = postgres_data("restable_export", EXPORT_ROWS)
     for rows in [100_000, EXPORT_ROWS]:
         for accept in ["application/json", "text/csv"]:
-            r = restable(url, f"export-{backend}")
+            r = restable(url, f"export-{backend}", max_rows=0)
             t = time.time()
             req = urllib.request.Request(r.base + f"/tracks?limit={rows}", headers={"Accept": accept})
             n = 0

@@ -55,6 +55,54 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A response smaller than this is sent whole, with Content-Length.
+pub(crate) const FIRST_PART: usize = 256 * 1024;
+/// Later parts of a streamed response.
+pub(crate) const CHUNK: usize = 64 * 1024;
+/// Parts buffered between the database side and the socket.
+pub(crate) const CHANNEL_DEPTH: usize = 4;
+
+/// What a read reports before its body: the first part and the counts for the headers.
+pub(crate) struct Head {
+    pub(crate) first: Bytes,
+    pub(crate) rows: u64,
+    pub(crate) total: Option<u64>,
+    /// More rows exist past this page (known from the lookahead row or the count).
+    pub(crate) more: bool,
+    /// `first` is the whole body.
+    pub(crate) done: bool,
+}
+
+/// Wait up to `timeout` for a read's head, then assemble the output: the whole body, or
+/// its first part followed by the parts still coming on `rest`. `on_timeout` stops the
+/// query when the head does not come in time.
+pub(crate) async fn read_output(
+    head: tokio::sync::oneshot::Receiver<ApiResult<Head>>,
+    rest: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    timeout: Duration,
+    on_timeout: impl FnOnce() -> crate::error::ApiError,
+) -> ApiResult<ReadOutput> {
+    let head = match tokio::time::timeout(timeout, head).await {
+        Ok(Ok(head)) => head?,
+        Ok(Err(_)) => return Err(crate::error::ApiError::internal("the read ended early")),
+        Err(_) => return Err(on_timeout()),
+    };
+    let body = if head.done {
+        RowBody::Full(head.first)
+    } else {
+        RowBody::Stream {
+            first: head.first,
+            rest,
+        }
+    };
+    Ok(ReadOutput {
+        rows: head.rows,
+        total: head.total,
+        more: head.more,
+        body,
+    })
+}
+
 /// Bytes of a response body: complete, or a first part followed by a stream.
 pub enum RowBody {
     Full(Bytes),

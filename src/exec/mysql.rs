@@ -28,7 +28,10 @@ use sqlx::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::flow::{self, key_text, Executed, Returning, RowCells, WriteTx};
-use super::{redact_url, ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
+use super::{
+    redact_url, Head, ReadOutput, ReadRequest, WriteOp, WriteOutput, WriteRequest, CHANNEL_DEPTH,
+    CHUNK, FIRST_PART,
+};
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::plan::SqlValue;
@@ -38,12 +41,6 @@ use crate::schema::{Service, Table, ValueKind};
 use crate::sql::mysql::{MySql as MySqlDialect, DUPLICATE_FLAG, DUPLICATE_KEYS, MARIADB, MYSQL};
 use crate::sql::{self, Builder, Dialect, Statement};
 
-/// A response smaller than this is sent whole, with Content-Length.
-const FIRST_PART: usize = 256 * 1024;
-/// Later parts of a streamed response.
-const CHUNK: usize = 64 * 1024;
-/// Parts buffered between the database task and the socket.
-const CHANNEL_DEPTH: usize = 4;
 /// After an abandoned first attempt at a read, unread rows up to this many are drained
 /// from the connection; more, and the connection is dropped instead.
 const DRAIN_ROWS: u64 = 10_000;
@@ -259,28 +256,11 @@ impl MySqlBackend {
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
         let ctx = self.ctx.clone();
         let task = tokio::spawn(read_task(ctx, r, head_tx, chunk_tx));
-        let head = match tokio::time::timeout(self.request_timeout, head_rx).await {
-            Ok(Ok(head)) => head?,
-            Ok(Err(_)) => return Err(ApiError::internal("the read task ended early")),
-            Err(_) => {
-                task.abort();
-                return Err(self.timeout_error());
-            }
-        };
-        let body = if head.done {
-            RowBody::Full(head.first)
-        } else {
-            RowBody::Stream {
-                first: head.first,
-                rest: chunk_rx,
-            }
-        };
-        Ok(ReadOutput {
-            rows: head.rows,
-            total: head.total,
-            more: head.more,
-            body,
+        super::read_output(head_rx, chunk_rx, self.request_timeout, || {
+            task.abort();
+            self.timeout_error()
         })
+        .await
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
@@ -953,15 +933,6 @@ fn server_error(d: &MySqlDatabaseError, svc: &Service, ctx: &Ctx) -> ApiError {
 
 // ---------------------------------------------------------------------------------------
 // Reads
-
-struct Head {
-    first: Bytes,
-    rows: u64,
-    total: Option<u64>,
-    /// More rows exist past this page (the lookahead row was there, or the count says so).
-    more: bool,
-    done: bool,
-}
 
 type HeadTx = oneshot::Sender<ApiResult<Head>>;
 type ChunkTx = mpsc::Sender<Result<Bytes, std::io::Error>>;

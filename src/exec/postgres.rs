@@ -22,8 +22,8 @@ use sqlx::{Column as _, Decode, Row, TypeInfo, ValueRef};
 use tokio::sync::{mpsc, oneshot};
 
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
-use super::sqlite::{Head, CHANNEL_DEPTH, CHUNK, FIRST_PART};
-use super::{redact_url, ReadOutput, ReadRequest, RowBody, WriteOutput, WriteRequest};
+use super::{redact_url, ReadOutput, ReadRequest, WriteOutput, WriteRequest};
+use super::{Head, CHANNEL_DEPTH, CHUNK, FIRST_PART};
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::plan::{ReadPlan, SqlValue};
@@ -475,29 +475,12 @@ impl PgBackend {
             head_tx,
             chunk_tx,
         ));
-        let head = match tokio::time::timeout(timeout + TIMEOUT_GRACE, head_rx).await {
-            Ok(Ok(head)) => head?,
-            Ok(Err(_)) => return Err(ApiError::internal("the read task ended early")),
-            Err(_) => {
-                return Err(ApiError::Timeout {
-                    ms: timeout.as_millis() as u64,
-                })
+        super::read_output(head_rx, chunk_rx, timeout + TIMEOUT_GRACE, || {
+            ApiError::Timeout {
+                ms: timeout.as_millis() as u64,
             }
-        };
-        let body = if head.done {
-            RowBody::Full(head.first)
-        } else {
-            RowBody::Stream {
-                first: head.first,
-                rest: chunk_rx,
-            }
-        };
-        Ok(ReadOutput {
-            rows: head.rows,
-            total: head.total,
-            more: head.more,
-            body,
         })
+        .await
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {

@@ -13,7 +13,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
-use super::{ReadOutput, ReadRequest, RowBody, WriteOutput, WriteRequest};
+use super::{
+    Head, ReadOutput, ReadRequest, WriteOutput, WriteRequest, CHANNEL_DEPTH, CHUNK, FIRST_PART,
+};
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::plan::SqlValue;
@@ -21,12 +23,6 @@ use crate::response::{Cell, Format, RowEncoder};
 use crate::schema::{Service, Table};
 use crate::sql::{self, sqlite::Sqlite, Statement};
 
-/// A response smaller than this is sent whole, with Content-Length.
-pub(crate) const FIRST_PART: usize = 256 * 1024;
-/// Later parts of a streamed response.
-pub(crate) const CHUNK: usize = 64 * 1024;
-/// Parts buffered between the database thread and the socket.
-pub(crate) const CHANNEL_DEPTH: usize = 4;
 const STATEMENT_CACHE: usize = 256;
 
 struct Shared {
@@ -359,45 +355,18 @@ impl SqlitePool {
                 tracing::warn!(error = %e, "read failed while streaming");
             }
         });
-        let head = match tokio::time::timeout(timeout, head_rx).await {
-            Ok(Ok(head)) => head?,
-            Ok(Err(_)) => return Err(ApiError::internal("the database thread ended early")),
-            Err(_) => {
-                handle.interrupt();
-                return Err(ApiError::Timeout {
-                    ms: timeout.as_millis() as u64,
-                });
+        super::read_output(head_rx, chunk_rx, timeout, || {
+            handle.interrupt();
+            ApiError::Timeout {
+                ms: timeout.as_millis() as u64,
             }
-        };
-        let body = if head.done {
-            RowBody::Full(head.first)
-        } else {
-            RowBody::Stream {
-                first: head.first,
-                rest: chunk_rx,
-            }
-        };
-        Ok(ReadOutput {
-            rows: head.rows,
-            total: head.total,
-            more: head.more,
-            body,
         })
+        .await
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
         self.run(true, move |conn| write_rows(conn, w)).await
     }
-}
-
-/// What a read reports before its body: the first part and the counts for the headers.
-pub(crate) struct Head {
-    pub(crate) first: Bytes,
-    pub(crate) rows: u64,
-    pub(crate) total: Option<u64>,
-    /// More rows exist past this page (known from the lookahead row or the count).
-    pub(crate) more: bool,
-    pub(crate) done: bool,
 }
 
 fn params(stmt: &Statement) -> Vec<Param<'_>> {

@@ -391,6 +391,22 @@ pub fn count_where(d: &dyn Dialect, svc: &Service, filter: Option<&Condition>) -
     b.finish()
 }
 
+/// The columns a merge-duplicates upsert sets on an existing row: the body's columns
+/// other than the conflict target. When the body holds only the target, the target itself
+/// (a no-op update), so the existing row is still returned, as PostgREST does.
+pub fn merge_columns(columns: &[usize], c: &OnConflict) -> Vec<usize> {
+    let others: Vec<usize> = columns
+        .iter()
+        .copied()
+        .filter(|i| !c.columns.contains(i))
+        .collect();
+    if others.is_empty() {
+        columns.to_vec()
+    } else {
+        others
+    }
+}
+
 pub fn resolution_is_merge(c: &OnConflict) -> bool {
     c.resolution == Resolution::MergeDuplicates
 }

@@ -222,11 +222,7 @@ impl Dialect for MySql {
     fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
         // MySQL resolves a conflict on any unique key; it cannot be limited to `c.columns`.
         b.push(" ON DUPLICATE KEY UPDATE ");
-        let updatable: Vec<usize> = columns
-            .iter()
-            .copied()
-            .filter(|i| !c.columns.contains(i))
-            .collect();
+        let updatable = super::merge_columns(columns, c);
         if super::resolution_is_merge(c) && !updatable.is_empty() {
             for (n, i) in updatable.iter().enumerate() {
                 if n > 0 {

@@ -264,11 +264,7 @@ impl Dialect for Postgres {
             b.ident(&svc.columns[*i].name);
         }
         b.push(")");
-        let updatable: Vec<usize> = columns
-            .iter()
-            .copied()
-            .filter(|i| !c.columns.contains(i))
-            .collect();
+        let updatable = super::merge_columns(columns, c);
         if super::resolution_is_merge(c) && !updatable.is_empty() {
             b.push(" DO UPDATE SET ");
             for (n, i) in updatable.iter().enumerate() {
