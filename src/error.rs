@@ -77,6 +77,9 @@ pub enum ApiError {
         service: String,
         allow: String,
     },
+    /// The database refuses writes to this table (a read-only file, a view it cannot update).
+    #[error("'{service}' cannot be written: {reason}")]
+    NotWritable { service: String, reason: String },
     #[error("{message}")]
     BadRequest {
         code: &'static str,
@@ -109,7 +112,7 @@ impl ApiError {
                 _ => 400,
             },
             ApiError::NotFound { .. } => 404,
-            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::MethodNotAllowed { .. } | ApiError::NotWritable { .. } => 405,
             ApiError::NotAcceptable { .. } => 406,
             ApiError::PreconditionFailed => 412,
             ApiError::PayloadTooLarge { .. } => 413,
@@ -139,7 +142,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::NotAcceptable { .. } => "not_acceptable",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } | ApiError::NotWritable { .. } => {
+                "method_not_allowed"
+            }
             ApiError::BadRequest { code, .. } => code,
             ApiError::DbUnavailable { .. } => "db_unavailable",
             ApiError::Timeout { .. } => "timeout",
@@ -235,6 +240,13 @@ impl ApiError {
     pub fn internal(details: impl Into<String>) -> Self {
         ApiError::Internal {
             details: details.into(),
+        }
+    }
+
+    pub fn not_writable(service: &str, reason: impl Into<String>) -> Self {
+        ApiError::NotWritable {
+            service: service.to_string(),
+            reason: reason.into(),
         }
     }
 

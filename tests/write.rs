@@ -1797,3 +1797,65 @@ fn garbage_query_strings_are_400() {
         }
     });
 }
+
+#[test]
+fn writes_to_a_view_the_database_cannot_update_are_405() {
+    for b in backends() {
+        let sql = format!(
+            "{}\nCREATE VIEW artist_names AS SELECT DISTINCT name FROM artists;\n",
+            common::fixture("music", b)
+        );
+        let s = TestServer::start(
+            b,
+            &sql,
+            "[services.artist_names]\nprimary_key = [\"name\"]\n",
+        );
+        let r = s.post("/artist_names", &json!({"name": "X"}));
+        r.assert_error(405, "method_not_allowed");
+        assert_eq!(
+            r.header("allow"),
+            Some("OPTIONS, GET, HEAD"),
+            "{}",
+            b.name()
+        );
+        let r = s.get("/artist_names?name=eq.Accept");
+        assert_eq!(r.status, 200, "{}: {}", b.name(), r.text);
+        assert_eq!(r.json(), json!([{"name": "Accept"}]));
+    }
+}
+
+#[test]
+fn concurrent_if_match_writes_let_exactly_one_through() {
+    each_backend(|s| {
+        let tag = s
+            .get("/artists/1")
+            .header("etag")
+            .expect("etag")
+            .to_string();
+        let codes: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let tag = tag.clone();
+                    scope.spawn(move || {
+                        s.req("PATCH", "/artists/1")
+                            .header("if-match", &tag)
+                            .json(&json!({"name": format!("AC/DC {i}")}))
+                            .send()
+                            .status
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert_eq!(
+            codes.iter().filter(|&&c| c == 200).count(),
+            1,
+            "{}: {codes:?}",
+            s.backend.name()
+        );
+        assert!(codes.iter().all(|&c| c == 200 || c == 412), "{codes:?}");
+    });
+}

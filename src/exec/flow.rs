@@ -171,7 +171,11 @@ async fn row_etag<T: WriteTx>(
     key: &Condition,
 ) -> ApiResult<Option<String>> {
     let (mut one, cols) = Returning::new(svc, Format::Object, &all_columns(svc));
-    let stmt = sql::select(tx.dialect(), &read_plan(svc, cols, Some(key.clone())));
+    let d = tx.dialect();
+    let mut stmt = sql::select(d, &read_plan(svc, cols, Some(key.clone())));
+    // The row stays locked until the write that follows: two writers holding the same
+    // ETag cannot both pass the check.
+    stmt.sql.push_str(d.lock_rows());
     tx.query(svc, &stmt, &mut one).await?;
     if one.rows == 0 {
         return Ok(None);
@@ -451,6 +455,13 @@ async fn update<T: WriteTx>(
     if d.returning(WriteKind::Update) {
         let stmt = sql::update(d, svc, set, filter, ret_cols);
         return tx.query(svc, &stmt, ret).await;
+    }
+    if svc.primary_key.is_empty() {
+        // No key to find the rows again by: update, then read what the filter matches now.
+        tx.execute(svc, &sql::update(d, svc, set, filter, &[]))
+            .await?;
+        let read = read_plan(svc, ret_cols.to_vec(), filter.cloned());
+        return tx.query(svc, &sql::select(d, &read), ret).await;
     }
     // No RETURNING: find the keys first, update, then read the rows by their new keys.
     let key_cols: Vec<Selected> = svc

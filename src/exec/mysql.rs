@@ -924,6 +924,10 @@ fn server_error(d: &MySqlDatabaseError, svc: &Service, ctx: &Ctx) -> ApiError {
         1040 | 1203 | 1226 | 1461 | 1053 | 1927 => {
             db_unavailable("the database cannot take more work right now")
         }
+        // A view the server cannot insert into or update.
+        1471 | 1288 | 1395 | 1393 => {
+            ApiError::not_writable(&svc.name, "it is a view the database cannot update")
+        }
         1153 | 1301 => {
             ApiError::bad_request("payload_too_large", "a value is too large for the database")
         }

@@ -292,6 +292,11 @@ fn map_err(e: sqlx::Error, svc: &Service, timeout: Duration) -> ApiError {
             unavailable(format!("{} (SQLSTATE {code})", pg.message()))
         }
         "42P10" => ApiError::bad_request("bad_on_conflict", short(pg.message())),
+        // A view or relation the database cannot write (e.g. "cannot update view").
+        "55000" | "42809" => ApiError::not_writable(
+            &svc.name,
+            format!("{} (SQLSTATE {code})", short(pg.message())),
+        ),
         // A comparison the column's type has no operator for (`point = point`, `xml`).
         "42883" | "42804" => ApiError::bad_filter(
             format!("this operator does not apply to a column of '{table}' of that type"),
@@ -729,7 +734,8 @@ async fn stream_rows(
         more: false,
         dec: Vec::new(),
     };
-    let bounded = r.plan.limit.is_some_and(|l| l <= CURSOR_ABOVE);
+    // A singular read (an item by key, or Accept: vnd.pgrst.object) answers one row.
+    let bounded = r.plan.limit.is_some_and(|l| l <= CURSOR_ABOVE) || r.format == Format::Object;
     let mut conn = conn;
     let mut retries = 0;
     loop {

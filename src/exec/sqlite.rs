@@ -384,11 +384,10 @@ fn map_err(e: rusqlite::Error, svc: &Service) -> ApiError {
             details: "the database is busy".into(),
         },
         ErrorCode::ConstraintViolation => constraint_error(f.extended_code, &msg, svc),
-        ErrorCode::ReadOnly => ApiError::MethodNotAllowed {
-            method: "write".into(),
-            service: svc.name.clone(),
-            allow: "GET, HEAD, OPTIONS".into(),
-        },
+        ErrorCode::ReadOnly => ApiError::not_writable(&svc.name, "the database is read-only"),
+        _ if msg.contains("because it is a view") => {
+            ApiError::not_writable(&svc.name, "it is a view the database cannot update")
+        }
         ErrorCode::TooBig => {
             ApiError::bad_request("payload_too_large", "a value is too large for the database")
         }

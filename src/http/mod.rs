@@ -125,10 +125,17 @@ pub fn error_response(e: &ApiError) -> Response {
         .status(status)
         .content_type("application/json; charset=utf-8")
         .body(Body::from(Bytes::from(e.body_text())));
-    if let ApiError::MethodNotAllowed { allow, .. } = e {
-        if let Ok(v) = HeaderValue::from_str(allow) {
-            resp.headers_mut().insert("allow", v);
+    match e {
+        ApiError::MethodNotAllowed { allow, .. } => {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                resp.headers_mut().insert("allow", v);
+            }
         }
+        ApiError::NotWritable { .. } => {
+            resp.headers_mut()
+                .insert("allow", HeaderValue::from_static("OPTIONS, GET, HEAD"));
+        }
+        _ => {}
     }
     if let ApiError::RangeNotSatisfiable {
         total: Some(total), ..

@@ -519,9 +519,7 @@ pub fn read_plan(
     }
     let order = resolve_order(svc, q)?;
     let (limit, offset) = if key.is_some() {
-        // A key selects one row; two are read so that a non-unique configured key still
-        // shows as "more than one row" instead of silently picking one.
-        (Some(2), 0)
+        (None, 0)
     } else {
         resolve_page(svc, q, range)?
     };

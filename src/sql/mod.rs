@@ -42,6 +42,12 @@ pub trait Dialect: Send + Sync {
     fn returning(&self, _kind: WriteKind) -> bool {
         true
     }
+    /// What makes a SELECT lock the rows it reads until the transaction ends (` FOR UPDATE`),
+    /// so a check and the write after it cannot be overtaken; empty where writes are
+    /// serialized anyway (SQLite's single writer).
+    fn lock_rows(&self) -> &'static str {
+        ""
+    }
     /// The start of an INSERT (`INSERT INTO `, or e.g. `INSERT IGNORE INTO `).
     fn insert_prefix(&self, _on_conflict: Option<&OnConflict>) -> &'static str {
         "INSERT INTO "

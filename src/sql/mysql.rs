@@ -214,6 +214,10 @@ impl Dialect for MySql {
         MAX_PARAMS
     }
 
+    fn lock_rows(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
     fn default_expr(&self, _column: &Column) -> String {
         // The column's default, or NULL when it has none.
         "DEFAULT".into()

@@ -251,6 +251,10 @@ impl Dialect for Postgres {
         MAX_PARAMS
     }
 
+    fn lock_rows(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
     fn default_expr(&self, _column: &Column) -> String {
         "DEFAULT".into()
     }
