@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod http;
+pub mod openapi;
 pub mod plan;
 pub mod request;
 pub mod response;

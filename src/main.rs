@@ -33,6 +33,8 @@ enum Command {
     Check,
     /// Print a services.toml that exposes every table of --database-url.
     Init,
+    /// Load the config, introspect the database, print the OpenAPI 3.1 document.
+    Openapi,
 }
 
 fn init_logging() {
@@ -80,7 +82,7 @@ async fn run(cli: Cli) -> ExitCode {
         Err(e) => {
             eprintln!("restable: {e}");
             // `check` answers 0/1; starting the server fails with 2.
-            let code = if matches!(cli.command, Some(Command::Check)) {
+            let code = if matches!(cli.command, Some(Command::Check | Command::Openapi)) {
                 1
             } else {
                 2
@@ -90,6 +92,7 @@ async fn run(cli: Cli) -> ExitCode {
     };
     match cli.command {
         Some(Command::Check) => check(config).await,
+        Some(Command::Openapi) => openapi(config).await,
         _ => serve(config, file, overrides).await,
     }
 }
@@ -117,6 +120,28 @@ async fn check(config: Config) -> ExitCode {
                 );
             }
             ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("restable: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn openapi(config: Config) -> ExitCode {
+    match restable::state::build(config).await {
+        Ok(state) => {
+            let doc = restable::openapi::document(&state.cache, None);
+            match serde_json::to_string_pretty(&doc) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("restable openapi: {e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Err(e) => {
             eprintln!("restable: {e}");

@@ -108,6 +108,12 @@ async fn route(
                 })
             })
         }
+        ("openapi.json", 1) if is_read => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &crate::openapi::document(&state.cache, None),
+            ))
+        }
         ("_schema", 2) if is_read => {
             let svc = service(state, &segments[1])?;
             return Ok(json_response(StatusCode::OK, &svc.json_schema));
