@@ -20,7 +20,8 @@ const RESERVED: &[&str] = &[
     "on_conflict",
 ];
 
-const FILTER_OPERATORS: &str = "eq, neq, gt, gte, lt, lte, like, ilike, in, is, isdistinct, match, imatch";
+const FILTER_OPERATORS: &str =
+    "eq, neq, gt, gte, lt, lte, like, ilike, in, is, isdistinct, match, imatch";
 
 /// The OpenAPI 3.1.0 document for every service in `cache`. `server_url`, when given,
 /// becomes the only entry of `servers` (otherwise paths are relative to the document).
@@ -389,7 +390,10 @@ fn key_schema(col: Option<&ServiceColumn>) -> Value {
         return string_schema();
     };
     let mut s = Map::new();
-    s.insert("type".into(), json!(col.kind.json_type().unwrap_or("string")));
+    s.insert(
+        "type".into(),
+        json!(col.kind.json_type().unwrap_or("string")),
+    );
     let format = match col.kind {
         ValueKind::Date => Some("date"),
         ValueKind::Time => Some("time"),
@@ -597,7 +601,10 @@ impl Ctx<'_> {
             json!({ "description": "Inserted", "headers": { "Location": location_header() } }),
         );
         responses.insert("204".into(), no_content("Replaced"));
-        errors(&mut responses, &[400, 405, 406, 409, 412, 413, 415, 503, 504]);
+        errors(
+            &mut responses,
+            &[400, 405, 406, 409, 412, 413, 415, 503, 504],
+        );
         json!({
             "tags": self.tags(),
             "operationId": format!("upsert_{}", self.svc.name),
@@ -781,8 +788,14 @@ impl Ctx<'_> {
                 "content": written_content(self.row),
             }),
         );
-        responses.insert("204".into(), no_content("Replaced (Prefer: return=minimal)"));
-        errors(&mut responses, &[400, 405, 406, 409, 412, 413, 415, 503, 504]);
+        responses.insert(
+            "204".into(),
+            no_content("Replaced (Prefer: return=minimal)"),
+        );
+        errors(
+            &mut responses,
+            &[400, 405, 406, 409, 412, 413, 415, 503, 504],
+        );
         json!({
             "tags": self.tags(),
             "operationId": format!("replace_{}", self.svc.name),
@@ -824,11 +837,11 @@ impl Ctx<'_> {
 fn head_of(get: &Value, service: &str, what: &str) -> Value {
     let mut head = get.clone();
     if let Some(m) = head.as_object_mut() {
-        m.insert("operationId".into(), json!(format!("head_{what}_{service}")));
         m.insert(
-            "summary".into(),
-            json!("Like GET, headers only (no body)"),
+            "operationId".into(),
+            json!(format!("head_{what}_{service}")),
         );
+        m.insert("summary".into(), json!("Like GET, headers only (no body)"));
         if let Some(Value::Object(responses)) = m.get_mut("responses") {
             for (status, r) in responses.iter_mut() {
                 if status.starts_with('2') {

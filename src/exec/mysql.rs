@@ -39,7 +39,7 @@ use crate::response::{Cell, Format, RowEncoder};
 use crate::schema::mysql::UniqueKey;
 use crate::schema::{Service, Table, ValueKind};
 use crate::sql::mysql::{MySql as MySqlDialect, DUPLICATE_FLAG, DUPLICATE_KEYS, MARIADB, MYSQL};
-use crate::sql::{self, Builder, Dialect, Statement};
+use crate::sql::{self, Dialect, Statement};
 
 /// After an abandoned first attempt at a read, unread rows up to this many are drained
 /// from the connection; more, and the connection is dropped instead.
@@ -392,33 +392,8 @@ fn bind_all<'q>(
     q
 }
 
-/// MySQL has no `INSERT INTO t DEFAULT VALUES`: it is `INSERT INTO t () VALUES ()`.
-fn mysql_sql(d: &'static MySqlDialect, svc: &Service, sql: &str) -> String {
-    const DEFAULT_VALUES: &str = " DEFAULT VALUES";
-    if sql.starts_with("INSERT") && sql.contains(DEFAULT_VALUES) {
-        let mut b = Builder::new(d);
-        b.push(d.insert_prefix(None));
-        b.table(svc);
-        let head = b.sql;
-        if let Some(tail) = sql
-            .strip_prefix(head.as_str())
-            .and_then(|rest| rest.strip_prefix(DEFAULT_VALUES))
-        {
-            return format!("{head} () VALUES (){tail}");
-        }
-    }
-    sql.to_string()
-}
-
-fn query_of<'q>(
-    d: &'static MySqlDialect,
-    svc: &Service,
-    stmt: &Statement,
-) -> Query<'q, MySql, MySqlArguments> {
-    bind_all(
-        sqlx::query(AssertSqlSafe(mysql_sql(d, svc, &stmt.sql))),
-        &stmt.params,
-    )
+fn query_of<'q>(stmt: &Statement) -> Query<'q, MySql, MySqlArguments> {
+    bind_all(sqlx::query(AssertSqlSafe(stmt.sql.clone())), &stmt.params)
 }
 
 /// How a result column is decoded, from its type on the wire.
@@ -975,7 +950,7 @@ async fn count(
     svc: &Service,
     stmt: &Statement,
 ) -> ApiResult<u64> {
-    let row = query_of(ctx.dialect, svc, stmt)
+    let row = query_of(stmt)
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| map_err(&e, svc, ctx))?;
@@ -1085,7 +1060,7 @@ async fn stream(
     );
     let reported = known.and_then(|(t, report)| report.then_some(t));
     let ncols = enc.columns.len();
-    let mut rows = query_of(ctx.dialect, svc, &stmt).fetch(&mut *conn);
+    let mut rows = query_of(&stmt).fetch(&mut *conn);
     let mut buf = Vec::with_capacity(8 * 1024);
     enc.start(&mut buf);
     let mut n: u64 = 0;
@@ -1219,7 +1194,6 @@ impl WriteTx for MySqlTx<'_> {
         stmt: &Statement,
         out: &mut Returning,
     ) -> ApiResult<()> {
-        let d = self.ctx.dialect;
         // An ignore-duplicates upsert with RETURNING also returns the rows it left alone:
         // each returned row carries the duplicate flag, reset for the next row, and
         // flagged rows are skipped (PostgreSQL's DO NOTHING returns inserted rows only).
@@ -1229,11 +1203,11 @@ impl WriteTx for MySqlTx<'_> {
         let q = if ignoring {
             let sql = format!(
                 "{}, {DUPLICATE_FLAG}, ({DUPLICATE_FLAG} := 0)",
-                mysql_sql(d, svc, &stmt.sql)
+                stmt.sql.clone()
             );
             bind_all(sqlx::query(AssertSqlSafe(sql)), &stmt.params)
         } else {
-            query_of(d, svc, stmt)
+            query_of(stmt)
         };
         let skip = if stmt.sql.starts_with("SELECT") {
             std::mem::take(&mut self.skip_keys)
@@ -1282,7 +1256,7 @@ impl WriteTx for MySqlTx<'_> {
     }
 
     async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
-        let q = query_of(self.ctx.dialect, svc, stmt);
+        let q = query_of(stmt);
         let collect = stmt.sql.starts_with("INSERT") && stmt.sql.contains(DUPLICATE_KEYS);
         let result: Result<(Executed, Vec<Vec<String>>), sqlx::Error> = async {
             if collect {
@@ -1322,7 +1296,7 @@ impl WriteTx for MySqlTx<'_> {
     }
 
     async fn count(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<u64> {
-        let q = query_of(self.ctx.dialect, svc, stmt);
+        let q = query_of(stmt);
         match q.fetch_one(&mut *self.conn).await {
             Ok(row) => Ok(row.try_get_unchecked::<i64, _>(0).unwrap_or(0).max(0) as u64),
             Err(e) => Err(self.fail(e, svc)),

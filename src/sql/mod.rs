@@ -48,6 +48,10 @@ pub trait Dialect: Send + Sync {
     fn lock_rows(&self) -> &'static str {
         ""
     }
+    /// The tail of an INSERT of a row with every column defaulted.
+    fn default_values(&self) -> &'static str {
+        " DEFAULT VALUES"
+    }
     /// The start of an INSERT (`INSERT INTO `, or e.g. `INSERT IGNORE INTO `).
     fn insert_prefix(&self, _on_conflict: Option<&OnConflict>) -> &'static str {
         "INSERT INTO "
@@ -305,7 +309,7 @@ pub fn insert(
                 let mut b = Builder::new(d);
                 b.push(d.insert_prefix(on_conflict));
                 b.table(svc);
-                b.push(" DEFAULT VALUES");
+                b.push(d.default_values());
                 returning(&mut b, svc, ret);
                 b.finish()
             })

@@ -214,6 +214,11 @@ impl Dialect for MySql {
         MAX_PARAMS
     }
 
+    fn default_values(&self) -> &'static str {
+        // MySQL has no `DEFAULT VALUES`.
+        " () VALUES ()"
+    }
+
     fn lock_rows(&self) -> &'static str {
         " FOR UPDATE"
     }
