@@ -628,3 +628,75 @@ fn env_overrides_apply_to_check() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// reload
+
+/// Poll `url` until its status is `want` (reloads are picked up within about a second).
+fn eventually(url: &str, want: u16) -> (u16, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = http_get(url);
+        if got.0 == want || std::time::Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reload_on_file_change_and_sighup_keeps_the_old_config_when_broken() {
+    for b in backends() {
+        let db = database(b, false);
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let file = write_config(dir.path(), &db.url, &bind, "[services.artists]\n");
+        let mut p = Proc::spawn(restable().arg("--config").arg(&file));
+        let addr = p.listening();
+        let base = format!("http://{addr}");
+        assert_eq!(http_get(&format!("{base}/albums")).0, 404);
+
+        // Adding a service.
+        write_config(
+            dir.path(),
+            &db.url,
+            &bind,
+            "[services.artists]\n[services.albums]\n",
+        );
+        let (status, body) = eventually(&format!("{base}/albums?id=eq.1&select=title"), 200);
+        assert_eq!(status, 200, "{}: {body}\n{}", b.name(), p.output());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            json!([{"title": "For Those About To Rock"}])
+        );
+
+        // Hiding a column.
+        write_config(
+            dir.path(),
+            &db.url,
+            &bind,
+            "[services.artists]\n[services.albums]\nhidden = [\"year\"]\n",
+        );
+        let (status, _) = eventually(&format!("{base}/albums?select=year"), 400);
+        assert_eq!(status, 400, "{}\n{}", b.name(), p.output());
+        let (_, body) = http_get(&format!("{base}/albums?id=eq.1"));
+        assert!(!body.contains("year"), "{body}");
+
+        // A broken edit: the previous configuration keeps serving, and the log says why.
+        std::fs::write(&file, "[services.albums\nthis is not toml").unwrap();
+        p.wait_for("reload failed", Duration::from_secs(10));
+        assert_eq!(http_get(&format!("{base}/albums?id=eq.1")).0, 200);
+
+        // Removing a service, picked up on SIGHUP as well.
+        write_config(dir.path(), &db.url, &bind, "[services.artists]\n");
+        p.signal("HUP");
+        let (status, _) = eventually(&format!("{base}/albums"), 404);
+        assert_eq!(status, 404, "{}\n{}", b.name(), p.output());
+        assert_eq!(http_get(&format!("{base}/artists?id=eq.1")).0, 200);
+
+        p.signal("TERM");
+        let st = p.wait_exit(Duration::from_secs(15));
+        assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", p.output());
+    }
+}
