@@ -234,6 +234,11 @@ impl Database {
         each!(self, b => b.write(w).await)
     }
 
+    /// Connections in the pool and how many of them are idle (for `/_metrics`).
+    pub fn pool_stats(&self) -> (u64, u64) {
+        each!(self, b => b.pool_stats())
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         each!(self, b => b.ping().await)

@@ -189,6 +189,14 @@ impl MySqlBackend {
         }
     }
 
+    /// Connections open in the pool, and how many of them are idle.
+    pub fn pool_stats(&self) -> (u64, u64) {
+        (
+            u64::from(self.ctx.pool.size()),
+            self.ctx.pool.num_idle() as u64,
+        )
+    }
+
     pub async fn ping(&self) -> bool {
         let wait = self.acquire_timeout + self.request_timeout;
         let check = async {

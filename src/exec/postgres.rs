@@ -436,6 +436,11 @@ impl PgBackend {
         }
     }
 
+    /// Connections open in the pool, and how many of them are idle.
+    pub fn pool_stats(&self) -> (u64, u64) {
+        (u64::from(self.pool.size()), self.pool.num_idle() as u64)
+    }
+
     pub async fn ping(&self) -> bool {
         matches!(
             tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, self.live_conn()).await,

@@ -32,6 +32,8 @@ struct Shared {
     writer_slot: Arc<Semaphore>,
     /// `:memory:` databases live in one connection, which then serves reads too.
     single: bool,
+    /// Reader slots (`reader_slots`' permits when none is taken).
+    slots: usize,
     acquire_timeout: Duration,
     request_timeout: Duration,
 }
@@ -235,6 +237,7 @@ impl SqlitePool {
                 writer: Mutex::new(Some(writer)),
                 writer_slot: Arc::new(Semaphore::new(1)),
                 single: memory,
+                slots: n_readers.max(1),
                 acquire_timeout,
                 request_timeout,
             }),
@@ -298,6 +301,13 @@ impl SqlitePool {
                 })
             }
         }
+    }
+
+    /// Connections (readers plus the writer), and how many of them are idle.
+    pub fn pool_stats(&self) -> (u64, u64) {
+        let s = &self.shared;
+        let idle = s.reader_slots.available_permits() + s.writer_slot.available_permits();
+        ((s.slots + 1) as u64, idle as u64)
     }
 
     pub async fn ping(&self) -> bool {

@@ -4,6 +4,7 @@
 //! and body. Errors become `ApiError` JSON here and nowhere else.
 
 mod handlers;
+pub mod metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub struct Server {
     pub state: ArcSwap<AppState>,
     next_id: AtomicU64,
     id_prefix: u32,
+    pub metrics: metrics::Metrics,
 }
 
 impl Server {
@@ -35,6 +37,7 @@ impl Server {
             state: ArcSwap::from_pointee(state),
             next_id: AtomicU64::new(1),
             id_prefix: seed,
+            metrics: metrics::Metrics::new(),
         })
     }
 
@@ -66,13 +69,29 @@ impl Endpoint for Api {
         let path = req.uri().path().to_string();
         let span = tracing::info_span!("request", request_id = %id, %method, %path);
         let state = self.server.state.load_full();
+        let started = std::time::Instant::now();
+        let service_label = {
+            let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+            if state.cache.service(first).is_some() {
+                first.to_string()
+            } else {
+                metrics::OTHER.to_string()
+            }
+        };
+        let method_label = metrics::method_label(&method);
         let origin = req
             .headers()
             .get("origin")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let is_metrics = path == "/_metrics"
+            && (method == poem::http::Method::GET || method == poem::http::Method::HEAD);
         let mut resp = async {
-            let resp = handlers::handle(&state, req).await;
+            let resp = if is_metrics {
+                metrics_response(&self.server.metrics, &state)
+            } else {
+                handlers::handle(&state, req).await
+            };
             let status = resp.status().as_u16();
             if status >= 500 {
                 tracing::error!(status, "request failed");
@@ -89,8 +108,21 @@ impl Endpoint for Api {
         if let Some(origin) = origin {
             cors_headers(&state.config.server.cors_origins, &origin, &mut resp);
         }
+        self.server.metrics.record(
+            &service_label,
+            method_label,
+            resp.status().as_u16(),
+            started.elapsed(),
+        );
         Ok(resp)
     }
+}
+
+fn metrics_response(m: &metrics::Metrics, state: &AppState) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(Body::from(m.render(state)))
 }
 
 const EXPOSED: &str =
