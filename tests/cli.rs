@@ -700,3 +700,40 @@ fn reload_on_file_change_and_sighup_keeps_the_old_config_when_broken() {
         assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", p.output());
     }
 }
+
+#[test]
+fn json_logs_carry_the_request_id() {
+    let db = database(Backend::Sqlite, false);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = write_config(
+        dir.path(),
+        &db.url,
+        &format!("127.0.0.1:{port}"),
+        MUSIC_TOML,
+    );
+    let p = Proc::spawn(
+        restable()
+            .env("RESTABLE_LOG", "debug")
+            .arg("--log-format")
+            .arg("json")
+            .arg("--config")
+            .arg(&file),
+    );
+    let line = p.wait_for("listening on http://", Duration::from_secs(30));
+    let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(v["level"], "INFO", "{line}");
+    // A request with our id: its log lines are JSON objects naming it.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    use std::io::Write as _;
+    s.write_all(b"GET /artists?id=eq.1 HTTP/1.1\r\nHost: x\r\nx-request-id: trace-me-42\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    use std::io::Read as _;
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.contains("x-request-id: trace-me-42"), "{answer}");
+    let line = p.wait_for("trace-me-42", Duration::from_secs(10));
+    let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+    assert_eq!(v["span"]["request_id"], "trace-me-42", "{line}");
+    assert_eq!(v["span"]["path"], "/artists", "{line}");
+}
