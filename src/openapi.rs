@@ -23,13 +23,34 @@ const RESERVED: &[&str] = &[
 const FILTER_OPERATORS: &str =
     "eq, neq, gt, gte, lt, lte, like, ilike, in, is, isdistinct, match, imatch";
 
+/// Times without an offset (TIMESTAMP, TIME) are ISO-8601 but not RFC 3339, which is
+/// what OpenAPI tools check `date-time`/`time` against: in this document they are
+/// described by a pattern instead (`/_schema/{service}` keeps the formats).
+fn local_times(svc: &Service, mut schema: Value) -> Value {
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return schema;
+    };
+    for col in &svc.columns {
+        let pattern = match col.kind {
+            ValueKind::Timestamp => r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$",
+            ValueKind::Time => r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$",
+            _ => continue,
+        };
+        if let Some(Value::Object(p)) = props.get_mut(&col.name) {
+            p.remove("format");
+            p.insert("pattern".into(), Value::String(pattern.into()));
+        }
+    }
+    schema
+}
+
 /// The OpenAPI 3.1.0 document for every service in `cache`. `server_url`, when given,
 /// becomes the only entry of `servers` (otherwise paths are relative to the document).
 pub fn document(cache: &SchemaCache, server_url: Option<&str>) -> Value {
     let names = SchemaNames::new(cache);
     let mut schemas = Map::new();
     for svc in cache.services.values() {
-        let mut schema = svc.json_schema.clone();
+        let mut schema = local_times(svc, svc.json_schema.clone());
         if let Value::Object(m) = &mut schema {
             m.remove("$schema");
         }
@@ -536,7 +557,7 @@ impl Ctx<'_> {
     }
 
     fn patch_body(&self) -> Value {
-        let mut schema = patch_schema(&self.svc.json_schema);
+        let mut schema = local_times(self.svc, patch_schema(&self.svc.json_schema));
         if let Value::Object(m) = &mut schema {
             m.remove("$schema");
             m.remove("title");

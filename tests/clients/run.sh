@@ -91,6 +91,20 @@ setup_python() {
     cp "$req" "$VENV/requirements.installed"
 }
 
+# schemathesis (OpenAPI-driven fuzzing, issue "Operate it") in a venv of its own.
+ST_VENV=$ROOT/target/schemathesis-venv
+ST_VERSION=4.32.5
+setup_schemathesis() {
+    if [[ -x $ST_VENV/bin/schemathesis ]] &&
+        [[ $("$ST_VENV/bin/schemathesis" --version 2>/dev/null) == *"$ST_VERSION"* ]]; then
+        return 0
+    fi
+    rm -rf "$ST_VENV"
+    python3 -m venv "$ST_VENV" || return 1
+    "$ST_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+        "schemathesis==$ST_VERSION" || return 1
+}
+
 setup_node() {
     local pkg=$NODE_PREFIX/node_modules/@supabase/postgrest-js/package.json
     if [[ -f $pkg ]] &&
@@ -115,6 +129,12 @@ log "==> javascript client: @supabase/postgrest-js@$JS_CLIENT_VERSION (node $(no
 if ! command -v node >/dev/null || ! setup_node; then
     err "could not set up the JavaScript client in $NODE_PREFIX"
     HAVE_JS=0
+fi
+HAVE_ST=1
+log "==> schemathesis $ST_VERSION"
+if ! setup_schemathesis; then
+    err "could not set up schemathesis in $ST_VENV"
+    HAVE_ST=0
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -260,7 +280,8 @@ run_client() {
     local out=$WORK/${client}_$backend.out
     local passed=0 failed=0 status=0
 
-    if [[ $client == python && $HAVE_PY == 0 ]] || [[ $client == js && $HAVE_JS == 0 ]]; then
+    if [[ $client == python && $HAVE_PY == 0 ]] || [[ $client == js && $HAVE_JS == 0 ]] ||
+        [[ $client == schemathesis && $HAVE_ST == 0 ]]; then
         log "FAIL $label: client not installed"
         TOTAL_FAILED=$((TOTAL_FAILED + 1))
         return
@@ -287,6 +308,19 @@ run_client() {
     js)
         RESTABLE_URL=$BASE_URL RESTABLE_BACKEND=$backend RESTABLE_CLIENTS_NODE=$NODE_PREFIX \
             timeout 120 node "$HERE/test_js.mjs" >"$out" 2>&1
+        ;;
+    schemathesis)
+        # Every operation of /openapi.json, a bounded number of generated requests each:
+        # no 5xx, and status codes, content types and bodies as the document says.
+        if timeout 300 "$ST_VENV/bin/schemathesis" run "$BASE_URL/openapi.json" \
+            -c not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+            -n 10 --phases examples,fuzzing --seed 1 >"$out" 2>&1; then
+            echo "RESULT 1 0" >>"$out"
+        else
+            grep -E "^_+ |ST[0-9]+|Test cases" "$out" | head -40 >"$out.short" || true
+            mv "$out.short" "$out"
+            echo "RESULT 0 1" >>"$out"
+        fi
         ;;
     esac
     status=$?
@@ -331,7 +365,7 @@ for pair in postgres:RESTABLE_TEST_POSTGRES_URL mysql:RESTABLE_TEST_MYSQL_URL; d
 done
 
 for backend in "${BACKENDS[@]}"; do
-    for client in python js; do
+    for client in python js schemathesis; do
         run_client "$client" "$backend"
     done
 done
