@@ -70,8 +70,33 @@ pub trait Dialect: Send + Sync {
     fn max_params(&self) -> usize;
     /// The SQL expression of a column's default, for `UPDATE ... SET col = <default>`.
     fn default_expr(&self, column: &Column) -> String;
-    /// `INSERT ... ON CONFLICT` tail.
-    fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict);
+    /// The upsert tail of an INSERT: standard `ON CONFLICT (...) DO UPDATE SET c =
+    /// EXCLUDED.c` / `DO NOTHING` (SQLite, PostgreSQL); MySQL overrides it.
+    fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
+        b.push(" ON CONFLICT (");
+        for (n, i) in c.columns.iter().enumerate() {
+            if n > 0 {
+                b.push(", ");
+            }
+            b.ident(&svc.columns[*i].name);
+        }
+        b.push(")");
+        let updatable = merge_columns(columns, c);
+        if resolution_is_merge(c) && !updatable.is_empty() {
+            b.push(" DO UPDATE SET ");
+            for (n, i) in updatable.iter().enumerate() {
+                if n > 0 {
+                    b.push(", ");
+                }
+                let name = &svc.columns[*i].name;
+                b.ident(name);
+                b.push(" = EXCLUDED.");
+                b.ident(name);
+            }
+        } else {
+            b.push(" DO NOTHING");
+        }
+    }
 }
 
 pub struct Builder<'d> {

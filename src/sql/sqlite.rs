@@ -3,7 +3,6 @@
 //! `ilike`/`match`/`imatch`, explicit `NULLS FIRST/LAST`, `ON CONFLICT` upserts.
 
 use super::{Builder, Dialect};
-use crate::plan::write::OnConflict;
 use crate::plan::{OrderBy, SqlValue};
 use crate::schema::{Column, Service};
 
@@ -147,32 +146,6 @@ impl Dialect for Sqlite {
         match &column.default_sql {
             Some(expr) => format!("({expr})"),
             None => "NULL".into(),
-        }
-    }
-
-    fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
-        b.push(" ON CONFLICT (");
-        for (n, i) in c.columns.iter().enumerate() {
-            if n > 0 {
-                b.push(", ");
-            }
-            b.ident(&svc.columns[*i].name);
-        }
-        b.push(")");
-        let updatable = super::merge_columns(columns, c);
-        if super::resolution_is_merge(c) && !updatable.is_empty() {
-            b.push(" DO UPDATE SET ");
-            for (n, i) in updatable.iter().enumerate() {
-                if n > 0 {
-                    b.push(", ");
-                }
-                let name = &svc.columns[*i].name;
-                b.ident(name);
-                b.push(" = excluded.");
-                b.ident(name);
-            }
-        } else {
-            b.push(" DO NOTHING");
         }
     }
 }
