@@ -737,3 +737,37 @@ fn json_logs_carry_the_request_id() {
     assert_eq!(v["span"]["request_id"], "trace-me-42", "{line}");
     assert_eq!(v["span"]["path"], "/artists", "{line}");
 }
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish() {
+    // A view that takes a second or two to read on SQLite.
+    let sql = format!(
+        "{}\nCREATE VIEW slow AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) SELECT max(x) AS n FROM c;\n",
+        fixture("music", Backend::Sqlite)
+    );
+    let db = TestServer::start(Backend::Sqlite, &sql, MUSIC_TOML);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = write_config(
+        dir.path(),
+        &db.url,
+        &format!("127.0.0.1:{port}"),
+        "[services.slow]\nprimary_key = [\"n\"]\n",
+    );
+    let mut p = Proc::spawn(restable().arg("--config").arg(&file));
+    let addr = p.listening();
+    let url = format!("http://{addr}/slow");
+    let started = Instant::now();
+    let request = std::thread::spawn(move || http_get(&url));
+    std::thread::sleep(Duration::from_millis(300));
+    p.signal("TERM");
+    let (status, body) = request.join().expect("request thread");
+    assert_eq!(status, 200, "{body}\n{}", p.output());
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!([{"n": 10000000}])
+    );
+    let st = p.wait_exit(Duration::from_secs(15));
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", p.output());
+    eprintln!("the request took {:?}", started.elapsed());
+}
