@@ -453,6 +453,28 @@ impl Ctx<'_> {
         out
     }
 
+    /// One operation object: tags, id (`{verb}_{service}`), summary, parameters, body.
+    fn operation(
+        &self,
+        verb: &str,
+        summary: String,
+        params: Vec<Value>,
+        body: Option<Value>,
+        responses: Map<String, Value>,
+    ) -> Value {
+        let mut op = json!({
+            "tags": self.tags(),
+            "operationId": format!("{verb}_{}", self.svc.name),
+            "summary": summary,
+            "parameters": params,
+            "responses": responses,
+        });
+        if let (Some(body), Value::Object(m)) = (body, &mut op) {
+            m.insert("requestBody".into(), body);
+        }
+        op
+    }
+
     fn collection_path(&self) -> Value {
         let svc = self.svc;
         let mut item = Map::new();
@@ -500,13 +522,13 @@ impl Ctx<'_> {
             }),
         );
         errors(&mut responses, &[400, 404, 406, 416, 503, 504]);
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("list_{}", self.svc.name),
-            "summary": format!("Read rows of {}", self.svc.name),
-            "parameters": params,
-            "responses": responses,
-        })
+        self.operation(
+            "list",
+            format!("Read rows of {}", self.svc.name),
+            params,
+            None,
+            responses,
+        )
     }
 
     fn collection_post(&self) -> Value {
@@ -546,14 +568,13 @@ impl Ctx<'_> {
             }),
         );
         errors(&mut responses, &[400, 405, 406, 409, 413, 415, 503, 504]);
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("insert_{}", self.svc.name),
-            "summary": format!("Insert rows into {}", self.svc.name),
-            "parameters": params,
-            "requestBody": body,
-            "responses": responses,
-        })
+        self.operation(
+            "insert",
+            format!("Insert rows into {}", self.svc.name),
+            params,
+            Some(body),
+            responses,
+        )
     }
 
     fn patch_body(&self) -> Value {
@@ -580,14 +601,16 @@ impl Ctx<'_> {
         );
         responses.insert("204".into(), no_content("Updated"));
         errors(&mut responses, &[400, 405, 406, 409, 413, 415, 503, 504]);
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("update_{}", self.svc.name),
-            "summary": format!("Update the rows of {} matching the filters (at least one filter needed)", self.svc.name),
-            "parameters": params,
-            "requestBody": self.patch_body(),
-            "responses": responses,
-        })
+        self.operation(
+            "update",
+            format!(
+                "Update the rows of {} matching the filters (at least one filter needed)",
+                self.svc.name
+            ),
+            params,
+            Some(self.patch_body()),
+            responses,
+        )
     }
 
     fn collection_put(&self) -> Value {
@@ -626,14 +649,19 @@ impl Ctx<'_> {
             &mut responses,
             &[400, 405, 406, 409, 412, 413, 415, 503, 504],
         );
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("upsert_{}", self.svc.name),
-            "summary": format!("Insert or replace one row of {} (PostgREST form)", self.svc.name),
-            "parameters": params,
-            "requestBody": json_body(row_ref(self.row), "The whole row; its key must equal the filters"),
-            "responses": responses,
-        })
+        self.operation(
+            "upsert",
+            format!(
+                "Insert or replace one row of {} (PostgREST form)",
+                self.svc.name
+            ),
+            params,
+            Some(json_body(
+                row_ref(self.row),
+                "The whole row; its key must equal the filters",
+            )),
+            responses,
+        )
     }
 
     fn collection_delete(&self) -> Value {
@@ -651,13 +679,16 @@ impl Ctx<'_> {
         );
         responses.insert("204".into(), no_content("Deleted"));
         errors(&mut responses, &[400, 405, 406, 409, 503, 504]);
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("delete_{}", self.svc.name),
-            "summary": format!("Delete the rows of {} matching the filters (at least one filter needed)", self.svc.name),
-            "parameters": params,
-            "responses": responses,
-        })
+        self.operation(
+            "delete",
+            format!(
+                "Delete the rows of {} matching the filters (at least one filter needed)",
+                self.svc.name
+            ),
+            params,
+            None,
+            responses,
+        )
     }
 
     fn key_params(&self) -> Vec<Value> {
@@ -737,13 +768,13 @@ impl Ctx<'_> {
             json!({ "description": "Not modified (If-None-Match)", "headers": { "ETag": etag_header() } }),
         );
         errors(&mut responses, &[400, 404, 406, 503, 504]);
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("get_{}", self.svc.name),
-            "summary": format!("Read one row of {} by primary key", self.svc.name),
-            "parameters": params,
-            "responses": responses,
-        })
+        self.operation(
+            "get",
+            format!("Read one row of {} by primary key", self.svc.name),
+            params,
+            None,
+            responses,
+        )
     }
 
     fn if_match() -> Value {
@@ -775,14 +806,13 @@ impl Ctx<'_> {
             &mut responses,
             &[400, 404, 405, 406, 409, 412, 413, 415, 503, 504],
         );
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("update_one_{}", self.svc.name),
-            "summary": format!("Update one row of {} by primary key", self.svc.name),
-            "parameters": params,
-            "requestBody": self.patch_body(),
-            "responses": responses,
-        })
+        self.operation(
+            "update_one",
+            format!("Update one row of {} by primary key", self.svc.name),
+            params,
+            Some(self.patch_body()),
+            responses,
+        )
     }
 
     fn item_put(&self) -> Value {
@@ -817,14 +847,19 @@ impl Ctx<'_> {
             &mut responses,
             &[400, 405, 406, 409, 412, 413, 415, 503, 504],
         );
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("replace_{}", self.svc.name),
-            "summary": format!("Insert or replace one row of {} by primary key", self.svc.name),
-            "parameters": params,
-            "requestBody": json_body(row_ref(self.row), "The whole row; a key in the body must equal the URL's (else 400 key_mismatch)"),
-            "responses": responses,
-        })
+        self.operation(
+            "replace",
+            format!(
+                "Insert or replace one row of {} by primary key",
+                self.svc.name
+            ),
+            params,
+            Some(json_body(
+                row_ref(self.row),
+                "The whole row; a key in the body must equal the URL's (else 400 key_mismatch)",
+            )),
+            responses,
+        )
     }
 
     fn item_delete(&self) -> Value {
@@ -844,13 +879,13 @@ impl Ctx<'_> {
         );
         responses.insert("204".into(), no_content("Deleted"));
         errors(&mut responses, &[400, 404, 405, 406, 409, 412, 503, 504]);
-        json!({
-            "tags": self.tags(),
-            "operationId": format!("delete_one_{}", self.svc.name),
-            "summary": format!("Delete one row of {} by primary key", self.svc.name),
-            "parameters": params,
-            "responses": responses,
-        })
+        self.operation(
+            "delete_one",
+            format!("Delete one row of {} by primary key", self.svc.name),
+            params,
+            None,
+            responses,
+        )
     }
 }
 
