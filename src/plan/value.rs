@@ -254,19 +254,7 @@ mod tests {
     use super::*;
 
     fn col(kind: ValueKind) -> Column {
-        Column {
-            name: "c".into(),
-            declared_type: String::new(),
-            kind,
-            unknown_type: false,
-            nullable: true,
-            has_default: false,
-            default_sql: None,
-            generated: false,
-            auto_increment: false,
-            max_length: None,
-            enum_values: None,
-        }
+        Column::plain("c", "", kind)
     }
 
     #[test]

@@ -359,19 +359,7 @@ mod tests {
     use super::*;
 
     fn col(kind: ValueKind, declared: &str) -> Column {
-        Column {
-            name: "c".into(),
-            declared_type: declared.into(),
-            kind,
-            unknown_type: false,
-            nullable: true,
-            has_default: false,
-            default_sql: None,
-            generated: false,
-            auto_increment: false,
-            max_length: None,
-            enum_values: None,
-        }
+        Column::plain("c", declared, kind)
     }
 
     fn one(kind: ValueKind, declared: &str, cell: Cell<'_>) -> String {

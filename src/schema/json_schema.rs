@@ -126,17 +126,11 @@ mod tests {
         let (kind, unknown_type, max_length) = crate::schema::sqlite::value_kind(declared);
         ServiceColumn {
             column: Column {
-                name: name.into(),
-                declared_type: declared.into(),
-                kind,
                 unknown_type,
                 nullable,
-                has_default: false,
-                default_sql: None,
-                generated: false,
-                auto_increment: false,
                 max_length,
                 enum_values: crate::schema::sqlite::enum_values(declared),
+                ..Column::plain(name, declared, kind)
             },
             read_only: false,
             key_position: None,

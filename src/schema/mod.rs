@@ -76,6 +76,26 @@ pub struct Column {
     pub enum_values: Option<Vec<String>>,
 }
 
+impl Column {
+    /// A nullable column without default or constraints (its kind given), e.g. for a
+    /// column whose details do not matter, and in tests.
+    pub fn plain(name: &str, declared_type: &str, kind: ValueKind) -> Column {
+        Column {
+            name: name.into(),
+            declared_type: declared_type.into(),
+            kind,
+            unknown_type: false,
+            nullable: true,
+            has_default: false,
+            default_sql: None,
+            generated: false,
+            auto_increment: false,
+            max_length: None,
+            enum_values: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ForeignKey {
     /// Constraint name (SQLite has none: we synthesise `{table}_{cols}_fkey` like PostgreSQL).

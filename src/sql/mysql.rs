@@ -289,17 +289,8 @@ mod tests {
 
     fn col(name: &str, kind: ValueKind, declared: &str, nullable: bool) -> Column {
         Column {
-            name: name.into(),
-            declared_type: declared.into(),
-            kind,
-            unknown_type: false,
             nullable,
-            has_default: false,
-            default_sql: None,
-            generated: false,
-            auto_increment: false,
-            max_length: None,
-            enum_values: None,
+            ..Column::plain(name, declared, kind)
         }
     }
 

@@ -264,19 +264,7 @@ mod tests {
     use super::*;
 
     fn col(name: &str, declared: &str, kind: ValueKind) -> Column {
-        Column {
-            name: name.into(),
-            declared_type: declared.into(),
-            kind,
-            unknown_type: false,
-            nullable: true,
-            has_default: false,
-            default_sql: None,
-            generated: false,
-            auto_increment: false,
-            max_length: None,
-            enum_values: None,
-        }
+        Column::plain(name, declared, kind)
     }
 
     fn ph(c: &Column, v: SqlValue) -> String {
