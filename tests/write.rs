@@ -1859,3 +1859,26 @@ fn concurrent_if_match_writes_let_exactly_one_through() {
         assert!(codes.iter().all(|&c| c == 200 || c == 412), "{codes:?}");
     });
 }
+
+#[test]
+fn writes_to_a_read_only_sqlite_file_are_405() {
+    // Load the data, then serve the same file with ?mode=ro.
+    let seed = TestServer::fixture(Backend::Sqlite, "music", MUSIC_TOML);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[server]\nbind = \"127.0.0.1:0\"\n[database]\nurl = \"{}?mode=ro\"\n{MUSIC_TOML}",
+        seed.url
+    );
+    let s = TestServer::start_with_config(Backend::Sqlite, dir, &toml);
+    assert_eq!(
+        s.get("/artists?id=eq.1&select=name").json(),
+        json!([{"name": "AC/DC"}])
+    );
+    let r = s.post("/artists", &json!({"id": 9, "name": "X"}));
+    let v = r.assert_error(405, "method_not_allowed");
+    assert_eq!(
+        v["message"],
+        "'artists' cannot be written: the database is read-only"
+    );
+    assert_eq!(r.header("allow"), Some("OPTIONS, GET, HEAD"));
+}
