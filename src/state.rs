@@ -6,13 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::config::{Config, ConfigError};
 use crate::exec::{redact_url, Database};
-use crate::schema::{
-    json_schema, Method, Relationship, SchemaCache, Service, ServiceColumn, Table,
-};
+use crate::schema::{Method, Relationship, SchemaCache, Service, ServiceColumn, Table};
 
 pub struct AppState {
     pub config: Config,
@@ -188,25 +184,17 @@ fn build_cache(config: &Config, tables: Vec<Option<Table>>) -> Result<SchemaCach
             }
             None => Method::ALL.to_vec(),
         };
-        let json_schema = json_schema::row_schema(name, &columns, &primary_key);
-        let validator = body_validator(&json_schema).map_err(|e| {
-            config_error(config, key.clone(), format!("internal schema error: {e}"))
-        })?;
-        services.insert(
+        let svc = Service::new(
             name.clone(),
-            Service {
-                name: name.clone(),
-                table,
-                columns,
-                primary_key,
-                methods,
-                max_rows: effective_max_rows(config.server.max_rows, sc.max_rows),
-                allow_unfiltered_writes: sc.allow_unfiltered_writes,
-                relationships: Vec::new(),
-                json_schema,
-                validator,
-            },
-        );
+            table,
+            columns,
+            primary_key,
+            methods,
+            effective_max_rows(config.server.max_rows, sc.max_rows),
+            sc.allow_unfiltered_writes,
+        )
+        .map_err(|e| config_error(config, key.clone(), format!("internal schema error: {e}")))?;
+        services.insert(name.clone(), svc);
     }
     link_relationships(&mut services);
     Ok(SchemaCache {
@@ -215,17 +203,6 @@ fn build_cache(config: &Config, tables: Vec<Option<Table>>) -> Result<SchemaCach
             .map(|(k, v)| (k, Arc::new(v)))
             .collect(),
     })
-}
-
-/// The schema bodies are checked with: the row schema without `required` (absence is
-/// checked per write mode) and without `additionalProperties` (unknown keys are reported
-/// by name, hidden ones exactly like ones that do not exist).
-fn body_validator(row: &Value) -> Result<jsonschema::Validator, String> {
-    let mut schema = json_schema::patch_schema(row);
-    if let Value::Object(m) = &mut schema {
-        m.remove("additionalProperties");
-    }
-    jsonschema::validator_for(&schema).map_err(|e| e.to_string())
 }
 
 /// A junction's many-to-one: target service, column pairs, constraint.

@@ -1487,5 +1487,19 @@ fn many_rows_stream_as_valid_json() {
         assert_eq!(all.len(), 1000);
         assert_eq!(all[0], 100);
         assert_eq!(r.header("content-range"), Some("5-1004/2005"));
+        // Without a count: a page larger than one part (~340 KB) is still streamed whole,
+        // with the exact range and the next link.
+        let r = s.get("/artists?offset=5&limit=1000");
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = ids_any(&r);
+        assert_eq!(page.len(), 1000);
+        assert_eq!(page[0], 100);
+        assert_eq!(page[999], 1099);
+        assert_eq!(r.header("content-range"), Some("5-1004/*"));
+        assert!(
+            r.header("link").is_some_and(|l| l.contains("offset=1005")),
+            "{:?}",
+            r.header("link")
+        );
     });
 }

@@ -47,12 +47,7 @@ pub struct Returning {
 impl Returning {
     /// The collector, and the columns a statement must return to feed it.
     pub fn new(svc: &Service, format: Format, selected: &[Selected]) -> (Self, Vec<Selected>) {
-        let enc = RowEncoder::new(
-            format,
-            selected
-                .iter()
-                .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
-        );
+        let enc = RowEncoder::for_selected(svc, format, selected);
         let mut cols = selected.to_vec();
         let mut key_at = Vec::new();
         for k in &svc.primary_key {
@@ -152,6 +147,7 @@ fn read_plan(svc: &Arc<Service>, select: Vec<Selected>, filter: Option<Condition
         order: Vec::new(),
         limit: None,
         offset: 0,
+        point_lookup: false,
     }
 }
 

@@ -87,6 +87,14 @@ pub(crate) async fn read_output(
         Ok(Err(_)) => return Err(crate::error::ApiError::internal("the read ended early")),
         Err(_) => return Err(on_timeout()),
     };
+    assemble(head, rest)
+}
+
+/// The output of a read whose head has come.
+pub(crate) fn assemble(
+    head: Head,
+    rest: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> ApiResult<ReadOutput> {
     let body = if head.done {
         RowBody::Full(head.first)
     } else {
@@ -227,11 +235,12 @@ impl Database {
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
-        each!(self, b => b.read(r).await)
+        // Boxed: each backend's future lives on the heap, so this one stays small.
+        each!(self, b => Box::pin(b.read(r)).await)
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
-        each!(self, b => b.write(w).await)
+        each!(self, b => Box::pin(b.write(w)).await)
     }
 
     /// Connections in the pool and how many of them are idle (for `/_metrics`).
@@ -241,20 +250,20 @@ impl Database {
 
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
-        each!(self, b => b.ping().await)
+        each!(self, b => Box::pin(b.ping()).await)
     }
 
     /// Introspect the named tables; `None` for a name that does not exist.
     pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
-        each!(self, b => b.introspect(names).await)
+        each!(self, b => Box::pin(b.introspect(names)).await)
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, String> {
-        each!(self, b => b.list_tables().await)
+        each!(self, b => Box::pin(b.list_tables()).await)
     }
 
     /// Run a script of SQL statements (the `init_sql` file) in one transaction.
     pub async fn run_script(&self, sql: String) -> Result<(), String> {
-        each!(self, b => b.run_script(sql).await)
+        each!(self, b => Box::pin(b.run_script(sql)).await)
     }
 }

@@ -1059,13 +1059,7 @@ async fn stream(
 ) -> ApiResult<Streamed> {
     let svc = &r.plan.service;
     let stmt = sql::select(ctx.dialect, &r.plan);
-    let enc = RowEncoder::new(
-        r.format,
-        r.plan
-            .select
-            .iter()
-            .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
-    );
+    let enc = RowEncoder::for_selected(svc, r.format, &r.plan.select);
     let reported = known.and_then(|(t, report)| report.then_some(t));
     let ncols = enc.columns.len();
     let mut rows = query_of(&stmt).fetch(&mut *conn);

@@ -244,6 +244,18 @@ impl SqlitePool {
         })
     }
 
+    /// A connection that is free right now, without waiting.
+    fn try_acquire(&self, write: bool) -> Option<Slot> {
+        let use_writer = write || self.shared.single;
+        let sem = if use_writer {
+            &self.shared.writer_slot
+        } else {
+            &self.shared.reader_slots
+        };
+        let permit = Arc::clone(sem).try_acquire_owned().ok()?;
+        self.slot(use_writer, permit).ok()
+    }
+
     async fn acquire(&self, write: bool) -> ApiResult<Slot> {
         let use_writer = write || self.shared.single;
         let sem = if use_writer {
@@ -265,6 +277,11 @@ impl SqlitePool {
                     })?
             }
         };
+        self.slot(use_writer, permit)
+    }
+
+    /// The connection behind `permit`.
+    fn slot(&self, use_writer: bool, permit: OwnedSemaphorePermit) -> ApiResult<Slot> {
         let conn = if use_writer {
             self.shared.writer.lock().ok().and_then(|mut w| w.take())
         } else {
@@ -352,6 +369,25 @@ impl SqlitePool {
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+        if r.plan.point_lookup {
+            // One row through the primary key takes microseconds, less than handing it to
+            // the blocking pool and back: run it here when a connection is free. The row is
+            // answered whole (never streamed), so nothing here waits on the channel.
+            if let Some(mut slot) = self.try_acquire(false) {
+                let (head_tx, head_rx) = oneshot::channel();
+                let (chunk_tx, chunk_rx) = mpsc::channel(1);
+                let result = slot
+                    .conn()
+                    .and_then(|conn| read_rows(conn, &r, usize::MAX, head_tx, chunk_tx));
+                drop(slot);
+                return match head_rx.await {
+                    Ok(head) => super::assemble(head?, chunk_rx),
+                    Err(_) => Err(result
+                        .err()
+                        .unwrap_or_else(|| ApiError::internal("the read ended without an answer"))),
+                };
+            }
+        }
         let mut slot = self.acquire(false).await?;
         let handle = slot.conn()?.get_interrupt_handle();
         let timeout = self.shared.request_timeout;
@@ -360,7 +396,7 @@ impl SqlitePool {
         tokio::task::spawn_blocking(move || {
             let result = slot
                 .conn()
-                .and_then(|conn| read_rows(conn, &r, head_tx, chunk_tx));
+                .and_then(|conn| read_rows(conn, &r, FIRST_PART, head_tx, chunk_tx));
             if let Err(e) = result {
                 tracing::warn!(error = %e, "read failed while streaming");
             }
@@ -522,9 +558,12 @@ fn constraint_error(extended: i32, msg: &str, svc: &Service) -> ApiError {
     }
 }
 
+/// Run a read, sending the head (the whole body when it fits in `first_part` bytes) on
+/// `head_tx` and any later parts on `chunk_tx`.
 fn read_rows(
     conn: &mut Connection,
     r: &ReadRequest,
+    first_part: usize,
     head_tx: oneshot::Sender<ApiResult<Head>>,
     chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> ApiResult<()> {
@@ -534,8 +573,9 @@ fn read_rows(
         let _ = head_tx.send(Err(e.clone()));
         Err(e)
     };
-    let count_stmt = sql::count(dialect, &r.plan);
+    // Only reads that report a total (or stream) count: built when first needed.
     let count_now = |conn: &Connection| -> ApiResult<u64> {
+        let count_stmt = sql::count(dialect, &r.plan);
         let mut st = conn
             .prepare_cached(&count_stmt.sql)
             .map_err(|e| map_err(e, svc))?;
@@ -546,13 +586,7 @@ fn read_rows(
         .map_err(|e| map_err(e, svc))
     };
     let stmt = sql::select(dialect, &r.plan);
-    let enc = RowEncoder::new(
-        r.format,
-        r.plan
-            .select
-            .iter()
-            .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
-    );
+    let enc = RowEncoder::for_selected(svc, r.format, &r.plan.select);
     let mut prepared = match conn.prepare_cached(&stmt.sql) {
         Ok(p) => p,
         Err(e) => return fail(head_tx, map_err(e, svc)),
@@ -615,7 +649,7 @@ fn read_rows(
             }
         });
         n += 1;
-        let limit = if head_tx.is_some() { FIRST_PART } else { CHUNK };
+        let limit = if head_tx.is_some() { first_part } else { CHUNK };
         if buf.len() >= limit {
             if let Some(tx) = head_tx.take() {
                 // Streaming from here on: the row count must be known for Content-Range.

@@ -11,11 +11,11 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
-use poem::http::{HeaderValue, Method as HttpMethod, StatusCode};
+use poem::http::{header, HeaderName, HeaderValue, Method as HttpMethod, StatusCode};
 use poem::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::error_response;
+use super::{error_response, PREFERENCE_APPLIED, RANGE_UNIT};
 use crate::error::{ApiError, ApiResult};
 use crate::exec::{ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
 use crate::plan::write::{self, Assign, DeletePlan, InsertOptions, UpdatePlan};
@@ -33,13 +33,40 @@ pub async fn handle(state: &Arc<AppState>, mut req: Request) -> Response {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
-    if let Some(unread) = body {
+    if let Some(unread) = body.filter(|b| !b.is_empty()) {
         // Answered without reading the body (an early 4xx): read it anyway, within the
         // body limit, so the client is not cut off while it is still sending.
         let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
-        let _ = unread.into_bytes_limit(limit).await;
+        let _ = Box::pin(collect_body(unread, limit)).await;
     }
     resp
+}
+
+/// The whole body, or `PayloadTooLarge` past `limit` bytes. A body that arrives in one
+/// frame (most do) is returned as it came, without a copy.
+async fn collect_body(body: Body, limit: usize) -> Result<Bytes, poem::error::ReadBodyError> {
+    use futures_util::StreamExt;
+    let mut frames = body.into_bytes_stream();
+    let mut first: Option<Bytes> = None;
+    let mut joined = bytes::BytesMut::new();
+    let mut len = 0usize;
+    while let Some(frame) = frames.next().await {
+        let frame = frame?;
+        len = len.saturating_add(frame.len());
+        if len > limit {
+            return Err(poem::error::ReadBodyError::PayloadTooLarge);
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(frame),
+            prior => {
+                if let Some(prior) = prior {
+                    joined.extend_from_slice(&prior);
+                }
+                joined.extend_from_slice(&frame);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response {
@@ -155,16 +182,18 @@ async fn route(
     let api = ApiRequest::parse(action, &svc.name, key, &raw_query, req.headers())?;
 
     let body = if matches!(action, Action::Post | Action::Patch | Action::Put) {
-        Some(read_body(state, &req, body).await?)
+        Some(Box::pin(read_body(state, &req, body)).await?)
     } else {
         None
     };
     match action {
-        Action::Get | Action::Head => read(state, &svc, &api).await,
-        Action::Post => post(state, &svc, &api, body.as_ref()).await,
-        Action::Patch => patch(state, &svc, &api, body.as_ref()).await,
-        Action::Put => put(state, &svc, &api, body.as_ref()).await,
-        Action::Delete => delete(state, &svc, &api).await,
+        // Each branch's future is boxed so the request future poem moves onto the heap
+        // holds none of them inline (moving large futures cost more than the query did).
+        Action::Get | Action::Head => Box::pin(read(state, &svc, &api)).await,
+        Action::Post => Box::pin(post(state, &svc, &api, body.as_ref())).await,
+        Action::Patch => Box::pin(patch(state, &svc, &api, body.as_ref())).await,
+        Action::Put => Box::pin(put(state, &svc, &api, body.as_ref())).await,
+        Action::Delete => Box::pin(delete(state, &svc, &api)).await,
     }
 }
 
@@ -258,7 +287,7 @@ async fn read_body(state: &AppState, req: &Request, body: &mut Option<Body>) -> 
     let Some(body) = body.take() else {
         return Err(ApiError::internal("the request body was read twice"));
     };
-    body.into_bytes_limit(usize::try_from(limit).unwrap_or(usize::MAX))
+    collect_body(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .await
         .map_err(|e| match e {
             poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge { limit },
@@ -277,7 +306,7 @@ fn content_range(lower: u64, rows: u64, total: Option<u64>) -> String {
     }
 }
 
-fn set(resp: &mut Response, name: &'static str, value: &str) {
+fn set(resp: &mut Response, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
     }
@@ -316,7 +345,7 @@ fn applied(api: &ApiRequest, write: bool) -> Option<String> {
 
 fn with_applied(mut resp: Response, api: &ApiRequest, write: bool) -> Response {
     if let Some(a) = applied(api, write) {
-        set(&mut resp, "preference-applied", &a);
+        set(&mut resp, PREFERENCE_APPLIED, &a);
     }
     resp
 }
@@ -380,7 +409,7 @@ async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResu
                 let mut resp = Response::builder()
                     .status(StatusCode::NOT_MODIFIED)
                     .body(Body::empty());
-                set(&mut resp, "etag", &tag);
+                set(&mut resp, header::ETAG, &tag);
                 return Ok(resp);
             }
         }
@@ -398,7 +427,7 @@ async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResu
             .status(StatusCode::OK)
             .content_type(ct)
             .body(Body::from(body));
-        set(&mut resp, "etag", &tag);
+        set(&mut resp, header::ETAG, &tag);
         return Ok(resp);
     }
     if let Some(total) = out.total {
@@ -433,15 +462,15 @@ async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResu
     if format != Format::Object {
         set(
             &mut resp,
-            "content-range",
+            header::CONTENT_RANGE,
             &content_range(offset, rows, out.total),
         );
-        set(&mut resp, "range-unit", "items");
+        set(&mut resp, RANGE_UNIT, "items");
     }
     if more {
         if let Some(l) = limit.filter(|l| *l > 0) {
             let link = next_link(&api.raw_query, &format!("/{}", svc.name), offset + rows, l);
-            set(&mut resp, "link", &link);
+            set(&mut resp, header::LINK, &link);
         }
     }
     Ok(with_applied(resp, api, false))
@@ -516,7 +545,7 @@ fn write_response(
         Response::builder().status(st).body(Body::empty())
     };
     if api.prefer.count.is_some() {
-        set(&mut resp, "content-range", &format!("*/{}", out.rows));
+        set(&mut resp, header::CONTENT_RANGE, &format!("*/{}", out.rows));
     }
     with_applied(resp, api, true)
 }
@@ -566,7 +595,7 @@ async fn post(
         resp.set_status(status);
     }
     if out.keys.len() == 1 && !svc.primary_key.is_empty() && !rollback(api) {
-        set(&mut resp, "location", &location(svc, &out.keys[0]));
+        set(&mut resp, header::LOCATION, &location(svc, &out.keys[0]));
     }
     Ok(resp)
 }
@@ -631,14 +660,14 @@ async fn patch(
         let mut resp = write_response(api, StatusCode::OK, &out, true, !explicit_repr);
         if api.query.select.is_none() && resp.status() == StatusCode::OK {
             let tag = etag(strip_array(&out.body));
-            set(&mut resp, "etag", &tag);
+            set(&mut resp, header::ETAG, &tag);
         }
         return Ok(resp);
     }
     let repr = api.prefer.return_ == Some(ReturnPref::Representation);
     let mut resp = write_response(api, StatusCode::OK, &out, repr, false);
     let range = content_range(0, out.rows, api.prefer.count.map(|_| out.rows));
-    set(&mut resp, "content-range", &range);
+    set(&mut resp, header::CONTENT_RANGE, &range);
     Ok(resp)
 }
 
@@ -729,10 +758,10 @@ async fn put(
     }
     if item && api.query.select.is_none() && !resp.status().eq(&StatusCode::NO_CONTENT) {
         let tag = etag(strip_array(&out.body));
-        set(&mut resp, "etag", &tag);
+        set(&mut resp, header::ETAG, &tag);
     }
     if status == StatusCode::CREATED && !rollback(api) {
-        set(&mut resp, "location", &location(svc, &key));
+        set(&mut resp, header::LOCATION, &location(svc, &key));
     }
     Ok(resp)
 }
@@ -770,7 +799,7 @@ async fn delete(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiRe
         let total = api.prefer.count.map(|_| out.rows);
         set(
             &mut resp,
-            "content-range",
+            header::CONTENT_RANGE,
             &format!(
                 "*/{}",
                 total.map_or_else(|| "*".to_string(), |t| t.to_string())

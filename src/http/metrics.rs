@@ -2,7 +2,11 @@
 //! one process keep separate numbers), fed by `Api::call` after each request and rendered
 //! as text by `GET /_metrics`. Pool gauges are sampled when the page is rendered.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
@@ -23,6 +27,20 @@ const BUCKETS: &[f64] = &[
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Registered handles by service, then (method, status): recording a request is an
+    /// atomic add, with no label strings built or hashed into the registry.
+    series: RwLock<HashMap<String, BySeries>>,
+}
+
+/// One service's series by (method, status).
+type BySeries = HashMap<(&'static str, u16), Series>;
+
+/// The handles one (service, method, status) records into.
+#[derive(Clone)]
+struct Series {
+    requests: Counter,
+    duration: Histogram,
+    db_errors: Option<Counter>,
 }
 
 impl Metrics {
@@ -52,26 +70,58 @@ impl Metrics {
             );
             metrics::describe_gauge!(POOL, "Database connections by state (in_use, idle)");
         });
-        Metrics { recorder, handle }
+        Metrics {
+            recorder,
+            handle,
+            series: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn register(&self, service: &str, method: &'static str, status: u16) -> Series {
+        metrics::with_local_recorder(&self.recorder, || {
+            let service = service.to_string();
+            Series {
+                requests: metrics::counter!(
+                    REQUESTS,
+                    "service" => service.clone(),
+                    "method" => method,
+                    "status" => status.to_string()
+                ),
+                duration: metrics::histogram!(
+                    DURATION,
+                    "service" => service.clone(),
+                    "method" => method
+                ),
+                db_errors: (status >= 500 && service != OTHER)
+                    .then(|| metrics::counter!(DB_ERRORS, "service" => service)),
+            }
+        })
     }
 
     /// Record one answered request.
     pub fn record(&self, service: &str, method: &'static str, status: u16, elapsed: Duration) {
-        metrics::with_local_recorder(&self.recorder, || {
-            let service = service.to_string();
-            metrics::counter!(
-                REQUESTS,
-                "service" => service.clone(),
-                "method" => method,
-                "status" => status.to_string()
-            )
-            .increment(1);
-            metrics::histogram!(DURATION, "service" => service.clone(), "method" => method)
-                .record(elapsed.as_secs_f64());
-            if status >= 500 && service != OTHER {
-                metrics::counter!(DB_ERRORS, "service" => service).increment(1);
+        let known = self
+            .series
+            .read()
+            .ok()
+            .and_then(|m| m.get(service)?.get(&(method, status)).cloned());
+        let series = match known {
+            Some(s) => s,
+            None => {
+                let s = self.register(service, method, status);
+                if let Ok(mut m) = self.series.write() {
+                    m.entry(service.to_string())
+                        .or_default()
+                        .insert((method, status), s.clone());
+                }
+                s
             }
-        });
+        };
+        series.requests.increment(1);
+        series.duration.record(elapsed.as_secs_f64());
+        if let Some(c) = &series.db_errors {
+            c.increment(1);
+        }
     }
 
     /// The text exposition (format 0.0.4), with the pool gauges sampled now.

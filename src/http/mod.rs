@@ -11,11 +11,15 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use poem::http::{HeaderValue, StatusCode};
+use poem::http::{header, HeaderName, HeaderValue, StatusCode};
 use poem::{Body, Endpoint, Request, Response};
 use tracing::Instrument;
 
 use crate::error::ApiError;
+
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
+pub(crate) const RANGE_UNIT: HeaderName = HeaderName::from_static("range-unit");
 use crate::state::AppState;
 
 /// What every request handler shares: the swappable state and request-id generation.
@@ -51,7 +55,19 @@ impl Server {
             return id.to_string();
         }
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{:08x}-{n:012x}", self.id_prefix)
+        // "{prefix:08x}-{n:012x}", without the formatting machinery.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = String::with_capacity(21);
+        for shift in (0..8).rev() {
+            id.push(char::from(
+                HEX[((self.id_prefix >> (shift * 4)) & 15) as usize],
+            ));
+        }
+        id.push('-');
+        for shift in (0..12).rev() {
+            id.push(char::from(HEX[((n >> (shift * 4)) & 15) as usize]));
+        }
+        id
     }
 }
 
@@ -70,13 +86,11 @@ impl Endpoint for Api {
         let span = tracing::info_span!("request", request_id = %id, %method, %path);
         let state = self.server.state.load_full();
         let started = std::time::Instant::now();
-        let service_label = {
-            let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-            if state.cache.service(first).is_some() {
-                first.to_string()
-            } else {
-                metrics::OTHER.to_string()
-            }
+        let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        let service_label = if state.cache.service(first).is_some() {
+            first
+        } else {
+            metrics::OTHER
         };
         let method_label = metrics::method_label(&method);
         let origin = req
@@ -103,13 +117,13 @@ impl Endpoint for Api {
         .instrument(span)
         .await;
         if let Ok(v) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert("x-request-id", v);
+            resp.headers_mut().insert(X_REQUEST_ID, v);
         }
         if let Some(origin) = origin {
             cors_headers(&state.config.server.cors_origins, &origin, &mut resp);
         }
         self.server.metrics.record(
-            &service_label,
+            service_label,
             method_label,
             resp.status().as_u16(),
             started.elapsed(),
@@ -174,7 +188,7 @@ pub fn error_response(e: &ApiError) -> Response {
     } = e
     {
         if let Ok(v) = HeaderValue::from_str(&format!("*/{total}")) {
-            resp.headers_mut().insert("content-range", v);
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
         }
     }
     resp

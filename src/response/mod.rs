@@ -4,11 +4,13 @@
 
 use std::fmt::Write as _;
 use std::hash::Hasher;
+use std::sync::Arc;
 
 use base64::Engine;
 
 use crate::plan::value::is_decimal_text;
-use crate::schema::{Column, ValueKind};
+use crate::plan::Selected;
+use crate::schema::{Column, Service, ValueKind};
 
 /// The representation a client asked for with `Accept`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +69,35 @@ pub fn decimal_scale(declared: &str) -> Option<usize> {
 #[derive(Debug, Clone)]
 pub struct RowEncoder {
     pub format: Format,
-    pub columns: Vec<OutColumn>,
+    pub columns: Arc<[OutColumn]>,
+}
+
+/// Encoder columns for `(output name, column)` pairs.
+pub fn out_columns<'a>(
+    columns: impl IntoIterator<Item = (&'a str, &'a Column)>,
+) -> Arc<[OutColumn]> {
+    columns
+        .into_iter()
+        .enumerate()
+        .map(|(n, (name, col))| {
+            let mut json_key = String::with_capacity(name.len() + 4);
+            json_key.push(if n == 0 { '{' } else { ',' });
+            // A column name is a string; serde_json never fails on one.
+            json_key.push_str(&serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into()));
+            json_key.push(':');
+            OutColumn {
+                kind: col.kind,
+                unknown_type: col.unknown_type,
+                scale: if col.kind == ValueKind::Decimal {
+                    decimal_scale(&col.declared_type)
+                } else {
+                    None
+                },
+                json_key,
+                csv_name: name.to_string(),
+            }
+        })
+        .collect()
 }
 
 impl RowEncoder {
@@ -75,29 +105,32 @@ impl RowEncoder {
         format: Format,
         columns: impl IntoIterator<Item = (&'a str, &'a Column)>,
     ) -> Self {
-        let columns = columns
-            .into_iter()
-            .enumerate()
-            .map(|(n, (name, col))| {
-                let mut json_key = String::with_capacity(name.len() + 4);
-                json_key.push(if n == 0 { '{' } else { ',' });
-                // A column name is a string; serde_json never fails on one.
-                json_key.push_str(&serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into()));
-                json_key.push(':');
-                OutColumn {
-                    kind: col.kind,
-                    unknown_type: col.unknown_type,
-                    scale: if col.kind == ValueKind::Decimal {
-                        decimal_scale(&col.declared_type)
-                    } else {
-                        None
-                    },
-                    json_key,
-                    csv_name: name.to_string(),
-                }
-            })
-            .collect();
-        RowEncoder { format, columns }
+        RowEncoder {
+            format,
+            columns: out_columns(columns),
+        }
+    }
+
+    /// The encoder for `selected` columns of `svc`. Every column under its own name (a
+    /// read without `select`) reuses the service's prepared columns.
+    pub fn for_selected(svc: &Service, format: Format, selected: &[Selected]) -> Self {
+        let all = selected.len() == svc.columns.len()
+            && selected
+                .iter()
+                .enumerate()
+                .all(|(i, s)| s.column == i && s.output == svc.columns[i].column.name);
+        if all {
+            return RowEncoder {
+                format,
+                columns: Arc::clone(&svc.all_out),
+            };
+        }
+        RowEncoder::new(
+            format,
+            selected
+                .iter()
+                .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
+        )
     }
 
     /// What comes before the first row.

@@ -238,9 +238,43 @@ pub struct Service {
     /// Checks body objects: types, lengths, enums (no `required`: absence is checked
     /// per write mode, with the missing key's own path).
     pub validator: jsonschema::Validator,
+    /// Every column under its own name, ready for the encoder: what a read without
+    /// `select` answers, built once here instead of per request.
+    pub(crate) all_out: Arc<[crate::response::OutColumn]>,
 }
 
 impl Service {
+    /// A service showing `columns` of `table`: derives the row's JSON Schema, the body
+    /// validator and the encoder columns. Relationships are linked afterwards.
+    pub fn new(
+        name: String,
+        table: Table,
+        columns: Vec<ServiceColumn>,
+        primary_key: Vec<String>,
+        methods: Vec<Method>,
+        max_rows: u64,
+        allow_unfiltered_writes: bool,
+    ) -> Result<Service, String> {
+        let json_schema = json_schema::row_schema(&name, &columns, &primary_key);
+        let validator = body_validator(&json_schema)?;
+        let all_out = crate::response::out_columns(
+            columns.iter().map(|c| (c.column.name.as_str(), &c.column)),
+        );
+        Ok(Service {
+            name,
+            table,
+            columns,
+            primary_key,
+            methods,
+            max_rows,
+            allow_unfiltered_writes,
+            relationships: Vec::new(),
+            json_schema,
+            validator,
+            all_out,
+        })
+    }
+
     pub fn column(&self, name: &str) -> Option<&ServiceColumn> {
         self.columns.iter().find(|c| c.column.name == name)
     }
@@ -264,4 +298,15 @@ impl SchemaCache {
     pub fn service(&self, name: &str) -> Option<&Arc<Service>> {
         self.services.get(name)
     }
+}
+
+/// The schema bodies are checked with: the row schema without `required` (absence is
+/// checked per write mode) and without `additionalProperties` (unknown keys are reported
+/// by name, hidden ones exactly like ones that do not exist).
+fn body_validator(row: &serde_json::Value) -> Result<jsonschema::Validator, String> {
+    let mut schema = json_schema::patch_schema(row);
+    if let serde_json::Value::Object(m) = &mut schema {
+        m.remove("additionalProperties");
+    }
+    jsonschema::validator_for(&schema).map_err(|e| e.to_string())
 }

@@ -281,6 +281,25 @@ fn returning(b: &mut Builder<'_>, svc: &Service, returning: &[Selected]) {
 }
 
 /// `SELECT cols FROM t WHERE .. ORDER BY .. LIMIT .. OFFSET ..`
+/// `ident` quoted with `q`: a `q` inside is doubled and a NUL (which no catalog returns)
+/// is dropped. Names without either are copied whole.
+pub(crate) fn quote_doubling(out: &mut String, ident: &str, q: char) {
+    out.push(q);
+    if ident.bytes().any(|b| b == 0 || char::from(b) == q) {
+        for c in ident.chars() {
+            if c == q {
+                out.push(q);
+            }
+            if c != '\0' {
+                out.push(c);
+            }
+        }
+    } else {
+        out.push_str(ident);
+    }
+    out.push(q);
+}
+
 pub fn select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
     let svc = &plan.service;
     let mut b = Builder::new(d);

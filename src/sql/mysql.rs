@@ -90,14 +90,7 @@ impl MySql {
 
 impl Dialect for MySql {
     fn quote_ident(&self, out: &mut String, ident: &str) {
-        out.push('`');
-        for c in ident.chars() {
-            if c == '`' {
-                out.push('`');
-            }
-            out.push(c);
-        }
-        out.push('`');
+        super::quote_doubling(out, ident, '`');
     }
 
     fn placeholder(&self, out: &mut String, _n: usize, _column: Option<&Column>, value: &SqlValue) {

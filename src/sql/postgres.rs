@@ -113,17 +113,7 @@ impl Postgres {
 
 impl Dialect for Postgres {
     fn quote_ident(&self, out: &mut String, ident: &str) {
-        out.push('"');
-        for c in ident.chars() {
-            if c == '"' {
-                out.push('"');
-            }
-            // NUL cannot appear in an identifier the catalog returned; drop it defensively.
-            if c != '\0' {
-                out.push(c);
-            }
-        }
-        out.push('"');
+        super::quote_doubling(out, ident, '"');
     }
 
     fn placeholder(&self, out: &mut String, n: usize, column: Option<&Column>, value: &SqlValue) {

@@ -63,14 +63,7 @@ pub fn like_to_regex(pattern: &str) -> String {
 
 impl Dialect for Sqlite {
     fn quote_ident(&self, out: &mut String, ident: &str) {
-        out.push('"');
-        for c in ident.chars() {
-            if c == '"' {
-                out.push('"');
-            }
-            out.push(c);
-        }
-        out.push('"');
+        super::quote_doubling(out, ident, '"');
     }
 
     fn placeholder(
