@@ -268,6 +268,54 @@ def export_rows(backend):
     return results
 
 
+STARTUP_TABLES = int(os.environ.get("BENCH_STARTUP_TABLES", "500"))
+
+
+def startup(backend):
+    """Start-up with STARTUP_TABLES tables named in services.toml: seconds from launch
+    until /_ready answers (introspection included), best of three."""
+    ddl = [f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, amount NUMERIC(10,2), "
+           f"created_at TIMESTAMP, parent_id INTEGER{' REFERENCES t%d(id)' % (i - 1) if i else ''})"
+           for i in range(STARTUP_TABLES)]
+    if backend == "sqlite":
+        db = os.path.join(OUT, "startup.db")
+        if os.path.exists(db):
+            os.remove(db)
+        c = sqlite3.connect(db)
+        c.executescript(";\n".join(ddl) + ";")
+        c.commit()
+        c.close()
+        url = f"sqlite://{db}"
+    else:
+        psql(PG_ADMIN, "DROP DATABASE IF EXISTS restable_startup")
+        psql(PG_ADMIN, "CREATE DATABASE restable_startup")
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/restable_startup"
+        psql(url, ";\n".join(ddl) + ";")
+    port = free_port()
+    d = os.path.join(OUT, f"startup-{backend}")
+    os.makedirs(d, exist_ok=True)
+    cfg = os.path.join(d, "services.toml")
+    with open(cfg, "w") as f:
+        f.write(f'[server]\nbind = "127.0.0.1:{port}"\n\n[database]\nurl = "{url}"\n\n')
+        f.write("".join(f"[services.t{i}]\n" for i in range(STARTUP_TABLES)))
+    best = float("inf")
+    for _ in range(3):
+        t = time.time()
+        s = Server([RESTABLE, "--config", cfg], f"http://127.0.0.1:{port}", dict(os.environ, RESTABLE_LOG="warn"))
+        while True:
+            try:
+                urllib.request.urlopen(s.base + "/_ready", timeout=1).read()
+                break
+            except Exception:
+                if s.proc.poll() is not None:
+                    raise RuntimeError("restable exited during start-up; see bench/out")
+                time.sleep(0.005)
+        best = min(best, time.time() - t)
+        s.stop()
+    print(f"{backend:8} start-up with {STARTUP_TABLES} tables: {best:.3f} s (launch to /_ready, best of 3)", flush=True)
+    return best
+
+
 def nodb_ceiling():
     f = reference("nodb", None)
     out = {c: wrk(f.base, "list 50", c) for c in CONNS}
@@ -283,11 +331,12 @@ def main():
     os.makedirs(OUT)
     print(f"{os.cpu_count()} cores; wrk -t2, {SECONDS} s per run; {TRACKS} tracks", flush=True)
     ceiling = nodb_ceiling()
-    rows, exports = [], []
+    rows, exports, starts = [], [], []
     for backend in BACKENDS:
         if backend == "postgres" and subprocess.run(["pg_isready", "-h", "127.0.0.1"], capture_output=True).returncode != 0:
             print("postgres: not reachable, skipped", flush=True)
             continue
+        starts.append((backend, startup(backend)))
         run_backend(backend, rows)
         exports += export_rows(backend)
     with open(os.path.join(OUT, "results.md"), "w") as f:
@@ -297,6 +346,9 @@ def main():
         f.write("\n| backend | rows | format | rows/s | peak RSS MB |\n|---|--:|---|--:|--:|\n")
         for backend, n, accept, rps, rss, _ in exports:
             f.write(f"| {backend} | {n} | {accept} | {rps:.0f} | {rss:.1f} |\n")
+        f.write("\n| backend | start-up with %d tables |\n|---|--:|\n" % STARTUP_TABLES)
+        for backend, secs in starts:
+            f.write(f"| {backend} | {secs:.3f} s |\n")
         f.write("\n" + " ".join(f"no-database ceiling c={c}: {v['rps']:.0f} req/s." for c, v in ceiling.items()) + "\n")
     print(open(os.path.join(OUT, "results.md")).read())
 

@@ -1503,3 +1503,56 @@ fn many_rows_stream_as_valid_json() {
         );
     });
 }
+
+#[test]
+fn postgres_dates_and_timestamps_read_as_postgres_writes_them() {
+    // Read in binary and formatted by restable: must equal PostgreSQL's own to_json text,
+    // edge values included (fractions, BC, five-digit years, infinity).
+    for b in backends() {
+        if b != Backend::Postgres {
+            continue;
+        }
+        let s = TestServer::start(
+            b,
+            "CREATE TABLE times (id INTEGER PRIMARY KEY, ts TIMESTAMP, tz TIMESTAMPTZ, d DATE);\n\
+             INSERT INTO times VALUES\n\
+             (1, '2024-02-29 13:45:07.5', '2024-01-01 00:00:00+02', '2024-01-01'),\n\
+             (2, '1999-12-31 23:59:59.999999', '0001-01-01 00:00:00 BC', '0044-03-15 BC'),\n\
+             (3, '0044-03-15 12:00:00 BC', 'infinity', '10000-01-01'),\n\
+             (4, '10000-01-01 00:00:00', '-infinity', 'infinity'),\n\
+             (5, 'infinity', '1970-01-01 00:00:00.000001+00', '-infinity'),\n\
+             (6, '4713-01-01 00:00:00 BC', NULL, '5874897-12-31'),\n\
+             (7, '294276-12-31 23:59:59.999999', '2000-02-29 12:00:00.01+00', '2000-01-01');",
+            "[services.times]\n",
+        );
+        let r = s.get("/times?order=id");
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.json(),
+            json!([
+                {"id": 1, "ts": "2024-02-29T13:45:07.5", "tz": "2023-12-31T22:00:00+00:00", "d": "2024-01-01"},
+                {"id": 2, "ts": "1999-12-31T23:59:59.999999", "tz": "0001-01-01T00:00:00+00:00 BC", "d": "0044-03-15 BC"},
+                {"id": 3, "ts": "0044-03-15T12:00:00 BC", "tz": "infinity", "d": "10000-01-01"},
+                {"id": 4, "ts": "10000-01-01T00:00:00", "tz": "-infinity", "d": "infinity"},
+                {"id": 5, "ts": "infinity", "tz": "1970-01-01T00:00:00.000001+00:00", "d": "-infinity"},
+                {"id": 6, "ts": "4713-01-01T00:00:00 BC", "tz": null, "d": "5874897-12-31"},
+                {"id": 7, "ts": "294276-12-31T23:59:59.999999", "tz": "2000-02-29T12:00:00.01+00:00", "d": "2000-01-01"}
+            ])
+        );
+        let csv = s
+            .req("GET", "/times?id=eq.2&select=ts,tz,d")
+            .header("accept", "text/csv")
+            .send();
+        assert_eq!(csv.status, 200, "{}", csv.text);
+        assert_eq!(
+            csv.text,
+            "ts,tz,d\n1999-12-31T23:59:59.999999,0001-01-01T00:00:00+00:00 BC,0044-03-15 BC"
+        );
+        // A timestamp filter still compares as a timestamp.
+        let r = s.get("/times?select=id&ts=gt.2000-01-01T00:00:00&order=id");
+        assert_eq!(
+            r.json(),
+            json!([{"id": 1}, {"id": 4}, {"id": 5}, {"id": 7}])
+        );
+    }
+}

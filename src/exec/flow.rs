@@ -30,6 +30,11 @@ pub fn key_text(c: Cell<'_>) -> String {
         Cell::Text(t) => t.to_string(),
         Cell::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         Cell::Bool(b) => b.to_string(),
+        t @ (Cell::Date(_) | Cell::Timestamp(..)) => {
+            let mut out = Vec::new();
+            crate::response::time_text(&mut out, &t);
+            String::from_utf8_lossy(&out).into_owned()
+        }
     }
 }
 

@@ -93,6 +93,9 @@ enum Decoder {
     Bool,
     Bytes,
     Text,
+    Date,
+    Timestamp,
+    TimestampTz,
 }
 
 fn decoders(row: &PgRow) -> Vec<Decoder> {
@@ -106,6 +109,9 @@ fn decoders(row: &PgRow) -> Vec<Decoder> {
             "FLOAT4" => Decoder::Float4,
             "BOOL" => Decoder::Bool,
             "BYTEA" => Decoder::Bytes,
+            "DATE" => Decoder::Date,
+            "TIMESTAMP" => Decoder::Timestamp,
+            "TIMESTAMPTZ" => Decoder::TimestampTz,
             _ => Decoder::Text,
         })
         .collect()
@@ -126,6 +132,15 @@ fn cell(row: &PgRow, i: usize, d: Decoder) -> Cell<'_> {
         Decoder::Float4 => <f32 as Decode<Postgres>>::decode(v).map(|f| Cell::Float(f.into())),
         Decoder::Bool => <bool as Decode<Postgres>>::decode(v).map(Cell::Bool),
         Decoder::Bytes => v.as_bytes().map(Cell::Bytes),
+        // Binary: days / microseconds since 2000-01-01, formatted by the encoder (cheaper
+        // than having the server call to_json on every value).
+        Decoder::Date => <i32 as Decode<Postgres>>::decode(v).map(Cell::Date),
+        Decoder::Timestamp => {
+            <i64 as Decode<Postgres>>::decode(v).map(|t| Cell::Timestamp(t, false))
+        }
+        Decoder::TimestampTz => {
+            <i64 as Decode<Postgres>>::decode(v).map(|t| Cell::Timestamp(t, true))
+        }
         Decoder::Text => match v.as_bytes() {
             Ok(b) => Ok(match std::str::from_utf8(b) {
                 Ok(s) => Cell::Text(s),

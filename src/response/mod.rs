@@ -42,6 +42,94 @@ pub enum Cell<'a> {
     Text(&'a str),
     Bytes(&'a [u8]),
     Bool(bool),
+    /// A date as days since 2000-01-01 (PostgreSQL's binary form; `i32::MAX`/`MIN` are
+    /// ±infinity).
+    Date(i32),
+    /// A timestamp as microseconds since 2000-01-01 00:00:00 (`i64::MAX`/`MIN` are
+    /// ±infinity); `true`: with time zone, in UTC.
+    Timestamp(i64, bool),
+}
+
+/// Year (astronomical: 0 is 1 BC), month and day of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    // Howard Hinnant's days-to-civil algorithm on the proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Days from 1970-01-01 to 2000-01-01.
+const EPOCH_2000_DAYS: i64 = 10_957;
+
+/// `n` with at least `width` digits.
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let s = b.format(n);
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(s.len())));
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The date part, and whether it is BC (written after the rest, as PostgreSQL does).
+fn push_date(out: &mut Vec<u8>, days_since_1970: i64) -> bool {
+    let (year, month, day) = civil_from_days(days_since_1970);
+    let bc = year <= 0;
+    push_padded(out, if bc { (1 - year) as u64 } else { year as u64 }, 4);
+    out.push(b'-');
+    push_padded(out, month.into(), 2);
+    out.push(b'-');
+    push_padded(out, day.into(), 2);
+    bc
+}
+
+/// A `Cell::Date` or `Cell::Timestamp` as PostgreSQL's `to_json` writes it
+/// (`2024-01-02`, `2024-01-02T03:04:05.5`, `…+00:00`, `infinity`, `… BC`).
+pub fn time_text(out: &mut Vec<u8>, cell: &Cell<'_>) {
+    let bc = match *cell {
+        Cell::Date(i32::MAX) | Cell::Timestamp(i64::MAX, _) => {
+            return out.extend_from_slice(b"infinity")
+        }
+        Cell::Date(i32::MIN) | Cell::Timestamp(i64::MIN, _) => {
+            return out.extend_from_slice(b"-infinity")
+        }
+        Cell::Date(d) => push_date(out, i64::from(d) + EPOCH_2000_DAYS),
+        Cell::Timestamp(us, tz) => {
+            const DAY: i64 = 86_400_000_000;
+            let bc = push_date(out, us.div_euclid(DAY) + EPOCH_2000_DAYS);
+            let t = us.rem_euclid(DAY) as u64;
+            let secs = t / 1_000_000;
+            out.push(b'T');
+            push_padded(out, secs / 3600, 2);
+            out.push(b':');
+            push_padded(out, secs / 60 % 60, 2);
+            out.push(b':');
+            push_padded(out, secs % 60, 2);
+            let mut frac = t % 1_000_000;
+            if frac > 0 {
+                let mut width = 6;
+                while frac.is_multiple_of(10) {
+                    frac /= 10;
+                    width -= 1;
+                }
+                out.push(b'.');
+                push_padded(out, frac, width);
+            }
+            if tz {
+                out.extend_from_slice(b"+00:00");
+            }
+            bc
+        }
+        _ => false,
+    };
+    if bc {
+        out.extend_from_slice(b" BC");
+    }
 }
 
 /// How one output column is written.
@@ -240,6 +328,11 @@ fn timestamp_text(out: &mut Vec<u8>, s: &str) {
 fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
     match (c.kind, cell) {
         (_, Cell::Null) => out.extend_from_slice(b"null"),
+        (_, t @ (Cell::Date(_) | Cell::Timestamp(..))) => {
+            out.push(b'"');
+            time_text(out, &t);
+            out.push(b'"');
+        }
         (ValueKind::Decimal, Cell::Bytes(b))
             if std::str::from_utf8(b).is_ok_and(|t| is_decimal_text(t) && !t.starts_with('+')) =>
         {
@@ -338,6 +431,7 @@ fn csv_field(out: &mut Vec<u8>, s: &str, quote_empty: bool) {
 fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
     match cell {
         Cell::Null => {}
+        Cell::Date(_) | Cell::Timestamp(..) => time_text(out, &cell),
         Cell::Text(t)
             if !matches!(
                 c.kind,

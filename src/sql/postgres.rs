@@ -169,6 +169,14 @@ impl Dialect for Postgres {
                     b.push("::bytea");
                 }
             }
+            ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz
+                if column.declared_type == "date"
+                    || (column.declared_type.starts_with("timestamp")
+                        && column.declared_type.ends_with("time zone")) =>
+            {
+                // Read in binary and formatted by the encoder (see `response::time_text`).
+                b.ident(name)
+            }
             ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz => {
                 // ISO-8601 whatever DateStyle says (`2024-01-02T03:04:05+00:00`).
                 b.push("to_json(");
@@ -327,9 +335,14 @@ mod tests {
             (col("a", "jsonb", ValueKind::Json), "\"a\"::text"),
             (
                 col("a", "timestamp with time zone", ValueKind::TimestampTz),
-                "to_json(\"a\")#>>'{}'",
+                "\"a\"",
             ),
-            (col("a", "date", ValueKind::Date), "to_json(\"a\")#>>'{}'"),
+            (col("a", "date", ValueKind::Date), "\"a\""),
+            (
+                col("a", "timestamp(3) without time zone", ValueKind::Timestamp),
+                "\"a\"",
+            ),
+            (col("a", "d_date", ValueKind::Date), "to_json(\"a\")#>>'{}'"),
         ];
         for (c, want) in cases {
             let mut b = Builder::new(&Postgres);
