@@ -430,7 +430,9 @@ impl PgBackend {
     }
 
     async fn acquire(&self) -> ApiResult<PoolConnection<Postgres>> {
-        self.pool.acquire().await.map_err(|e| acquire_error(&e))
+        Box::pin(self.pool.acquire())
+            .await
+            .map_err(|e| acquire_error(&e))
     }
 
     /// A transaction, skipping pooled connections the server has closed.
@@ -498,6 +500,31 @@ impl PgBackend {
         let conn = self.acquire().await?;
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
+        if r.format == Format::Object {
+            // A singular read sends its head and at most one more part, which the channel
+            // holds: run it in this task rather than spawning one.
+            let run = Box::pin(stream_rows(
+                self.pool.clone(),
+                self.stale_retries,
+                conn,
+                r,
+                timeout,
+                head_tx,
+                chunk_tx,
+            ));
+            if tokio::time::timeout(timeout + TIMEOUT_GRACE, run)
+                .await
+                .is_err()
+            {
+                return Err(ApiError::Timeout {
+                    ms: timeout.as_millis() as u64,
+                });
+            }
+            return match head_rx.await {
+                Ok(head) => super::assemble(head?, chunk_rx),
+                Err(_) => Err(ApiError::internal("the read ended without an answer")),
+            };
+        }
         tokio::spawn(stream_rows(
             self.pool.clone(),
             self.stale_retries,
@@ -796,10 +823,12 @@ async fn stream_rows(
     let mut conn = conn;
     let mut retries = 0;
     loop {
+        // Boxed, each: this future stays small, and only the path taken is allocated
+        // (moving these large futures around cost more than the query).
         let ran = if bounded {
-            read_at_once(&mut conn, &stmt, &mut sink).await
+            Box::pin(read_at_once(&mut conn, &stmt, &mut sink)).await
         } else {
-            read_with_cursor(&mut conn, &stmt, &mut sink).await
+            Box::pin(read_with_cursor(&mut conn, &stmt, &mut sink)).await
         };
         match ran {
             Ok(Ended::Windowed) if !windowed => {
@@ -816,7 +845,7 @@ async fn stream_rows(
             }
             Ok(Ended::Windowed) => return,
             Ok(Ended::Finished) => {
-                sink.finish(&mut conn, &r.plan, timeout).await;
+                Box::pin(sink.finish(&mut conn, &r.plan, timeout)).await;
                 return;
             }
             Ok(Ended::Gone { close }) => {
@@ -832,7 +861,7 @@ async fn stream_rows(
                 retries += 1;
                 conn.close_on_drop();
                 drop(conn);
-                conn = match pool.acquire().await {
+                conn = match Box::pin(pool.acquire()).await {
                     Ok(c) => c,
                     Err(e) => {
                         sink.fail(acquire_error(&e)).await;
