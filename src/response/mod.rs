@@ -2,7 +2,6 @@
 //! into byte buffers from driver cells (no intermediate JSON values per row), plus ETags.
 //! Knows the column kinds of the schema cache, never a driver or a connection.
 
-use std::fmt::Write as _;
 use std::hash::Hasher;
 use std::sync::Arc;
 
@@ -278,6 +277,14 @@ impl RowEncoder {
 }
 
 pub fn json_string(out: &mut Vec<u8>, s: &str) {
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Nothing to escape (the usual case): copy it between quotes.
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -292,16 +299,30 @@ fn write_float(out: &mut Vec<u8>, f: f64, scale: Option<usize>) {
         out.extend_from_slice(b"null");
         return;
     }
-    let mut s = String::with_capacity(24);
-    match scale {
-        Some(sc) => {
-            let _ = write!(s, "{f:.sc$}");
+    if let Some(sc) = scale {
+        // The shortest form, padded to the scale, when it has no more decimals than the
+        // scale (0.99 -> "0.99", 1.1 -> "1.10"); otherwise rounded by the formatter.
+        let mut b = ryu::Buffer::new();
+        let short = b.format_finite(f);
+        if !short.contains(['e', 'E']) {
+            let decimals = short.split_once('.').map_or(0, |(_, d)| d.len());
+            let short = short.strip_suffix(".0").unwrap_or(short);
+            let decimals = if short.contains('.') { decimals } else { 0 };
+            if decimals <= sc {
+                out.extend_from_slice(short.as_bytes());
+                if sc > 0 {
+                    if decimals == 0 {
+                        out.push(b'.');
+                    }
+                    out.extend(std::iter::repeat_n(b'0', sc - decimals));
+                }
+                return;
+            }
         }
-        None => {
-            let _ = write!(s, "{f}");
-        }
+        let _ = std::io::Write::write_fmt(out, format_args!("{f:.sc$}"));
+    } else {
+        let _ = std::io::Write::write_fmt(out, format_args!("{f}"));
     }
-    out.extend_from_slice(s.as_bytes());
 }
 
 fn write_scaled_int(out: &mut Vec<u8>, i: i64, scale: Option<usize>) {
@@ -315,11 +336,15 @@ fn write_scaled_int(out: &mut Vec<u8>, i: i64, scale: Option<usize>) {
 fn timestamp_text(out: &mut Vec<u8>, s: &str) {
     // Stored as `YYYY-MM-DD HH:MM:SS`; ISO-8601 wants a `T`.
     if s.len() > 10 && s.as_bytes()[10] == b' ' {
-        let mut t = String::with_capacity(s.len());
-        t.push_str(&s[..10]);
-        t.push('T');
-        t.push_str(&s[11..]);
-        json_string(out, &t);
+        let start = out.len();
+        json_string(out, s);
+        // The space is at the same place in the quoted text (nothing before it needs
+        // escaping in a date), so it is replaced in place.
+        if out.get(start + 11) == Some(&b' ')
+            && !s[..10].bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)
+        {
+            out[start + 11] = b'T';
+        }
     } else {
         json_string(out, s);
     }
@@ -483,6 +508,60 @@ impl Hasher for Fnv {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn scaled_floats_equal_the_formatter() {
+        for f in [
+            0.0,
+            -0.0,
+            0.99,
+            1.1,
+            1.29,
+            100.0,
+            0.125,
+            2.675,
+            -3.5,
+            1e-7,
+            123456.789,
+            1e16,
+            9.995,
+            0.1 + 0.2,
+        ] {
+            for sc in 0..5 {
+                let mut out = Vec::new();
+                write_float(&mut out, f, Some(sc));
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!("{f:.sc$}"),
+                    "{f} {sc}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn strings_escape_only_when_needed() {
+        for s in [
+            "plain",
+            "",
+            "a\"b",
+            "back\\slash",
+            "tab\tnew\nline",
+            "ünïcödé",
+            "\u{1}",
+        ] {
+            let mut out = Vec::new();
+            json_string(&mut out, s);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+        let mut out = Vec::new();
+        timestamp_text(&mut out, "2024-01-02 03:04:05");
+        assert_eq!(out, b"\"2024-01-02T03:04:05\"");
+    }
+
     use super::*;
 
     fn col(kind: ValueKind, declared: &str) -> Column {
