@@ -65,14 +65,17 @@ def free_port():
     return port
 
 
-def wait_http(url, seconds=60):
+def wait_http(url, seconds=60, poll=0.1, proc=None):
+    """Wait until `url` answers; fail at once if `proc` (the server) has exited."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
             urllib.request.urlopen(url, timeout=1).read()
             return
         except Exception:
-            time.sleep(0.1)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"the server exited before {url} answered; see bench/out")
+            time.sleep(poll)
     raise RuntimeError(f"{url} did not answer")
 
 
@@ -153,7 +156,7 @@ def restable(url, name, max_rows=1000):
         f.write(SERVICES.format(bind=f"127.0.0.1:{port}", url=url, pool=16, max_rows=max_rows))
     env = dict(os.environ, RESTABLE_LOG="warn")
     s = Server([RESTABLE, "--config", cfg], f"http://127.0.0.1:{port}", env)
-    wait_http(s.base + "/_health")
+    wait_http(s.base + "/_health", proc=s.proc)
     return s
 
 
@@ -161,7 +164,7 @@ def reference(kind, target):
     port = free_port()
     args = [REFERENCE, kind] + ([target] if target else []) + [f"127.0.0.1:{port}"]
     s = Server(args, f"http://127.0.0.1:{port}")
-    wait_http(s.base + ("/tracks/1" if kind != "nodb" else "/"))
+    wait_http(s.base + ("/tracks/1" if kind != "nodb" else "/"), proc=s.proc)
     return s
 
 
@@ -203,9 +206,10 @@ def wrk(base, scenario, conns):
     return {"rps": rps, "p50": lat(50), "p99": lat(99), "errors": errors}
 
 
-def export(base, accept):
+def export(base, rows, accept):
+    """Read `rows` tracks as `accept`, 64 KiB at a time: (seconds, bytes)."""
     t = time.time()
-    req = urllib.request.Request(base + f"/tracks?limit={EXPORT_ROWS}", headers={"Accept": accept})
+    req = urllib.request.Request(base + f"/tracks?limit={rows}", headers={"Accept": accept})
     n = 0
     with urllib.request.urlopen(req, timeout=600) as r:
         while True:
@@ -251,16 +255,7 @@ def export_rows(backend):
     for rows in [100_000, EXPORT_ROWS]:
         for accept in ["application/json", "text/csv"]:
             r = restable(url, f"export-{backend}", max_rows=0)
-            t = time.time()
-            req = urllib.request.Request(r.base + f"/tracks?limit={rows}", headers={"Accept": accept})
-            n = 0
-            with urllib.request.urlopen(req, timeout=600) as resp:
-                while True:
-                    chunk = resp.read(1 << 16)
-                    if not chunk:
-                        break
-                    n += len(chunk)
-            dt = time.time() - t
+            dt, n = export(r.base, rows, accept)
             rss = r.peak_rss_mb()
             r.stop()
             results.append((backend, rows, accept, rows / dt, rss, n))
@@ -302,14 +297,7 @@ def startup(backend):
     for _ in range(3):
         t = time.time()
         s = Server([RESTABLE, "--config", cfg], f"http://127.0.0.1:{port}", dict(os.environ, RESTABLE_LOG="warn"))
-        while True:
-            try:
-                urllib.request.urlopen(s.base + "/_ready", timeout=1).read()
-                break
-            except Exception:
-                if s.proc.poll() is not None:
-                    raise RuntimeError("restable exited during start-up; see bench/out")
-                time.sleep(0.005)
+        wait_http(s.base + "/_ready", poll=0.005, proc=s.proc)
         best = min(best, time.time() - t)
         s.stop()
     print(f"{backend:8} start-up with {STARTUP_TABLES} tables: {best:.3f} s (launch to /_ready, best of 3)", flush=True)

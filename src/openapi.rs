@@ -354,6 +354,16 @@ fn json_body(schema: Value, description: &str) -> Value {
     })
 }
 
+/// A response with a body.
+fn body_response(description: &str, content: Value) -> Value {
+    json!({ "description": description, "content": content })
+}
+
+/// The parameters every collection write ends with: select, Prefer, Accept.
+fn push_write_params(params: &mut Vec<Value>) {
+    params.extend([select_param(), prefer_header(false), accept_header(false)]);
+}
+
 fn no_content(description: &str) -> Value {
     json!({ "description": description })
 }
@@ -415,13 +425,7 @@ fn key_schema(col: Option<&ServiceColumn>) -> Value {
         "type".into(),
         json!(col.kind.json_type().unwrap_or("string")),
     );
-    let format = match col.kind {
-        ValueKind::Date => Some("date"),
-        ValueKind::Time => Some("time"),
-        ValueKind::Timestamp | ValueKind::TimestampTz => Some("date-time"),
-        ValueKind::Uuid => Some("uuid"),
-        _ => None,
-    };
+    let format = col.kind.json_format();
     if let Some(f) = format {
         s.insert("format".into(), json!(f));
     }
@@ -562,10 +566,10 @@ impl Ctx<'_> {
         );
         responses.insert(
             "200".into(),
-            json!({
-                "description": "Upsert (Prefer: resolution=merge-duplicates) that only updated existing rows",
-                "content": written_content(self.row),
-            }),
+            body_response(
+                "Upsert (Prefer: resolution=merge-duplicates) that only updated existing rows",
+                written_content(self.row),
+            ),
         );
         errors(&mut responses, &[400, 405, 406, 409, 413, 415, 503, 504]);
         self.operation(
@@ -588,16 +592,14 @@ impl Ctx<'_> {
 
     fn collection_patch(&self) -> Value {
         let mut params = self.filter_params();
-        params.push(select_param());
-        params.push(prefer_header(false));
-        params.push(accept_header(false));
+        push_write_params(&mut params);
         let mut responses = Map::new();
         responses.insert(
             "200".into(),
-            json!({
-                "description": "Updated (Prefer: return=representation): the changed rows",
-                "content": rows_content(self.row, false),
-            }),
+            body_response(
+                "Updated (Prefer: return=representation): the changed rows",
+                rows_content(self.row, false),
+            ),
         );
         responses.insert("204".into(), no_content("Updated"));
         errors(&mut responses, &[400, 405, 406, 409, 413, 415, 503, 504]);
@@ -629,16 +631,14 @@ impl Ctx<'_> {
                 })
             })
             .collect();
-        params.push(select_param());
-        params.push(prefer_header(false));
-        params.push(accept_header(false));
+        push_write_params(&mut params);
         let mut responses = Map::new();
         responses.insert(
             "200".into(),
-            json!({
-                "description": "Replaced (Prefer: return=representation): the row",
-                "content": rows_content(self.row, false),
-            }),
+            body_response(
+                "Replaced (Prefer: return=representation): the row",
+                rows_content(self.row, false),
+            ),
         );
         responses.insert(
             "201".into(),
@@ -666,16 +666,14 @@ impl Ctx<'_> {
 
     fn collection_delete(&self) -> Value {
         let mut params = self.filter_params();
-        params.push(select_param());
-        params.push(prefer_header(false));
-        params.push(accept_header(false));
+        push_write_params(&mut params);
         let mut responses = Map::new();
         responses.insert(
             "200".into(),
-            json!({
-                "description": "Deleted (Prefer: return=representation): the deleted rows",
-                "content": rows_content(self.row, false),
-            }),
+            body_response(
+                "Deleted (Prefer: return=representation): the deleted rows",
+                rows_content(self.row, false),
+            ),
         );
         responses.insert("204".into(), no_content("Deleted"));
         errors(&mut responses, &[400, 405, 406, 409, 503, 504]);
@@ -777,6 +775,16 @@ impl Ctx<'_> {
         )
     }
 
+    /// Parameters of a write to one row: select, If-Match, Prefer, Accept.
+    fn item_write_params() -> Vec<Value> {
+        vec![
+            select_param(),
+            Self::if_match(),
+            prefer_header(false),
+            accept_header(false),
+        ]
+    }
+
     fn if_match() -> Value {
         header(
             "If-Match",
@@ -786,12 +794,7 @@ impl Ctx<'_> {
     }
 
     fn item_patch(&self) -> Value {
-        let params = vec![
-            select_param(),
-            Self::if_match(),
-            prefer_header(false),
-            accept_header(false),
-        ];
+        let params = Self::item_write_params();
         let mut responses = Map::new();
         responses.insert(
             "200".into(),
@@ -816,12 +819,7 @@ impl Ctx<'_> {
     }
 
     fn item_put(&self) -> Value {
-        let params = vec![
-            select_param(),
-            Self::if_match(),
-            prefer_header(false),
-            accept_header(false),
-        ];
+        let params = Self::item_write_params();
         let mut responses = Map::new();
         responses.insert(
             "200".into(),
@@ -863,19 +861,14 @@ impl Ctx<'_> {
     }
 
     fn item_delete(&self) -> Value {
-        let params = vec![
-            select_param(),
-            Self::if_match(),
-            prefer_header(false),
-            accept_header(false),
-        ];
+        let params = Self::item_write_params();
         let mut responses = Map::new();
         responses.insert(
             "200".into(),
-            json!({
-                "description": "Deleted (Prefer: return=representation): the row",
-                "content": written_content(self.row),
-            }),
+            body_response(
+                "Deleted (Prefer: return=representation): the row",
+                written_content(self.row),
+            ),
         );
         responses.insert("204".into(), no_content("Deleted"));
         errors(&mut responses, &[400, 404, 405, 406, 409, 412, 503, 504]);

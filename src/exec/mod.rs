@@ -87,14 +87,6 @@ pub(crate) async fn read_output(
         Ok(Err(_)) => return Err(crate::error::ApiError::internal("the read ended early")),
         Err(_) => return Err(on_timeout()),
     };
-    assemble(head, rest)
-}
-
-/// The output of a read whose head has come.
-pub(crate) fn assemble(
-    head: Head,
-    rest: mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> ApiResult<ReadOutput> {
     let body = if head.done {
         RowBody::Full(head.first)
     } else {

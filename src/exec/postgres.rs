@@ -497,35 +497,14 @@ impl PgBackend {
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
         let timeout = self.request_timeout;
+        let timed_out = || ApiError::Timeout {
+            ms: timeout.as_millis() as u64,
+        };
         let conn = self.acquire().await?;
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
-        if r.format == Format::Object {
-            // A singular read sends its head and at most one more part, which the channel
-            // holds: run it in this task rather than spawning one.
-            let run = Box::pin(stream_rows(
-                self.pool.clone(),
-                self.stale_retries,
-                conn,
-                r,
-                timeout,
-                head_tx,
-                chunk_tx,
-            ));
-            if tokio::time::timeout(timeout + TIMEOUT_GRACE, run)
-                .await
-                .is_err()
-            {
-                return Err(ApiError::Timeout {
-                    ms: timeout.as_millis() as u64,
-                });
-            }
-            return match head_rx.await {
-                Ok(head) => super::assemble(head?, chunk_rx),
-                Err(_) => Err(ApiError::internal("the read ended without an answer")),
-            };
-        }
-        tokio::spawn(stream_rows(
+        let singular = r.format == Format::Object;
+        let run = Box::pin(stream_rows(
             self.pool.clone(),
             self.stale_retries,
             conn,
@@ -534,12 +513,19 @@ impl PgBackend {
             head_tx,
             chunk_tx,
         ));
-        super::read_output(head_rx, chunk_rx, timeout + TIMEOUT_GRACE, || {
-            ApiError::Timeout {
-                ms: timeout.as_millis() as u64,
+        if singular {
+            // A singular read sends its head and at most one more part, which the channel
+            // holds: run it in this task rather than spawning one.
+            if tokio::time::timeout(timeout + TIMEOUT_GRACE, run)
+                .await
+                .is_err()
+            {
+                return Err(timed_out());
             }
-        })
-        .await
+        } else {
+            tokio::spawn(run);
+        }
+        super::read_output(head_rx, chunk_rx, timeout + TIMEOUT_GRACE, timed_out).await
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {

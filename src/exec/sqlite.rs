@@ -369,40 +369,35 @@ impl SqlitePool {
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
-        if r.plan.point_lookup {
-            // One row through the primary key takes microseconds, less than handing it to
-            // the blocking pool and back: run it here when a connection is free. The row is
-            // answered whole (never streamed), so nothing here waits on the channel.
-            if let Some(mut slot) = self.try_acquire(false) {
-                let (head_tx, head_rx) = oneshot::channel();
-                let (chunk_tx, chunk_rx) = mpsc::channel(1);
-                let result = slot
-                    .conn()
-                    .and_then(|conn| read_rows(conn, &r, usize::MAX, head_tx, chunk_tx));
-                drop(slot);
-                return match head_rx.await {
-                    Ok(head) => super::assemble(head?, chunk_rx),
-                    Err(_) => Err(result
-                        .err()
-                        .unwrap_or_else(|| ApiError::internal("the read ended without an answer"))),
-                };
-            }
-        }
-        let mut slot = self.acquire(false).await?;
-        let handle = slot.conn()?.get_interrupt_handle();
         let timeout = self.shared.request_timeout;
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
-        tokio::task::spawn_blocking(move || {
-            let result = slot
-                .conn()
-                .and_then(|conn| read_rows(conn, &r, FIRST_PART, head_tx, chunk_tx));
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "read failed while streaming");
+        // One row through the primary key takes microseconds, less than handing it to the
+        // blocking pool and back: run it here when a connection is free. The row is
+        // answered whole (never streamed), so nothing here waits on the channel.
+        let free = r
+            .plan
+            .point_lookup
+            .then(|| self.try_acquire(false))
+            .flatten();
+        let interrupt = match free {
+            Some(mut slot) => {
+                run_read(&mut slot, &r, usize::MAX, head_tx, chunk_tx);
+                None
             }
-        });
+            None => {
+                let mut slot = self.acquire(false).await?;
+                let handle = slot.conn()?.get_interrupt_handle();
+                tokio::task::spawn_blocking(move || {
+                    run_read(&mut slot, &r, FIRST_PART, head_tx, chunk_tx)
+                });
+                Some(handle)
+            }
+        };
         super::read_output(head_rx, chunk_rx, timeout, || {
-            handle.interrupt();
+            if let Some(handle) = interrupt {
+                handle.interrupt();
+            }
             ApiError::Timeout {
                 ms: timeout.as_millis() as u64,
             }
@@ -555,6 +550,23 @@ fn constraint_error(extended: i32, msg: &str, svc: &Service) -> ApiError {
             message: format!("a constraint on \"{table}\" failed"),
             details: format!("{msg} (SQLSTATE 23000)"),
         },
+    }
+}
+
+/// `read_rows` on the slot's connection; a failure has been answered (or has cut the
+/// stream) by the time it returns, so it is only logged.
+fn run_read(
+    slot: &mut Slot,
+    r: &ReadRequest,
+    first_part: usize,
+    head_tx: oneshot::Sender<ApiResult<Head>>,
+    chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let result = slot
+        .conn()
+        .and_then(|conn| read_rows(conn, r, first_part, head_tx, chunk_tx));
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "read failed");
     }
 }
 

@@ -56,13 +56,7 @@ fn column_schema(col: &ServiceColumn, in_key: bool) -> Value {
         };
         p.insert("type".into(), ty);
     }
-    let format = match col.kind {
-        ValueKind::Date => Some("date"),
-        ValueKind::Time => Some("time"),
-        ValueKind::Timestamp | ValueKind::TimestampTz => Some("date-time"),
-        ValueKind::Uuid => Some("uuid"),
-        _ => None,
-    };
+    let format = col.kind.json_format();
     if let Some(format) = format {
         p.insert("format".into(), json!(format));
     }

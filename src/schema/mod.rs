@@ -50,6 +50,17 @@ impl ValueKind {
             _ => Some("string"),
         }
     }
+
+    /// The JSON Schema `format` of this kind's strings, where one applies.
+    pub fn json_format(self) -> Option<&'static str> {
+        match self {
+            ValueKind::Date => Some("date"),
+            ValueKind::Time => Some("time"),
+            ValueKind::Timestamp | ValueKind::TimestampTz => Some("date-time"),
+            ValueKind::Uuid => Some("uuid"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
