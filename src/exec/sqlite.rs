@@ -3,7 +3,9 @@
 //! writer serializes writes, so clients never see "database is locked". Rows stream from
 //! the cursor through a bounded channel, so memory stays flat however many rows a read has.
 
-use std::sync::{Arc, Mutex};
+use std::cell::Cell as StdCell;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +27,49 @@ use crate::sql::{self, sqlite::Sqlite, Statement};
 
 const STATEMENT_CACHE: usize = 256;
 
+/// SQLite calls the progress handler every this many virtual-machine steps.
+const PROGRESS_STEPS: i32 = 1_000;
+/// Progress calls an inline read may take (about 64,000 steps, well under a millisecond)
+/// before it gives up and runs again on the blocking pool.
+const INLINE_BUDGET: u32 = 64;
+/// Statement texts remembered as too heavy to try inline; the set starts over when full.
+const HEAVY_MAX: usize = 1_024;
+
+thread_local! {
+    /// Progress calls left to the inline read running on this thread; `u32::MAX` (every
+    /// blocking-pool thread, and a worker between inline reads) means no limit.
+    static BUDGET: StdCell<u32> = const { StdCell::new(u32::MAX) };
+}
+
+/// The progress handler of every connection: interrupts the statement once an inline
+/// read has used up its budget.
+fn over_budget() -> bool {
+    BUDGET.with(|b| match b.get() {
+        u32::MAX => false,
+        0 => true,
+        left => {
+            b.set(left - 1);
+            false
+        }
+    })
+}
+
+/// Sets this thread's budget for one inline read, and lifts it when dropped.
+struct Budget;
+
+impl Budget {
+    fn start() -> Self {
+        BUDGET.with(|b| b.set(INLINE_BUDGET));
+        Budget
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        BUDGET.with(|b| b.set(u32::MAX));
+    }
+}
+
 struct Shared {
     readers: Mutex<Vec<Connection>>,
     reader_slots: Arc<Semaphore>,
@@ -36,6 +81,8 @@ struct Shared {
     slots: usize,
     acquire_timeout: Duration,
     request_timeout: Duration,
+    /// SELECTs that outgrew an inline attempt: they go straight to the blocking pool.
+    heavy: RwLock<HashSet<String>>,
 }
 
 #[derive(Clone)]
@@ -137,7 +184,8 @@ fn regexp_function(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn open_connection(path: &str, flags: OpenFlags) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(path, flags)?;
+    let mut conn = Connection::open_with_flags(path, flags)?;
+    conn.progress_handler(PROGRESS_STEPS, Some(over_budget))?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
@@ -240,6 +288,7 @@ impl SqlitePool {
                 slots: n_readers.max(1),
                 acquire_timeout,
                 request_timeout,
+                heavy: RwLock::new(HashSet::new()),
             }),
         })
     }
@@ -372,24 +421,31 @@ impl SqlitePool {
         let timeout = self.shared.request_timeout;
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
-        // One row through the primary key takes microseconds, less than handing it to the
-        // blocking pool and back: run it here when a connection is free. The row is
-        // answered whole (never streamed), so nothing here waits on the channel.
-        let free = r
-            .plan
-            .point_lookup
-            .then(|| self.try_acquire(false))
-            .flatten();
-        let interrupt = match free {
-            Some(mut slot) => {
-                run_read(&mut slot, &r, usize::MAX, head_tx, chunk_tx);
-                None
+        let mut head_tx = Some(head_tx);
+        let stmt = sql::select(&Sqlite, &r.plan);
+        // A small read takes less than handing it to the blocking pool and back: try it
+        // here first when a connection is free, with a budget of SQLite steps and of
+        // bytes. A read that outgrows either gives up before anything was sent, runs again
+        // on the blocking pool (where it may stream), and its statement is remembered.
+        let bounded = r.plan.point_lookup || r.plan.limit.is_some();
+        if bounded && !self.is_heavy(&stmt.sql) {
+            if let Some(mut slot) = self.try_acquire(false) {
+                let _budget = Budget::start();
+                if run_read(&mut slot, &r, &stmt, Run::Inline, &mut head_tx, &chunk_tx)
+                    == Ran::GaveUp
+                {
+                    self.mark_heavy(&stmt.sql);
+                }
             }
-            None => {
+        }
+        let interrupt = match head_tx {
+            None => None,
+            Some(head_tx) => {
                 let mut slot = self.acquire(false).await?;
                 let handle = slot.conn()?.get_interrupt_handle();
                 tokio::task::spawn_blocking(move || {
-                    run_read(&mut slot, &r, FIRST_PART, head_tx, chunk_tx)
+                    let mut head_tx = Some(head_tx);
+                    run_read(&mut slot, &r, &stmt, Run::Pooled, &mut head_tx, &chunk_tx)
                 });
                 Some(handle)
             }
@@ -403,6 +459,20 @@ impl SqlitePool {
             }
         })
         .await
+    }
+
+    fn is_heavy(&self, sql: &str) -> bool {
+        self.shared.heavy.read().map_or(true, |h| h.contains(sql))
+    }
+
+    fn mark_heavy(&self, sql: &str) {
+        if let Ok(mut h) = self.shared.heavy.write() {
+            if h.len() >= HEAVY_MAX {
+                h.clear();
+            }
+            tracing::debug!(sql, "too heavy to read inline: runs on the blocking pool");
+            h.insert(sql.to_string());
+        }
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
@@ -553,66 +623,101 @@ fn constraint_error(extended: i32, msg: &str, svc: &Service) -> ApiError {
     }
 }
 
+/// Where a read runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Run {
+    /// In the request's task, under this thread's step budget, answering whole or not at
+    /// all.
+    Inline,
+    /// On the blocking pool: streams parts past the first.
+    Pooled,
+}
+
+/// How a read ended.
+#[derive(PartialEq)]
+enum Ran {
+    /// Answered: the head was sent, or the error was.
+    Answered,
+    /// An inline read outgrew its budget; nothing was sent and `head_tx` is still there.
+    GaveUp,
+}
+
 /// `read_rows` on the slot's connection; a failure has been answered (or has cut the
 /// stream) by the time it returns, so it is only logged.
 fn run_read(
     slot: &mut Slot,
     r: &ReadRequest,
-    first_part: usize,
-    head_tx: oneshot::Sender<ApiResult<Head>>,
-    chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-) {
+    stmt: &Statement,
+    run: Run,
+    head_tx: &mut Option<oneshot::Sender<ApiResult<Head>>>,
+    chunk_tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Ran {
     let result = slot
         .conn()
-        .and_then(|conn| read_rows(conn, r, first_part, head_tx, chunk_tx));
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "read failed");
+        .and_then(|conn| read_rows(conn, r, stmt, run, head_tx, chunk_tx));
+    match result {
+        Ok(ran) => ran,
+        Err(e) => {
+            tracing::warn!(error = %e, "read failed");
+            Ran::Answered
+        }
     }
 }
 
-/// Run a read, sending the head (the whole body when it fits in `first_part` bytes) on
-/// `head_tx` and any later parts on `chunk_tx`.
+/// Run a read, sending the head (the whole body when it fits in the first part) on
+/// `head_tx` and, on the blocking pool, any later parts on `chunk_tx`. An inline read gives
+/// up instead of streaming or going over its step budget.
 fn read_rows(
     conn: &mut Connection,
     r: &ReadRequest,
-    first_part: usize,
-    head_tx: oneshot::Sender<ApiResult<Head>>,
-    chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
-) -> ApiResult<()> {
+    stmt: &Statement,
+    run: Run,
+    head_tx: &mut Option<oneshot::Sender<ApiResult<Head>>>,
+    chunk_tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> ApiResult<Ran> {
     let svc = &r.plan.service;
-    let dialect = &Sqlite;
-    let fail = |head_tx: oneshot::Sender<ApiResult<Head>>, e: ApiError| {
-        let _ = head_tx.send(Err(e.clone()));
+    // A failure before the head went out is the answer; after it, it cuts the stream. An
+    // interrupt of an inline read is its budget running out: it gives up.
+    let answer = |head_tx: &mut Option<oneshot::Sender<ApiResult<Head>>>, e: ApiError| {
+        match head_tx.take() {
+            Some(tx) => {
+                let _ = tx.send(Err(e.clone()));
+            }
+            None => {
+                let _ = chunk_tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
         Err(e)
     };
+    let fail = |head_tx: &mut Option<oneshot::Sender<ApiResult<Head>>>, e: rusqlite::Error| {
+        if run == Run::Inline && e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) {
+            return Ok(Ran::GaveUp);
+        }
+        answer(head_tx, map_err(e, svc))
+    };
     // Only reads that report a total (or stream) count: built when first needed.
-    let count_now = |conn: &Connection| -> ApiResult<u64> {
-        let count_stmt = sql::count(dialect, &r.plan);
-        let mut st = conn
-            .prepare_cached(&count_stmt.sql)
-            .map_err(|e| map_err(e, svc))?;
+    let count_now = |conn: &Connection| -> rusqlite::Result<u64> {
+        let count_stmt = sql::count(&Sqlite, &r.plan);
+        let mut st = conn.prepare_cached(&count_stmt.sql)?;
         st.query_row(rusqlite::params_from_iter(params(&count_stmt)), |row| {
             row.get::<_, i64>(0)
         })
         .map(|n| n.max(0) as u64)
-        .map_err(|e| map_err(e, svc))
     };
-    let stmt = sql::select(dialect, &r.plan);
     let enc = RowEncoder::for_selected(svc, r.format, &r.plan.select);
     let mut prepared = match conn.prepare_cached(&stmt.sql) {
         Ok(p) => p,
-        Err(e) => return fail(head_tx, map_err(e, svc)),
+        Err(e) => return fail(head_tx, e),
     };
-    let mut rows = match prepared.query(rusqlite::params_from_iter(params(&stmt))) {
+    let mut rows = match prepared.query(rusqlite::params_from_iter(params(stmt))) {
         Ok(r) => r,
-        Err(e) => return fail(head_tx, map_err(e, svc)),
+        Err(e) => return fail(head_tx, e),
     };
     let mut buf = Vec::with_capacity(8 * 1024);
     enc.start(&mut buf);
     let mut n: u64 = 0;
     let mut total: Option<u64> = None;
     let mut more = false;
-    let mut head_tx = Some(head_tx);
     let ncols = enc.columns.len();
     // With lookahead the plan asks for one row more than the page, to learn if more exist.
     let page = r.page_limit();
@@ -620,24 +725,13 @@ fn read_rows(
         let row = match rows.next() {
             Ok(Some(row)) => row,
             Ok(None) => break,
-            Err(e) => {
-                let e = map_err(e, svc);
-                if let Some(tx) = head_tx.take() {
-                    return fail(tx, e);
-                }
-                let _ = chunk_tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                return Err(e);
-            }
+            Err(e) => return fail(head_tx, e),
         };
         if n == 0 && r.count {
             // The first step opened the read transaction: the count sees the same snapshot.
             match count_now(conn) {
                 Ok(t) => total = Some(t),
-                Err(e) => {
-                    if let Some(tx) = head_tx.take() {
-                        return fail(tx, e);
-                    }
-                }
+                Err(e) => return fail(head_tx, e),
             }
         }
         if r.lookahead && page == Some(n) {
@@ -647,8 +741,12 @@ fn read_rows(
         if r.format == Format::Object && n >= 1 {
             // A second row: the singular answer is impossible; count for the message.
             n += 1;
-            while let Ok(Some(_)) = rows.next() {
-                n += 1;
+            loop {
+                match rows.next() {
+                    Ok(Some(_)) => n += 1,
+                    Ok(None) => break,
+                    Err(e) => return fail(head_tx, e),
+                }
             }
             break;
         }
@@ -661,44 +759,50 @@ fn read_rows(
             }
         });
         n += 1;
-        let limit = if head_tx.is_some() { first_part } else { CHUNK };
-        if buf.len() >= limit {
-            if let Some(tx) = head_tx.take() {
-                // Streaming from here on: the row count must be known for Content-Range.
-                let t = match total {
-                    Some(t) => t,
-                    None => match count_now(conn) {
-                        Ok(t) => t,
-                        Err(e) => return fail(tx, e),
-                    },
-                };
-                let avail = t.saturating_sub(r.plan.offset);
-                let rows_total = page.map_or(avail, |l| l.min(avail));
-                let first = Bytes::from(std::mem::replace(
-                    &mut buf,
-                    Vec::with_capacity(CHUNK + 4096),
-                ));
-                if tx
-                    .send(Ok(Head {
-                        first,
-                        rows: rows_total,
-                        total,
-                        more: avail > rows_total,
-                        done: false,
-                    }))
-                    .is_err()
-                {
-                    return Ok(());
-                }
-            } else {
-                let part = Bytes::from(std::mem::replace(
-                    &mut buf,
-                    Vec::with_capacity(CHUNK + 4096),
-                ));
-                if chunk_tx.blocking_send(Ok(part)).is_err() {
-                    // The client went away.
-                    return Ok(());
-                }
+        let limit = if head_tx.is_some() { FIRST_PART } else { CHUNK };
+        if buf.len() < limit {
+            continue;
+        }
+        if run == Run::Inline {
+            // Too big to answer whole here; the blocking pool streams it.
+            return Ok(Ran::GaveUp);
+        }
+        if let Some(tx) = head_tx.take() {
+            // Streaming from here on: the row count must be known for Content-Range.
+            let t = match total {
+                Some(t) => t,
+                None => match count_now(conn) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        *head_tx = Some(tx);
+                        return fail(head_tx, e);
+                    }
+                },
+            };
+            let avail = t.saturating_sub(r.plan.offset);
+            let rows_total = page.map_or(avail, |l| l.min(avail));
+            let first = Bytes::from(std::mem::replace(
+                &mut buf,
+                Vec::with_capacity(CHUNK + 4096),
+            ));
+            let head = Head {
+                first,
+                rows: rows_total,
+                total,
+                more: avail > rows_total,
+                done: false,
+            };
+            if tx.send(Ok(head)).is_err() {
+                return Ok(Ran::Answered);
+            }
+        } else {
+            let part = Bytes::from(std::mem::replace(
+                &mut buf,
+                Vec::with_capacity(CHUNK + 4096),
+            ));
+            if chunk_tx.blocking_send(Ok(part)).is_err() {
+                // The client went away.
+                return Ok(Ran::Answered);
             }
         }
     }
@@ -706,11 +810,7 @@ fn read_rows(
         // No row opened the snapshot above; count now (an empty page still has a total).
         match count_now(conn) {
             Ok(t) => total = Some(t),
-            Err(e) => {
-                if let Some(tx) = head_tx.take() {
-                    return fail(tx, e);
-                }
-            }
+            Err(e) => return fail(head_tx, e),
         }
     }
     if r.format == Format::Object && n != 1 {
@@ -718,9 +818,7 @@ fn read_rows(
             message: "Cannot coerce the result to a single JSON object".into(),
             details: Some(format!("The result contains {n} rows")),
         };
-        if let Some(tx) = head_tx.take() {
-            return fail(tx, e);
-        }
+        return answer(head_tx, e);
     }
     enc.end(&mut buf);
     match head_tx.take() {
@@ -737,7 +835,7 @@ fn read_rows(
             let _ = chunk_tx.blocking_send(Ok(Bytes::from(buf)));
         }
     }
-    Ok(())
+    Ok(Ran::Answered)
 }
 
 /// A row of a rusqlite result, as cells.
