@@ -1882,3 +1882,64 @@ fn writes_to_a_read_only_sqlite_file_are_405() {
     );
     assert_eq!(r.header("allow"), Some("OPTIONS, GET, HEAD"));
 }
+
+#[test]
+fn concurrent_writes_succeed_and_fail_each_on_its_own() {
+    // Many writers at once: on SQLite they share transactions (group commit), so a failed
+    // write or a dry run must undo only itself, and every answer must mean committed.
+    each_backend(|s| {
+        let codes: Vec<(i64, u16)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        for i in 0..25 {
+                            let id = 1_000 + t * 100 + i;
+                            let r = match i % 5 {
+                                // A duplicate name: 409, nothing written.
+                                0 => s.post("/artists", &json!({"id": id, "name": "AC/DC"})),
+                                // A dry run: 201, nothing kept.
+                                1 => s
+                                    .req("POST", "/artists")
+                                    .header("prefer", "tx=rollback")
+                                    .json(&json!({"id": id, "name": format!("dry {id}")}))
+                                    .send(),
+                                // Two rows, the second a duplicate key: neither is written.
+                                2 => s.post(
+                                    "/artists",
+                                    &json!([{"id": id, "name": format!("pair {id}")},
+                                            {"id": 1, "name": format!("dup {id}")}]),
+                                ),
+                                _ => s.post(
+                                    "/artists",
+                                    &json!({"id": id, "name": format!("n {id}")}),
+                                ),
+                            };
+                            out.push((id, r.status));
+                        }
+                        out
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("writer thread"))
+                .collect()
+        });
+        let mut expected: Vec<i64> = vec![1, 2, 3, 4, 5];
+        for (id, status) in &codes {
+            match (id - 1_000) % 100 % 5 {
+                0 | 2 => assert_eq!(*status, 409, "id {id}"),
+                1 => assert_eq!(*status, 201, "id {id}"),
+                _ => {
+                    assert_eq!(*status, 201, "id {id}");
+                    expected.push(*id);
+                }
+            }
+        }
+        expected.sort_unstable();
+        assert_eq!(artist_ids(s), expected, "{}", s.backend.name());
+        let r = s.get("/artists?id=gte.1000&select=id,name&order=id&limit=1");
+        assert_eq!(r.json(), json!([{"id": 1003, "name": "n 1003"}]));
+    });
+}

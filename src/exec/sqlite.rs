@@ -4,14 +4,14 @@
 //! the cursor through a bounded channel, so memory stays flat however many rows a read has.
 
 use std::cell::Cell as StdCell;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::{ToSqlOutput, Value as SqlV, ValueRef};
-use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
@@ -35,23 +35,47 @@ const INLINE_BUDGET: u32 = 64;
 /// Statement texts remembered as too heavy to try inline; the set starts over when full.
 const HEAVY_MAX: usize = 1_024;
 
+/// Writes that may share one transaction (group commit), and how long a group may run
+/// before it commits.
+const GROUP_MAX: usize = 64;
+const GROUP_TIME: Duration = Duration::from_millis(5);
+
 thread_local! {
     /// Progress calls left to the inline read running on this thread; `u32::MAX` (every
     /// blocking-pool thread, and a worker between inline reads) means no limit.
     static BUDGET: StdCell<u32> = const { StdCell::new(u32::MAX) };
+    /// When the write running on this thread times out.
+    static DEADLINE: StdCell<Option<Instant>> = const { StdCell::new(None) };
 }
 
 /// The progress handler of every connection: interrupts the statement once an inline
-/// read has used up its budget.
+/// read has used up its budget, or a queued write has passed its request's deadline.
 fn over_budget() -> bool {
-    BUDGET.with(|b| match b.get() {
+    let spent = BUDGET.with(|b| match b.get() {
         u32::MAX => false,
         0 => true,
         left => {
             b.set(left - 1);
             false
         }
-    })
+    });
+    spent || DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() >= t))
+}
+
+/// Sets this thread's deadline for one write, and lifts it when dropped.
+struct Deadline;
+
+impl Deadline {
+    fn start(at: Instant) -> Self {
+        DEADLINE.with(|d| d.set(Some(at)));
+        Deadline
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(None));
+    }
 }
 
 /// Sets this thread's budget for one inline read, and lifts it when dropped.
@@ -83,6 +107,23 @@ struct Shared {
     request_timeout: Duration,
     /// SELECTs that outgrew an inline attempt: they go straight to the blocking pool.
     heavy: RwLock<HashSet<String>>,
+    /// Writes waiting for the writer connection.
+    queue: Mutex<WriteQueue>,
+}
+
+/// Writes wait here and one blocking thread, holding the writer connection, runs them
+/// back to back, several to a transaction (group commit), while any are waiting.
+#[derive(Default)]
+struct WriteQueue {
+    jobs: VecDeque<Job>,
+    /// A drainer holds (or is acquiring) the writer connection.
+    draining: bool,
+}
+
+struct Job {
+    w: WriteRequest,
+    deadline: Instant,
+    reply: oneshot::Sender<ApiResult<WriteOutput>>,
 }
 
 #[derive(Clone)]
@@ -289,6 +330,7 @@ impl SqlitePool {
                 acquire_timeout,
                 request_timeout,
                 heavy: RwLock::new(HashSet::new()),
+                queue: Mutex::new(WriteQueue::default()),
             }),
         })
     }
@@ -476,7 +518,64 @@ impl SqlitePool {
     }
 
     pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
-        self.run(true, move |conn| write_rows(conn, w)).await
+        let timeout = self.shared.request_timeout;
+        let (reply, answer) = oneshot::channel();
+        let deadline = Instant::now() + timeout;
+        let start = {
+            let mut q = lock(&self.shared.queue);
+            q.jobs.push_back(Job { w, deadline, reply });
+            !std::mem::replace(&mut q.draining, true)
+        };
+        if start {
+            // Nobody is draining the queue: take the writer connection and start. A free
+            // connection is taken here; waiting for one happens in a task of its own, so
+            // that a request that goes away cannot leave the queue without a drainer.
+            match self.try_acquire(true) {
+                Some(slot) => self.drain(slot),
+                None => {
+                    let pool = self.clone();
+                    tokio::spawn(async move {
+                        match pool.acquire(true).await {
+                            Ok(slot) => pool.drain(slot),
+                            Err(e) => pool.fail_queue(&e),
+                        }
+                    });
+                }
+            }
+        }
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(_)) => Err(ApiError::internal("the write was dropped")),
+            Err(_) => Err(ApiError::Timeout {
+                ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Run the queued writes on the writer connection in the blocking pool until none is
+    /// left.
+    fn drain(&self, mut slot: Slot) {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || loop {
+            let Some(first) = next_job(&shared, true) else {
+                return;
+            };
+            match slot.conn() {
+                Ok(conn) => write_group(conn, &shared, first),
+                Err(e) => {
+                    let _ = first.reply.send(Err(e));
+                }
+            }
+        });
+    }
+
+    /// The writer connection could not be had: every queued write gets the error.
+    fn fail_queue(&self, e: &ApiError) {
+        let mut q = lock(&self.shared.queue);
+        for job in q.jobs.drain(..) {
+            let _ = job.reply.send(Err(e.clone()));
+        }
+        q.draining = false;
     }
 }
 
@@ -849,7 +948,7 @@ impl RowCells for SqliteRow<'_, '_> {
 
 /// The writer's transaction, for the shared write flow. Its futures never wait: they run
 /// on the blocking thread that owns the connection.
-struct SqliteTx<'a>(&'a rusqlite::Transaction<'a>);
+struct SqliteTx<'a>(&'a Connection);
 
 impl WriteTx for SqliteTx<'_> {
     fn dialect(&self) -> &'static dyn crate::sql::Dialect {
@@ -903,20 +1002,102 @@ impl WriteTx for SqliteTx<'_> {
     }
 }
 
-fn write_rows(conn: &mut Connection, w: WriteRequest) -> ApiResult<WriteOutput> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| db_error(&e))?;
-    let svc = w.op.service();
-    let out = {
-        let mut wt = SqliteTx(&tx);
-        futures_util::FutureExt::now_or_never(flow::write(&mut wt, &w))
-            .unwrap_or_else(|| Err(ApiError::internal("a SQLite write waited")))?
-    };
-    if w.rollback {
-        tx.rollback().map_err(|e| db_error(&e))?;
-    } else {
-        tx.commit().map_err(|e| map_err(e, &svc))?;
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The next queued write still worth running. With `last_call`, an empty queue ends the
+/// drain (under the same lock that writers check).
+fn next_job(shared: &Shared, last_call: bool) -> Option<Job> {
+    let mut q = lock(&shared.queue);
+    while let Some(job) = q.jobs.pop_front() {
+        if job.reply.is_closed() || Instant::now() >= job.deadline {
+            // Its request has timed out or gone away.
+            continue;
+        }
+        return Some(job);
     }
-    Ok(out)
+    if last_call {
+        q.draining = false;
+    }
+    None
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// Run one write with `tx`'s flow under its request's deadline.
+fn run_job(conn: &Connection, job: &Job) -> ApiResult<WriteOutput> {
+    let _deadline = Deadline::start(job.deadline);
+    let mut wt = SqliteTx(conn);
+    futures_util::FutureExt::now_or_never(flow::write(&mut wt, &job.w))
+        .unwrap_or_else(|| Err(ApiError::internal("a SQLite write waited")))
+}
+
+/// Writes in one transaction: the first one as it comes, each later one inside a
+/// savepoint so that its failure (or `Prefer: tx=rollback`) undoes only itself. The
+/// group commits after `GROUP_MAX` writes, `GROUP_TIME`, or when the queue is empty, and
+/// only then are the writes answered, so an answer always means committed.
+fn write_group(conn: &Connection, shared: &Shared, first: Job) {
+    let svc = first.w.op.service();
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        let _ = first.reply.send(Err(map_err(e, &svc)));
+        return;
+    }
+    let out = run_job(conn, &first);
+    if out.is_err() || first.w.rollback || conn.is_autocommit() {
+        // The transaction held only this write: end it, and answer.
+        if !conn.is_autocommit() {
+            let _ = exec(conn, "ROLLBACK");
+        }
+        let _ = first.reply.send(out);
+        return;
+    }
+    let mut done = vec![(first, out)];
+    let started = Instant::now();
+    while done.len() < GROUP_MAX && started.elapsed() < GROUP_TIME {
+        let Some(job) = next_job(shared, false) else {
+            break;
+        };
+        let out = match exec(conn, "SAVEPOINT w") {
+            Ok(()) => run_job(conn, &job),
+            Err(e) => Err(map_err(e, &job.w.op.service())),
+        };
+        if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (an I/O error, say): the earlier
+            // writes of the group are undone too.
+            let e = out
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_else(|| ApiError::internal("the transaction was rolled back"));
+            for (job, _) in done {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+            let _ = job.reply.send(out);
+            return;
+        }
+        if out.is_err() || job.w.rollback {
+            if let Err(e) = exec(conn, "ROLLBACK TO w") {
+                tracing::warn!(error = %e, "rollback to savepoint failed");
+            }
+        }
+        if let Err(e) = exec(conn, "RELEASE w") {
+            tracing::warn!(error = %e, "release of savepoint failed");
+        }
+        done.push((job, out));
+    }
+    tracing::trace!(writes = done.len(), "group commit");
+    let committed = exec(conn, "COMMIT").map_err(|e| map_err(e, &svc));
+    if committed.is_err() && !conn.is_autocommit() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+    for (job, out) in done {
+        let out = match (&committed, out) {
+            (Err(e), Ok(_)) => Err(e.clone()),
+            (_, out) => out,
+        };
+        let _ = job.reply.send(out);
+    }
 }
