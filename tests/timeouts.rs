@@ -33,3 +33,38 @@ fn slow_statements_get_504_and_the_pool_stays_healthy() {
         }
     }
 }
+
+#[test]
+fn slow_sqlite_writes_get_504_and_later_writes_go_through() {
+    // Writes wait in a queue drained by one thread; a write past its deadline is stopped
+    // there (by the progress handler), and the queue goes on.
+    let sql = format!(
+        "{}\n{}\nCREATE TABLE jobs (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n\
+         CREATE TRIGGER jobs_slow AFTER INSERT ON jobs WHEN NEW.name = 'slow'\n\
+         BEGIN SELECT n FROM slow; END;",
+        fixture("music", Backend::Sqlite),
+        fixture("slow", Backend::Sqlite)
+    );
+    let toml = format!("[server]\nrequest_timeout_ms = 700\n{MUSIC_TOML}\n[services.jobs]\n");
+    let s = TestServer::start(Backend::Sqlite, &sql, &toml);
+    std::thread::scope(|scope| {
+        let slow = scope.spawn(|| {
+            let t = Instant::now();
+            let r = s.post("/jobs", &serde_json::json!({"id": 1, "name": "slow"}));
+            (r, t.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        // Queued behind the slow one: answered once it has been stopped.
+        let r = s.post("/jobs", &serde_json::json!({"id": 2, "name": "quick"}));
+        assert!(r.status == 201 || r.status == 504, "{}", r.text);
+        let (r, took) = slow.join().expect("slow writer");
+        r.assert_error(504, "timeout");
+        assert!(took < Duration::from_secs(5), "the 504 took {took:?}");
+    });
+    let r = s.post("/jobs", &serde_json::json!({"id": 3, "name": "quick"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.get("/jobs?select=id&name=eq.slow");
+    assert_eq!(r.json(), serde_json::json!([]));
+    let r = s.get("/jobs?select=id&id=eq.3");
+    assert_eq!(r.json(), serde_json::json!([{"id": 3}]));
+}
