@@ -234,14 +234,17 @@ fn options(state: &AppState, req: &Request, svc: &Service) -> Response {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&allow) {
         h.insert("allow", v.clone());
-        let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
         let preflight = req.headers().contains_key("access-control-request-method");
         if let (Some(origin), true) = (origin, preflight) {
             if super::origin_allowed(&state.config.server.cors_origins, origin) {
                 h.insert("access-control-allow-methods", v);
                 let asked = req
                     .headers()
-                    .get("access-control-request-headers")
+                    .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
                     .cloned()
                     .unwrap_or_else(|| {
                         HeaderValue::from_static("Authorization, Content-Type, Prefer, Range")
@@ -257,7 +260,7 @@ fn options(state: &AppState, req: &Request, svc: &Service) -> Response {
 async fn read_body(state: &AppState, req: &Request, body: &mut Option<Body>) -> ApiResult<Bytes> {
     let ct = req
         .headers()
-        .get("content-type")
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mime = ct
@@ -278,7 +281,7 @@ async fn read_body(state: &AppState, req: &Request, body: &mut Option<Body>) -> 
     let limit = state.config.server.max_body_bytes;
     let declared = req
         .headers()
-        .get("content-length")
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {

@@ -6,7 +6,10 @@ pub mod ast;
 pub mod grammar;
 pub mod prefer;
 
-use poem::http::HeaderMap;
+use poem::http::header::{ACCEPT, IF_MATCH, IF_NONE_MATCH, RANGE};
+use poem::http::{HeaderMap, HeaderName};
+
+const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 use crate::error::{ApiError, ApiResult};
 use crate::response::Format;
@@ -178,7 +181,7 @@ pub fn parse_range(h: Option<&str>) -> ApiResult<Option<(u64, Option<u64>)>> {
     Ok(Some((lo, Some(hi))))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -192,7 +195,7 @@ impl ApiRequest {
     ) -> ApiResult<ApiRequest> {
         let prefer = prefer::parse_prefer(
             headers
-                .get_all("prefer")
+                .get_all(PREFER)
                 .iter()
                 .filter_map(|v| v.to_str().ok()),
         );
@@ -204,10 +207,10 @@ impl ApiRequest {
             });
         }
         let query = parse_query(raw_query)?;
-        let format = negotiate(header(headers, "accept"))?;
+        let format = negotiate(header(headers, ACCEPT))?;
         // Like PostgREST, the Range header only pages GET requests.
         let range = if action == Action::Get {
-            parse_range(header(headers, "range"))?
+            parse_range(header(headers, RANGE))?
         } else {
             None
         };
@@ -220,8 +223,8 @@ impl ApiRequest {
             prefer,
             range,
             format,
-            if_match: header(headers, "if-match").map(str::to_string),
-            if_none_match: header(headers, "if-none-match").map(str::to_string),
+            if_match: header(headers, IF_MATCH).map(str::to_string),
+            if_none_match: header(headers, IF_NONE_MATCH).map(str::to_string),
         })
     }
 }
