@@ -327,6 +327,35 @@ async fn insert_batch<T: WriteTx>(
     tx.query(svc, &sql::select(d, &read), ret).await
 }
 
+/// Whether `write` runs exactly one statement for `w`, whose outcome is the answer: such
+/// a write needs no transaction around it, as one statement is atomic by itself (a
+/// round trip each for BEGIN and COMMIT saved). Anything that checks, counts or reads
+/// besides the statement, or that may have to undo it afterwards (a dry run, a singular
+/// `Accept`), needs the transaction.
+pub fn single_statement(d: &dyn Dialect, w: &WriteRequest) -> bool {
+    if w.if_match.is_some() || w.rollback || w.max_affected.is_some() || w.format == Format::Object
+    {
+        return false;
+    }
+    match &w.op {
+        WriteOp::Insert(p) => {
+            let merge = p
+                .on_conflict
+                .as_ref()
+                .is_some_and(|c| c.resolution == Resolution::MergeDuplicates);
+            let one_statement = match p.batches.as_slice() {
+                [b] if b.columns.is_empty() => b.rows.len() == 1,
+                [b] => b.rows.len() <= sql::rows_per_insert(d, b.columns.len()),
+                _ => false,
+            };
+            !merge && one_statement && d.returning(WriteKind::Insert)
+        }
+        WriteOp::Update(p) => d.returning(WriteKind::Update) || p.set.is_empty(),
+        WriteOp::Delete(_) => d.returning(WriteKind::Delete),
+        WriteOp::Put(_) => false,
+    }
+}
+
 /// Run a write inside `tx` (the caller commits or rolls back).
 pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteOutput> {
     let d = tx.dialect();

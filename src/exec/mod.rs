@@ -4,6 +4,7 @@
 
 pub mod flow;
 pub mod mysql;
+mod pgpool;
 pub mod postgres;
 pub mod sqlite;
 

@@ -14,14 +14,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{
-    PgArguments, PgConnectOptions, PgDatabaseError, PgPool, PgPoolOptions, PgRow, Postgres,
-};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgDatabaseError, PgRow, Postgres};
 use sqlx::{Column as _, Decode, Row, TypeInfo, ValueRef};
 use tokio::sync::{mpsc, oneshot};
 
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
+use super::pgpool::{PgConn, PgConns};
 use super::{redact_url, ReadOutput, ReadRequest, WriteOutput, WriteRequest};
 use super::{Head, CHANNEL_DEPTH, CHUNK, FIRST_PART};
 use crate::config::DatabaseConfig;
@@ -43,7 +41,7 @@ const FETCH: &str = "FETCH FORWARD 1000 FROM restable_read";
 const TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 
 pub struct PgBackend {
-    pool: PgPool,
+    pool: PgConns,
     request_timeout: Duration,
     /// How many pooled connections found closed by the server a request skips before it
     /// gives up: after a database restart every idle connection is such a one.
@@ -396,28 +394,22 @@ impl PgBackend {
         let setup = format!(
             "SET statement_timeout = {timeout_ms}; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"
         );
-        let pool = PgPoolOptions::new()
-            .max_connections(cfg.pool_size.max(1))
-            .min_connections(0)
-            .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms.max(1)))
-            .test_before_acquire(false)
-            .after_connect(move |conn, _meta| {
-                let setup = setup.clone();
-                Box::pin(async move {
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
-                        .execute(conn)
-                        .await
-                        .map(|_| ())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot connect to PostgreSQL at '{shown}': {}",
-                    plain_error(&e)
-                )
-            })?;
+        let pool = PgConns::new(
+            options,
+            setup,
+            cfg.pool_size,
+            Duration::from_millis(cfg.acquire_timeout_ms.max(1)),
+        );
+        // One connection now, so that a wrong URL or password stops start-up; it stays
+        // in the pool.
+        let mut first = pool.acquire().await.map_err(|e| {
+            format!(
+                "cannot connect to PostgreSQL at '{shown}': {}",
+                plain_error(&e)
+            )
+        })?;
+        first.reuse();
+        drop(first);
         Ok(PgBackend {
             pool,
             request_timeout,
@@ -429,26 +421,27 @@ impl PgBackend {
         &PgDialect
     }
 
-    async fn acquire(&self) -> ApiResult<PoolConnection<Postgres>> {
-        Box::pin(self.pool.acquire())
-            .await
-            .map_err(|e| acquire_error(&e))
+    async fn acquire(&self) -> ApiResult<PgConn> {
+        self.pool.acquire().await.map_err(|e| acquire_error(&e))
     }
 
-    /// A transaction, skipping pooled connections the server has closed.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    /// A connection on which `BEGIN` has run, skipping pooled connections the server has
+    /// closed.
+    async fn begin(&self) -> Result<PgConn, sqlx::Error> {
         let mut retries = 0;
         loop {
-            match self.pool.begin().await {
+            let mut conn = self.pool.acquire().await?;
+            match sqlx::raw_sql("BEGIN").execute(&mut *conn).await {
+                Ok(_) => return Ok(conn),
                 Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }
 
     /// A connection that has just answered `SELECT 1` (for pings and the rare paths where
     /// the extra round trip does not matter), skipping those the server has closed.
-    async fn live_conn(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+    async fn live_conn(&self) -> Result<PgConn, sqlx::Error> {
         let mut retries = 0;
         loop {
             let mut conn = self.pool.acquire().await?;
@@ -462,37 +455,50 @@ impl PgBackend {
 
     /// Connections open in the pool, and how many of them are idle.
     pub fn pool_stats(&self) -> (u64, u64) {
-        (u64::from(self.pool.size()), self.pool.num_idle() as u64)
+        self.pool.stats()
     }
 
     pub async fn ping(&self) -> bool {
-        matches!(
-            tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, self.live_conn()).await,
-            Ok(Ok(_))
-        )
+        let live = tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, self.live_conn());
+        match live.await {
+            Ok(Ok(mut conn)) => {
+                conn.reuse();
+                true
+            }
+            _ => false,
+        }
     }
 
     pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
         let mut conn = self.live_conn().await.map_err(|e| plain_error(&e))?;
-        crate::schema::postgres::introspect_tables(&mut conn, &names)
+        let tables = crate::schema::postgres::introspect_tables(&mut conn, &names)
             .await
-            .map_err(|e| format!("introspecting PostgreSQL: {}", plain_error(&e)))
+            .map_err(|e| format!("introspecting PostgreSQL: {}", plain_error(&e)))?;
+        conn.reuse();
+        Ok(tables)
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, String> {
         let mut conn = self.live_conn().await.map_err(|e| plain_error(&e))?;
-        crate::schema::postgres::list_tables(&mut conn)
+        let tables = crate::schema::postgres::list_tables(&mut conn)
             .await
-            .map_err(|e| plain_error(&e))
+            .map_err(|e| plain_error(&e))?;
+        conn.reuse();
+        Ok(tables)
     }
 
     pub async fn run_script(&self, sql: String) -> Result<(), String> {
-        let mut tx = self.begin().await.map_err(|e| plain_error(&e))?;
+        let mut conn = self.begin().await.map_err(|e| plain_error(&e))?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(|e| plain_error(&e))?;
-        tx.commit().await.map_err(|e| plain_error(&e))
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| plain_error(&e))?;
+        conn.reuse();
+        Ok(())
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
@@ -539,31 +545,60 @@ impl PgBackend {
     }
 
     async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
-        let svc = w.op.service();
-        let timeout = self.request_timeout;
-        let mut tx = self.begin().await.map_err(|e| acquire_error(&e))?;
-        let result = {
-            let mut wt = PgTx {
-                conn: &mut tx,
-                timeout,
-            };
-            flow::write(&mut wt, &w).await
-        };
-        let out = match result {
-            Ok(out) => out,
-            Err(e) => {
-                // Dropping the transaction would roll back too; saying so frees the
-                // connection at once.
-                let _ = tx.rollback().await;
-                return Err(e);
+        if flow::single_statement(&PgDialect, &w) {
+            // One statement is atomic by itself: no BEGIN and COMMIT round trips. A
+            // session the server ended before running it is retried on another
+            // connection; a connection that broke mid-statement is not (it may have run).
+            let mut retries = 0;
+            loop {
+                let mut conn = self.acquire().await?;
+                let (result, fault) = self.run_flow(&mut conn, &w).await;
+                match fault {
+                    None | Some(Fault::Statement) => conn.reuse(),
+                    Some(Fault::Terminated) if retries < self.stale_retries => {
+                        retries += 1;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+                return result;
             }
-        };
-        if w.rollback {
-            tx.rollback().await.map_err(|e| map_err(e, &svc, timeout))?;
-        } else {
-            tx.commit().await.map_err(|e| map_err(e, &svc, timeout))?;
         }
+        let svc = w.op.service();
+        let mut conn = self.begin().await.map_err(|e| acquire_error(&e))?;
+        let (result, fault) = self.run_flow(&mut conn, &w).await;
+        if matches!(fault, Some(Fault::Terminated | Fault::Connection)) {
+            // The session is gone, and its transaction with it.
+            return result;
+        }
+        let end = if result.is_ok() && !w.rollback {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
+        if ended.is_ok() {
+            // No transaction is open any more: the connection can serve the next request.
+            conn.reuse();
+        }
+        let out = result?;
+        ended.map_err(|e| map_err(e, &svc, self.request_timeout))?;
         Ok(out)
+    }
+
+    /// The shared write flow on `conn`, and how its first failed statement failed.
+    async fn run_flow(
+        &self,
+        conn: &mut PgConn,
+        w: &WriteRequest,
+    ) -> (ApiResult<WriteOutput>, Option<Fault>) {
+        let mut wt = PgTx {
+            conn,
+            timeout: self.request_timeout,
+            fault: None,
+        };
+        let result = flow::write(&mut wt, w).await;
+        (result, wt.fault)
     }
 }
 
@@ -710,7 +745,13 @@ impl Sink {
     }
 
     /// After the last row: the singular check, the total of an empty page, the end.
-    async fn finish(mut self, conn: &mut sqlx::PgConnection, plan: &ReadPlan, timeout: Duration) {
+    /// Whether the connection is ready for another statement afterwards.
+    async fn finish(
+        mut self,
+        conn: &mut sqlx::PgConnection,
+        plan: &ReadPlan,
+        timeout: Duration,
+    ) -> bool {
         if !self.windowed {
             self.in_response = self.n + self.extra;
         }
@@ -722,7 +763,7 @@ impl Sink {
                 details: Some(format!("The result contains {rows} rows")),
             })
             .await;
-            return;
+            return true;
         }
         if self.n == 0 && self.count {
             // No row carried the total (an empty page, or an offset past the end).
@@ -734,8 +775,9 @@ impl Sink {
             {
                 Ok(t) => self.total = Some(t.max(0) as u64),
                 Err(e) => {
+                    let ready = matches!(e, sqlx::Error::Database(_));
                     self.fail(map_err(e, &plan.service, timeout)).await;
-                    return;
+                    return ready;
                 }
             }
         }
@@ -755,6 +797,7 @@ impl Sink {
                 let _ = self.chunk_tx.send(Ok(last)).await;
             }
         }
+        true
     }
 }
 
@@ -763,9 +806,9 @@ impl Sink {
 /// `FETCH_ROWS` at a time: each fetch is bounded, the whole stream is not, so a slow
 /// client is not cut off at the request timeout.
 async fn stream_rows(
-    pool: PgPool,
+    pool: PgConns,
     stale_retries: usize,
-    conn: PoolConnection<Postgres>,
+    conn: PgConn,
     r: ReadRequest,
     timeout: Duration,
     head_tx: oneshot::Sender<ApiResult<Head>>,
@@ -831,21 +874,22 @@ async fn stream_rows(
             }
             Ok(Ended::Windowed) => return,
             Ok(Ended::Finished) => {
-                Box::pin(sink.finish(&mut conn, &r.plan, timeout)).await;
+                if Box::pin(sink.finish(&mut conn, &r.plan, timeout)).await {
+                    // Rows the read did not need (a lookahead row, a singular read's
+                    // extras) are skipped by sqlx before the connection's next statement.
+                    conn.reuse();
+                }
                 return;
             }
-            Ok(Ended::Gone { close }) => {
-                if close {
-                    // Do not let the rest of the result cross the wire for nobody.
-                    conn.close_on_drop();
-                }
+            Ok(Ended::Gone) => {
+                // Closed, not reused: the rest of the result must not cross the wire for
+                // nobody.
                 return;
             }
             Err(e) if is_stale(&e) && retries < stale_retries && sink.n == 0 => {
                 // A pooled connection the server closed (a restart, an idle timeout):
                 // nothing was sent yet, so read again on another one.
                 retries += 1;
-                conn.close_on_drop();
                 drop(conn);
                 conn = match Box::pin(pool.acquire()).await {
                     Ok(c) => c,
@@ -856,6 +900,10 @@ async fn stream_rows(
                 };
             }
             Err(e) => {
+                if matches!(e, sqlx::Error::Database(_)) {
+                    // The server refused the statement and is ready for the next one.
+                    conn.reuse();
+                }
                 sink.fail(map_err(e, &svc, timeout)).await;
                 return;
             }
@@ -867,8 +915,8 @@ async fn stream_rows(
 enum Ended {
     /// Every row (or every row needed) went into the sink.
     Finished,
-    /// The client went away; `close`: the connection is mid-result.
-    Gone { close: bool },
+    /// The client went away (the connection may be mid-result).
+    Gone,
     /// The read outgrew one part without row counts (`Step::Windowed`).
     Windowed,
 }
@@ -895,7 +943,7 @@ async fn read_at_once(
         match sink.row(&row).await {
             Step::More => {}
             Step::Enough => break,
-            Step::Gone => return Ok(Ended::Gone { close: true }),
+            Step::Gone => return Ok(Ended::Gone),
             Step::Windowed => return Ok(Ended::Windowed),
         }
     }
@@ -923,7 +971,7 @@ async fn read_with_cursor(
                 Step::More => {}
                 Step::Enough => break 'fetch,
                 // Dropping the transaction rolls it back, cursor and all.
-                Step::Gone => return Ok(Ended::Gone { close: false }),
+                Step::Gone => return Ok(Ended::Gone),
                 // Cursor reads always carry row counts; never reached.
                 Step::Windowed => return Ok(Ended::Windowed),
             }
@@ -954,8 +1002,40 @@ impl RowCells for PgCells<'_> {
 
 /// A write transaction, for the shared write flow.
 struct PgTx<'a> {
-    conn: &'a mut sqlx::Transaction<'static, Postgres>,
+    conn: &'a mut PgConn,
     timeout: Duration,
+    /// What the first failed statement said about the connection.
+    fault: Option<Fault>,
+}
+
+/// How a statement failed, as far as its connection is concerned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// The server refused the statement and is ready for the next one.
+    Statement,
+    /// The server ended the session before running the statement (a restart, a kill):
+    /// nothing happened, and another connection may run it.
+    Terminated,
+    /// The connection broke; whether the statement ran is unknown.
+    Connection,
+}
+
+fn fault(e: &sqlx::Error) -> Fault {
+    match e {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("57P01" | "57P02" | "57P03") => Fault::Terminated,
+            Some(c) if c.starts_with("08") => Fault::Connection,
+            _ => Fault::Statement,
+        },
+        _ => Fault::Connection,
+    }
+}
+
+impl PgTx<'_> {
+    fn failed(&mut self, e: sqlx::Error, svc: &Service) -> ApiError {
+        self.fault.get_or_insert(fault(&e));
+        map_err(e, svc, self.timeout)
+    }
 }
 
 impl WriteTx for PgTx<'_> {
@@ -969,28 +1049,31 @@ impl WriteTx for PgTx<'_> {
         stmt: &Statement,
         out: &mut Returning,
     ) -> ApiResult<()> {
-        let timeout = self.timeout;
         let mut rows = query(stmt).fetch(&mut **self.conn);
         let mut dec: Option<Vec<Decoder>> = None;
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .map_err(|e| map_err(e, svc, timeout))?
-        {
-            let dec = dec.get_or_insert_with(|| decoders(&row));
-            out.push(&PgCells {
-                row: &row,
-                dec: dec.as_slice(),
-            });
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    let dec = dec.get_or_insert_with(|| decoders(&row));
+                    out.push(&PgCells {
+                        row: &row,
+                        dec: dec.as_slice(),
+                    });
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    drop(rows);
+                    return Err(self.failed(e, svc));
+                }
+            }
         }
-        Ok(())
     }
 
     async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
-        let done = query(stmt)
-            .execute(&mut **self.conn)
-            .await
-            .map_err(|e| map_err(e, svc, self.timeout))?;
+        let done = match query(stmt).execute(&mut **self.conn).await {
+            Ok(done) => done,
+            Err(e) => return Err(self.failed(e, svc)),
+        };
         Ok(Executed {
             affected: done.rows_affected(),
             last_insert_id: None,
@@ -998,11 +1081,14 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn count(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<u64> {
-        let n: i64 = query(stmt)
+        let n: i64 = match query(stmt)
             .fetch_one(&mut **self.conn)
             .await
             .and_then(|row| row.try_get(0))
-            .map_err(|e| map_err(e, svc, self.timeout))?;
+        {
+            Ok(n) => n,
+            Err(e) => return Err(self.failed(e, svc)),
+        };
         Ok(n.max(0) as u64)
     }
 }

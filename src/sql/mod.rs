@@ -335,6 +335,12 @@ pub fn count(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
     b.finish()
 }
 
+/// How many rows of `ncols` columns one INSERT statement carries (within the dialect's
+/// parameter limit).
+pub fn rows_per_insert(d: &dyn Dialect, ncols: usize) -> usize {
+    (d.max_params() / ncols.max(1)).clamp(1, 1000)
+}
+
 /// The INSERT statements for one batch, each within the dialect's parameter limit.
 pub fn insert(
     d: &dyn Dialect,
@@ -359,7 +365,7 @@ pub fn insert(
             })
             .collect();
     }
-    let per_stmt = (d.max_params() / ncols).clamp(1, 1000);
+    let per_stmt = rows_per_insert(d, ncols);
     batch
         .rows
         .chunks(per_stmt)

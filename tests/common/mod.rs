@@ -455,6 +455,65 @@ impl TestServer {
         self.req("DELETE", path).send()
     }
 
+    /// The name of a server backend's test database.
+    pub fn database_name(&self) -> Option<&str> {
+        self.drop_db.as_deref()
+    }
+
+    /// Close every connection the server has open to its database, from the database
+    /// side (as a restart or an idle timeout of the database would).
+    pub fn kill_connections(&self) {
+        let (Some(rt), Some(admin), Some(db)) = (
+            self.runtime.as_ref(),
+            self.backend.admin_url(),
+            self.database_name(),
+        ) else {
+            return;
+        };
+        rt.block_on(async {
+            use sqlx::{Connection, Row};
+            match self.backend {
+                Backend::Postgres => {
+                    let mut c = sqlx::PgConnection::connect(&admin).await.expect("connect");
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(db)
+                    .execute(&mut c)
+                    .await
+                    .expect("terminate");
+                }
+                Backend::MySql => {
+                    let mut c = sqlx::MySqlConnection::connect(&admin)
+                        .await
+                        .expect("connect");
+                    let ids: Vec<i64> = sqlx::query(
+                        "SELECT id FROM information_schema.processlist \
+                         WHERE db = ? AND id <> CONNECTION_ID()",
+                    )
+                    .bind(db)
+                    .fetch_all(&mut c)
+                    .await
+                    .expect("processlist")
+                    .iter()
+                    .map(|r| {
+                        r.try_get::<i64, _>(0)
+                            .or_else(|_| r.try_get::<u64, _>(0).map(|v| v as i64))
+                            .expect("id")
+                    })
+                    .collect();
+                    for id in ids {
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                            .execute(&mut c)
+                            .await;
+                    }
+                }
+                Backend::Sqlite => {}
+            }
+        });
+    }
+
     /// `ids [..]` of a JSON array body whose objects have an `id`.
     pub fn ids(&self, path: &str) -> Vec<i64> {
         let r = self.get(path);
