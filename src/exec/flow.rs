@@ -52,10 +52,22 @@ pub struct Returning {
 impl Returning {
     /// The collector, and the columns a statement must return to feed it.
     pub fn new(svc: &Service, format: Format, selected: &[Selected]) -> (Self, Vec<Selected>) {
+        Self::with_keys(svc, format, selected, true)
+    }
+
+    /// As `new`; without `keys` the rows' keys are not collected, so a write that wants
+    /// neither rows nor keys returns no columns at all (and only counts its rows).
+    fn with_keys(
+        svc: &Service,
+        format: Format,
+        selected: &[Selected],
+        keys: bool,
+    ) -> (Self, Vec<Selected>) {
         let enc = RowEncoder::for_selected(svc, format, selected);
         let mut cols = selected.to_vec();
         let mut key_at = Vec::new();
-        for k in &svc.primary_key {
+        let key_names: &[String] = if keys { &svc.primary_key } else { &[] };
+        for k in key_names {
             if let Some(i) = svc.column_index(k) {
                 key_at.push(cols.len());
                 cols.push(Selected {
@@ -298,6 +310,13 @@ async fn insert_batch<T: WriteTx>(
     ret_cols: &[Selected],
 ) -> ApiResult<()> {
     let d = tx.dialect();
+    if ret_cols.is_empty() {
+        // Neither rows nor keys wanted: the statements only count.
+        for stmt in sql::insert(d, svc, batch, on_conflict, &[]) {
+            ret.rows += tx.execute(svc, &stmt).await?.affected;
+        }
+        return Ok(());
+    }
     if d.returning(WriteKind::Insert) {
         for stmt in sql::insert(d, svc, batch, on_conflict, ret_cols) {
             tx.query(svc, &stmt, ret).await?;
@@ -366,7 +385,18 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         WriteOp::Put(p) => (Arc::clone(&p.service), p.returning.clone()),
     };
     let selected = if w.want_rows { selected } else { Vec::new() };
-    let (mut ret, ret_cols) = Returning::new(&svc, w.format, &selected);
+    // Keys serve a one-row insert's `Location` and count an upsert's updated rows; a
+    // bulk insert without them returns nothing but its row count.
+    let keys = match &w.op {
+        WriteOp::Insert(p) => {
+            p.row_count == 1
+                || p.on_conflict
+                    .as_ref()
+                    .is_some_and(|c| c.resolution == Resolution::MergeDuplicates)
+        }
+        _ => true,
+    };
+    let (mut ret, ret_cols) = Returning::with_keys(&svc, w.format, &selected, keys);
     let mut inserted = 0u64;
 
     if let Some(expected) = &w.if_match {

@@ -395,6 +395,8 @@ fn bind_all<'q>(
             SqlValue::TimestampTz(t) => q.bind(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
             SqlValue::Uuid(u) => q.bind(u.hyphenated().to_string()),
             SqlValue::Bytes(b) => q.bind(b.clone()),
+            // Only the PostgreSQL dialect binds arrays; never made for MySQL.
+            SqlValue::Array(_) => q.bind(None::<String>),
         };
     }
     q

@@ -27,7 +27,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::plan::{ReadPlan, SqlValue};
 use crate::response::{Cell, Format, RowEncoder};
 use crate::schema::{Service, Table};
-use crate::sql::{self, postgres::Postgres as PgDialect, Builder, Statement};
+use crate::sql::postgres::{pg_text, Postgres as PgDialect};
+use crate::sql::{self, Builder, Statement};
 
 const STATEMENT_CACHE: usize = 256;
 /// Statements with more parameters than this are not kept prepared (a full chunk of a bulk
@@ -61,14 +62,66 @@ fn bind_all<'q>(mut q: PgQuery<'q>, params: &'q [SqlValue]) -> PgQuery<'q> {
             SqlValue::Bool(b) => q.bind(*b),
             SqlValue::Bytes(b) => q.bind(b.as_slice()),
             SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => q.bind(s.as_str()),
-            SqlValue::Date(d) => q.bind(d.format("%Y-%m-%d").to_string()),
-            SqlValue::Time(t) => q.bind(t.format("%H:%M:%S%.f").to_string()),
-            SqlValue::Timestamp(t) => q.bind(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
-            SqlValue::TimestampTz(t) => q.bind(t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string()),
-            SqlValue::Uuid(u) => q.bind(u.hyphenated().to_string()),
+            SqlValue::Array(values) => bind_array(q, values),
+            other => q.bind(pg_text(other)),
         };
     }
     q
+}
+
+/// An array parameter, typed by its values (the dialect made them all one variant, and
+/// casts the parameter to the column's array type).
+fn bind_array<'q>(q: PgQuery<'q>, values: &'q [SqlValue]) -> PgQuery<'q> {
+    match values.iter().find(|v| **v != SqlValue::Null) {
+        Some(SqlValue::Int(_)) => q.bind(
+            values
+                .iter()
+                .map(|v| match v {
+                    SqlValue::Int(i) => Some(*i),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Some(SqlValue::Float(_)) => q.bind(
+            values
+                .iter()
+                .map(|v| match v {
+                    SqlValue::Float(f) => Some(*f),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Some(SqlValue::Bool(_)) => q.bind(
+            values
+                .iter()
+                .map(|v| match v {
+                    SqlValue::Bool(b) => Some(*b),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Some(SqlValue::Bytes(_)) => q.bind(
+            values
+                .iter()
+                .map(|v| match v {
+                    SqlValue::Bytes(b) => Some(b.as_slice()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        _ => q.bind(
+            values
+                .iter()
+                .map(|v| match v {
+                    SqlValue::Null => None,
+                    SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => {
+                        Some(std::borrow::Cow::Borrowed(s.as_str()))
+                    }
+                    other => Some(std::borrow::Cow::Owned(pg_text(other))),
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
 }
 
 fn query(stmt: &Statement) -> PgQuery<'_> {

@@ -170,6 +170,12 @@ impl ToSql for Param<'_> {
             )),
             SqlValue::Uuid(u) => ToSqlOutput::Owned(SqlV::Text(u.hyphenated().to_string())),
             SqlValue::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            // Only the PostgreSQL dialect binds arrays; never made for SQLite.
+            SqlValue::Array(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "an array parameter on SQLite".into(),
+                ))
+            }
         })
     }
 }

@@ -26,6 +26,9 @@ pub enum SqlValue {
     /// JSON text.
     Json(String),
     Bytes(Vec<u8>),
+    /// One column of many rows, bound as one array parameter: only the PostgreSQL
+    /// dialect makes these (its bulk insert), each holding one variant (and `Null`).
+    Array(Vec<SqlValue>),
 }
 
 fn kind_name(kind: ValueKind) -> &'static str {

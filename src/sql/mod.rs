@@ -70,6 +70,18 @@ pub trait Dialect: Send + Sync {
     fn max_params(&self) -> usize;
     /// The SQL expression of a column's default, for `UPDATE ... SET col = <default>`.
     fn default_expr(&self, column: &Column) -> String;
+    /// The rows of an INSERT in a form of the dialect's own (PostgreSQL: one array per
+    /// column, `SELECT * FROM unnest(...)`) instead of `VALUES (...), (...)`; false when
+    /// it has none for these columns, and nothing was written.
+    fn insert_rows(
+        &self,
+        _b: &mut Builder<'_>,
+        _svc: &Service,
+        _columns: &[usize],
+        _rows: &[Vec<SqlValue>],
+    ) -> bool {
+        false
+    }
     /// The upsert tail of an INSERT: standard `ON CONFLICT (...) DO UPDATE SET c =
     /// EXCLUDED.c` / `DO NOTHING` (SQLite, PostgreSQL); MySQL overrides it.
     fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
@@ -375,16 +387,19 @@ pub fn insert(
             b.table(svc);
             b.push(" (");
             b.column_list(svc, batch.columns.iter().copied());
-            b.push(") VALUES ");
-            for (r, row) in rows.iter().enumerate() {
-                b.push(if r > 0 { ", (" } else { "(" });
-                for (n, v) in row.iter().enumerate() {
-                    if n > 0 {
-                        b.push(", ");
+            b.push(")");
+            if !d.insert_rows(&mut b, svc, &batch.columns, rows) {
+                b.push(" VALUES ");
+                for (r, row) in rows.iter().enumerate() {
+                    b.push(if r > 0 { ", (" } else { "(" });
+                    for (n, v) in row.iter().enumerate() {
+                        if n > 0 {
+                            b.push(", ");
+                        }
+                        b.param_for(&svc.columns[batch.columns[n]], v.clone());
                     }
-                    b.param_for(&svc.columns[batch.columns[n]], v.clone());
+                    b.push(")");
                 }
-                b.push(")");
             }
             if let Some(c) = on_conflict {
                 d.upsert(&mut b, svc, &batch.columns, c);

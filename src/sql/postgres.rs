@@ -102,6 +102,77 @@ fn is_real(column: &Column) -> bool {
     column.kind == ValueKind::Float && column.declared_type == "real"
 }
 
+/// The text PostgreSQL parses back into `v` (for the variants bound as text).
+pub fn pg_text(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Null | SqlValue::Array(_) => String::new(),
+        SqlValue::Int(i) => i.to_string(),
+        SqlValue::Float(f) => f.to_string(),
+        SqlValue::Bool(b) => b.to_string(),
+        SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => s.clone(),
+        SqlValue::Date(d) => d.format("%Y-%m-%d").to_string(),
+        SqlValue::Time(t) => t.format("%H:%M:%S%.f").to_string(),
+        SqlValue::Timestamp(t) => t.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+        SqlValue::TimestampTz(t) => t.format("%Y-%m-%d %H:%M:%S%.f+00:00").to_string(),
+        SqlValue::Uuid(u) => u.hyphenated().to_string(),
+        SqlValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// Inserts of at least this many rows send one array per column (`unnest`) instead of
+/// a `VALUES` list: PostgreSQL parses and plans a few array parameters far faster than
+/// thousands of scalar ones, and every batch size shares one prepared statement.
+const UNNEST_FROM_ROWS: usize = 2;
+
+/// One column of an insert as an array parameter, and the array type it is cast to;
+/// `None` when the column's type has no array form restable is sure of.
+fn column_array(column: &Column, n: usize, rows: &[Vec<SqlValue>]) -> Option<(SqlValue, String)> {
+    let cells = rows.iter().map(|r| r.get(n).unwrap_or(&SqlValue::Null));
+    let all = |ok: fn(&SqlValue) -> bool| {
+        rows.iter()
+            .all(|r| r.get(n).is_some_and(|v| *v == SqlValue::Null || ok(v)))
+    };
+    let declared = cast_target(&column.declared_type);
+    if declared.ends_with(']') {
+        // An array column: `unnest` would flatten its values.
+        return None;
+    }
+    let same = || SqlValue::Array(cells.clone().cloned().collect());
+    let (values, cast) = match column.kind {
+        ValueKind::Integer if all(|v| matches!(v, SqlValue::Int(_))) => (same(), "int8[]".into()),
+        ValueKind::Float if all(|v| matches!(v, SqlValue::Float(_) | SqlValue::Int(_))) => {
+            let floats = cells
+                .map(|v| match v {
+                    SqlValue::Int(i) => SqlValue::Float(*i as f64),
+                    other => other.clone(),
+                })
+                .collect();
+            (SqlValue::Array(floats), "float8[]".into())
+        }
+        ValueKind::Boolean if all(|v| matches!(v, SqlValue::Bool(_))) => (same(), "bool[]".into()),
+        ValueKind::Bytes if all(|v| matches!(v, SqlValue::Bytes(_))) => (same(), "bytea[]".into()),
+        ValueKind::Integer | ValueKind::Float | ValueKind::Boolean | ValueKind::Bytes => {
+            return None
+        }
+        ValueKind::Text if !is_text_like(column) && column.enum_values.is_none() => return None,
+        _ => {
+            let texts = cells
+                .map(|v| match v {
+                    SqlValue::Null => SqlValue::Null,
+                    SqlValue::Text(_) => v.clone(),
+                    other => SqlValue::Text(pg_text(other)),
+                })
+                .collect();
+            let cast = match text_cast(column) {
+                Some(t) => format!("text[]::{t}[]"),
+                None => "text[]".into(),
+            };
+            (SqlValue::Array(texts), cast)
+        }
+    };
+    Some((values, cast))
+}
+
 impl Postgres {
     fn column_as_text(b: &mut Builder<'_>, column: &Column) {
         b.ident(&column.name);
@@ -252,6 +323,39 @@ impl Dialect for Postgres {
         " FOR UPDATE"
     }
 
+    fn insert_rows(
+        &self,
+        b: &mut Builder<'_>,
+        svc: &Service,
+        columns: &[usize],
+        rows: &[Vec<SqlValue>],
+    ) -> bool {
+        if rows.len() < UNNEST_FROM_ROWS || columns.is_empty() {
+            return false;
+        }
+        let arrays: Option<Vec<(SqlValue, String)>> = columns
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| column_array(&svc.columns[i], n, rows))
+            .collect();
+        let Some(arrays) = arrays else {
+            return false;
+        };
+        b.push(" SELECT * FROM unnest(");
+        for (n, (values, cast)) in arrays.into_iter().enumerate() {
+            if n > 0 {
+                b.push(", ");
+            }
+            b.push("$");
+            b.push(itoa::Buffer::new().format(b.params.len() + 1));
+            b.push("::");
+            b.push(&cast);
+            b.params.push(values);
+        }
+        b.push(")");
+        true
+    }
+
     fn default_expr(&self, _column: &Column) -> String {
         "DEFAULT".into()
     }
@@ -318,6 +422,73 @@ mod tests {
         let mut s = String::new();
         Postgres.placeholder(&mut s, 12, None, &SqlValue::Text("x".into()));
         assert_eq!(s, "$12");
+    }
+
+    #[test]
+    fn insert_columns_become_typed_arrays() {
+        let rows = |vals: Vec<SqlValue>| vals.into_iter().map(|v| vec![v]).collect::<Vec<_>>();
+        let id = col("id", "integer", ValueKind::Integer);
+        assert_eq!(
+            column_array(&id, 0, &rows(vec![SqlValue::Int(1), SqlValue::Null])),
+            Some((
+                SqlValue::Array(vec![SqlValue::Int(1), SqlValue::Null]),
+                "int8[]".to_string()
+            ))
+        );
+        let ratio = col("ratio", "double precision", ValueKind::Float);
+        assert_eq!(
+            column_array(
+                &ratio,
+                0,
+                &rows(vec![SqlValue::Int(2), SqlValue::Float(0.5)])
+            ),
+            Some((
+                SqlValue::Array(vec![SqlValue::Float(2.0), SqlValue::Float(0.5)]),
+                "float8[]".to_string()
+            ))
+        );
+        let price = col("price", "numeric(4,2)", ValueKind::Decimal);
+        let (values, cast) = column_array(&price, 0, &rows(vec![SqlValue::Decimal("1.10".into())]))
+            .expect("numeric has an array type");
+        assert_eq!(values, SqlValue::Array(vec![SqlValue::Text("1.10".into())]));
+        assert_eq!(cast, "text[]::numeric[]");
+        let name = col("name", "character varying(40)", ValueKind::Text);
+        assert_eq!(
+            column_array(&name, 0, &rows(vec![SqlValue::Text("a".into())])).map(|(_, c)| c),
+            Some("text[]".to_string())
+        );
+        let mut mood = col("mood", "\"Mood\"", ValueKind::Text);
+        mood.enum_values = Some(vec!["happy".into()]);
+        assert_eq!(
+            column_array(&mood, 0, &rows(vec![SqlValue::Text("happy".into())])).map(|(_, c)| c),
+            Some("text[]::\"Mood\"[]".to_string())
+        );
+        let seen = col("seen", "timestamp without time zone", ValueKind::Timestamp);
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 2)
+            .and_then(|d| d.and_hms_milli_opt(3, 4, 5, 500))
+            .expect("a time");
+        assert_eq!(
+            column_array(&seen, 0, &rows(vec![SqlValue::Timestamp(t)])),
+            Some((
+                SqlValue::Array(vec![SqlValue::Text("2024-01-02 03:04:05.500".into())]),
+                "text[]::timestamp[]".to_string()
+            ))
+        );
+        // No array form restable is sure of: the insert keeps its VALUES list.
+        let tags = col("tags", "integer[]", ValueKind::Text);
+        assert_eq!(
+            column_array(&tags, 0, &rows(vec![SqlValue::Text("{1}".into())])),
+            None
+        );
+        let span = col("span", "int4range", ValueKind::Text);
+        assert_eq!(
+            column_array(&span, 0, &rows(vec![SqlValue::Text("[1,2)".into())])),
+            None
+        );
+        assert_eq!(
+            column_array(&id, 0, &rows(vec![SqlValue::Text("1".into())])),
+            None
+        );
     }
 
     #[test]
