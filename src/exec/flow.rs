@@ -440,12 +440,6 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
             inserted = ret.rows.saturating_sub(existing);
         }
         WriteOp::Update(plan) => {
-            if let Some(max) = w.max_affected {
-                let n = count_where(tx, &svc, plan.filter.as_ref()).await?;
-                if n > max {
-                    return Err(ApiError::MaxAffected { affected: n, max });
-                }
-            }
             update(
                 tx,
                 &svc,
@@ -457,12 +451,6 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
             .await?;
         }
         WriteOp::Delete(plan) => {
-            if let Some(max) = w.max_affected {
-                let n = count_where(tx, &svc, plan.filter.as_ref()).await?;
-                if n > max {
-                    return Err(ApiError::MaxAffected { affected: n, max });
-                }
-            }
             if d.returning(WriteKind::Delete) {
                 let stmt = sql::delete(d, &svc, plan.filter.as_ref(), &ret_cols);
                 tx.query(&svc, &stmt, &mut ret).await?;
@@ -483,6 +471,16 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         }
     }
 
+    if let (Some(max), WriteOp::Update(_) | WriteOp::Delete(_)) = (w.max_affected, &w.op) {
+        // Counted from the rows the write itself touched, so no row can start or stop
+        // matching between a count and the write; the caller rolls the write back.
+        if ret.rows > max {
+            return Err(ApiError::MaxAffected {
+                affected: ret.rows,
+                max,
+            });
+        }
+    }
     let (body, rows, keys) = ret.finish();
     if w.format == Format::Object && rows != 1 && w.want_rows {
         return Err(ApiError::NotAcceptable {

@@ -4,7 +4,7 @@
 
 pub mod flow;
 pub mod mysql;
-mod pgpool;
+mod pool;
 pub mod postgres;
 pub mod sqlite;
 

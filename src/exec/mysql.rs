@@ -1,7 +1,7 @@
-//! MySQL/MariaDB execution with sqlx: a pool whose sessions are set up alike (UTC, strict
-//! SQL mode, a statement timeout), reads streamed from the cursor through a bounded
-//! channel, writes through the shared write flow in one transaction, and server errors
-//! mapped by their MySQL error number. The dialect (RETURNING or not) is chosen once, from
+//! MySQL/MariaDB execution with sqlx connections: a pool (`pool.rs`) whose sessions are
+//! set up alike (UTC, strict SQL mode, a statement timeout), reads streamed from the
+//! cursor through a bounded channel, writes through the shared write flow in one
+//! transaction, and server errors mapped by their MySQL error number. The dialect (RETURNING or not) is chosen once, from
 //! the server's version, at connect time.
 //!
 //! The URL is sqlx's: `mysql://user:password@host:3306/database` (`mariadb://` too), with
@@ -16,10 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use sqlx::mysql::{
-    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError,
-    MySqlPoolOptions, MySqlRow,
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow,
 };
-use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{
     AssertSqlSafe, Column as _, ConnectOptions as _, Connection as _, Executor as _, Row as _,
@@ -28,6 +26,7 @@ use sqlx::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::flow::{self, key_text, Executed, Returning, RowCells, WriteTx};
+use super::pool::{Conn, Conns};
 use super::{
     redact_url, Head, ReadOutput, ReadRequest, WriteOp, WriteOutput, WriteRequest, CHANNEL_DEPTH,
     CHUNK, FIRST_PART,
@@ -57,7 +56,10 @@ type KeyMap = Arc<RwLock<HashMap<String, Vec<UniqueKey>>>>;
 /// What every database task needs.
 #[derive(Clone)]
 struct Ctx {
-    pool: sqlx::MySqlPool,
+    pool: Conns<MySqlConnection>,
+    /// How many pooled connections found closed by the server a request skips before it
+    /// gives up: after a database restart every idle connection is such a one.
+    stale_retries: usize,
     dialect: &'static MySqlDialect,
     keys: KeyMap,
     timeout_ms: u64,
@@ -67,6 +69,57 @@ pub struct MySqlBackend {
     ctx: Ctx,
     request_timeout: Duration,
     acquire_timeout: Duration,
+}
+
+impl Ctx {
+    /// A pooled connection inside `BEGIN` (`serializable`: at that isolation level),
+    /// skipping connections the server has closed.
+    async fn begun(&self, serializable: bool) -> Result<Conn<MySqlConnection>, sqlx::Error> {
+        let first = if serializable {
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"
+        } else {
+            "BEGIN"
+        };
+        let mut retries = 0;
+        loop {
+            let mut conn = self.pool.acquire().await?;
+            match sqlx::raw_sql(first).execute(&mut *conn).await {
+                Ok(_) if serializable => {
+                    sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+                    return Ok(conn);
+                }
+                Ok(_) => return Ok(conn),
+                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A connection that has just answered `SELECT 1`, skipping those the server closed.
+    async fn live_conn(&self) -> Result<Conn<MySqlConnection>, sqlx::Error> {
+        let mut retries = 0;
+        loop {
+            let mut conn = self.pool.acquire().await?;
+            match sqlx::query("SELECT 1").execute(&mut *conn).await {
+                Ok(_) => return Ok(conn),
+                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A connection the server has closed (a restart, `KILL`, `wait_timeout`): the session
+/// is gone, so nothing of the statement happened.
+fn is_stale(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        // Connection killed (MariaDB 1927), shut down (1053), idle too long (MySQL 4031).
+        sqlx::Error::Database(_) => {
+            mysql_error(e).is_some_and(|d| matches!(d.number(), 1927 | 1053 | 4031))
+        }
+        _ => false,
+    }
 }
 
 fn table_key(t: &Table) -> String {
@@ -147,29 +200,20 @@ impl MySqlBackend {
                 session.push_str(&format!(", max_execution_time = {ms}"));
             }
         }
-        let session = Arc::new(session);
-        let pool = MySqlPoolOptions::new()
-            .max_connections(cfg.pool_size.max(1))
-            .min_connections(0)
-            .acquire_timeout(acquire_timeout)
-            .test_before_acquire(false)
-            .idle_timeout(Some(Duration::from_secs(300)))
-            .max_lifetime(Some(Duration::from_secs(1800)))
-            .after_connect(move |conn, _meta| {
-                let session = Arc::clone(&session);
-                Box::pin(async move {
-                    conn.execute(AssertSqlSafe(session.as_str().to_string()))
-                        .await?;
-                    Ok(())
-                })
-            })
-            .connect_with(opts)
+        let pool = Conns::<MySqlConnection>::new(opts, session, cfg.pool_size, acquire_timeout);
+        // One connection now, so that a session setting the server refuses stops start-up;
+        // it stays in the pool.
+        let mut first = pool
+            .acquire()
             .await
             .map_err(|e| format!("cannot connect to '{shown}': {}", connect_text(&e)))?;
+        first.reuse();
+        drop(first);
         tracing::info!(server = %version, returning = dialect.returning(sql::WriteKind::Insert), "connected to MySQL/MariaDB");
         Ok(MySqlBackend {
             ctx: Ctx {
                 pool,
+                stale_retries: cfg.pool_size.max(1) as usize,
                 dialect,
                 keys: Arc::new(RwLock::new(HashMap::new())),
                 timeout_ms: u64::try_from(ms).unwrap_or(u64::MAX),
@@ -191,25 +235,23 @@ impl MySqlBackend {
 
     /// Connections open in the pool, and how many of them are idle.
     pub fn pool_stats(&self) -> (u64, u64) {
-        (
-            u64::from(self.ctx.pool.size()),
-            self.ctx.pool.num_idle() as u64,
-        )
+        self.ctx.pool.stats()
     }
 
     pub async fn ping(&self) -> bool {
         let wait = self.acquire_timeout + self.request_timeout;
-        let check = async {
-            let mut conn = self.ctx.pool.acquire().await?;
-            sqlx::query("SELECT 1").fetch_one(&mut *conn).await
-        };
-        matches!(tokio::time::timeout(wait, check).await, Ok(Ok(_)))
+        match tokio::time::timeout(wait, self.ctx.live_conn()).await {
+            Ok(Ok(mut conn)) => {
+                conn.reuse();
+                true
+            }
+            _ => false,
+        }
     }
 
-    async fn acquire_for_setup(&self) -> Result<PoolConnection<MySql>, String> {
+    async fn acquire_for_setup(&self) -> Result<Conn<MySqlConnection>, String> {
         self.ctx
-            .pool
-            .acquire()
+            .live_conn()
             .await
             .map_err(|e| format!("cannot reach the database: {}", connect_text(&e)))
     }
@@ -236,14 +278,17 @@ impl MySqlBackend {
         if let Ok(mut map) = self.ctx.keys.write() {
             map.extend(found);
         }
+        conn.reuse();
         Ok(out)
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, String> {
         let mut conn = self.acquire_for_setup().await?;
-        crate::schema::mysql::list_tables(&mut conn)
+        let tables = crate::schema::mysql::list_tables(&mut conn)
             .await
-            .map_err(|e| format!("cannot list tables: {}", connect_text(&e)))
+            .map_err(|e| format!("cannot list tables: {}", connect_text(&e)))?;
+        conn.reuse();
+        Ok(tables)
     }
 
     /// Runs the statements of `sql` (each ending with `;` at the end of a line) in order.
@@ -256,6 +301,7 @@ impl MySqlBackend {
                 .await
                 .map_err(|e| format!("statement {} failed: {}", n + 1, connect_text(&e)))?;
         }
+        conn.reuse();
         Ok(())
     }
 
@@ -305,34 +351,31 @@ impl MySqlBackend {
             let deadlock = is_deadlock(&e);
             (map_err(&e, &svc, ctx), deadlock)
         };
-        let mut conn = ctx.pool.acquire().await.map_err(fail)?;
-        if serializable {
-            conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-                .await
-                .map_err(fail)?;
-        }
-        let mut tx = conn.begin().await.map_err(fail)?;
+        let mut conn = ctx.begun(serializable).await.map_err(fail)?;
         let mut wt = MySqlTx {
-            conn: &mut tx,
+            conn: &mut conn,
             ctx,
             deadlock: false,
             skip_keys: Vec::new(),
         };
         let out = flow::write(&mut wt, w).await;
         let deadlock = wt.deadlock;
+        let end = if out.is_ok() && !w.rollback {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
+        if ended.is_ok() {
+            // No transaction is open any more: the connection can serve the next request.
+            conn.reuse();
+        }
         match out {
             Ok(out) => {
-                if w.rollback {
-                    tx.rollback().await.map_err(fail)?;
-                } else {
-                    tx.commit().await.map_err(fail)?;
-                }
+                ended.map_err(fail)?;
                 Ok(out)
             }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                Err((e, deadlock))
-            }
+            Err(e) => Err((e, deadlock)),
         }
     }
 }
@@ -981,22 +1024,57 @@ async fn read_rows(
     chunk_tx: &ChunkTx,
 ) -> ApiResult<()> {
     let svc = &r.plan.service;
-    let mut conn = ctx
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| map_err(&e, svc, ctx))?;
+    let mut retries = 0;
+    loop {
+        let conn = ctx
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| map_err(&e, svc, ctx))?;
+        match read_on(ctx, conn, r, head_tx, chunk_tx).await {
+            // A pooled connection the server closed (a restart, `KILL`, a timeout):
+            // nothing was sent yet, so read again on another one.
+            Err(ApiError::DbUnavailable { .. })
+                if head_tx.is_some() && retries < ctx.stale_retries =>
+            {
+                retries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a connection is ready for the next statement after a read failed with `e`
+/// (the server refused the statement), rather than broken or cut off.
+fn ready_after(e: &ApiError) -> bool {
+    !matches!(
+        e,
+        ApiError::DbUnavailable { .. } | ApiError::Timeout { .. } | ApiError::Internal { .. }
+    )
+}
+
+async fn read_on(
+    ctx: &Ctx,
+    mut conn: Conn<MySqlConnection>,
+    r: &ReadRequest,
+    head_tx: &mut Option<HeadTx>,
+    chunk_tx: &ChunkTx,
+) -> ApiResult<()> {
+    let svc = &r.plan.service;
     if r.count {
         return snapshot_read(ctx, conn, r, true, head_tx, chunk_tx).await;
     }
     // Most reads fit in the first part: one statement, no transaction, no count.
-    match stream(ctx, &mut conn, r, None, head_tx, chunk_tx).await? {
-        Streamed::Done => Ok(()),
-        Streamed::Abandoned => {
-            drop(conn.detach());
+    match stream(ctx, &mut conn, r, None, head_tx, chunk_tx).await {
+        Ok(Streamed::Done) => {
+            // Rows the read did not need (a lookahead row) are skipped by sqlx before the
+            // connection's next statement.
+            conn.reuse();
             Ok(())
         }
-        Streamed::Overflow { read } => {
+        // The client went away mid-result: the connection is closed, not reused.
+        Ok(Streamed::Abandoned) => Ok(()),
+        Ok(Streamed::Overflow { read }) => {
             // Content-Range needs the number of rows before the first byte: count, then
             // read again, both in one snapshot.
             let few_left = r
@@ -1006,8 +1084,8 @@ async fn read_rows(
             let conn = if few_left {
                 conn
             } else {
-                // Do not make the pool drain a huge result: close this connection.
-                drop(conn.detach());
+                // Do not drain a huge result: close this connection, take another.
+                drop(conn);
                 ctx.pool
                     .acquire()
                     .await
@@ -1015,20 +1093,26 @@ async fn read_rows(
             };
             snapshot_read(ctx, conn, r, false, head_tx, chunk_tx).await
         }
+        Err(e) => {
+            if ready_after(&e) {
+                conn.reuse();
+            }
+            Err(e)
+        }
     }
 }
 
 /// Count, then stream the rows, in one consistent snapshot.
 async fn snapshot_read(
     ctx: &Ctx,
-    mut conn: PoolConnection<MySql>,
+    mut conn: Conn<MySqlConnection>,
     r: &ReadRequest,
     report_total: bool,
     head_tx: &mut Option<HeadTx>,
     chunk_tx: &ChunkTx,
 ) -> ApiResult<()> {
     let svc = &r.plan.service;
-    let abandoned = {
+    let finished = {
         let mut tx = conn
             .begin_with("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             .await
@@ -1036,15 +1120,12 @@ async fn snapshot_read(
         let total = count(&mut tx, ctx, svc, &sql::count(ctx.dialect, &r.plan)).await?;
         let known = Some((total, report_total));
         match stream(ctx, &mut tx, r, known, head_tx, chunk_tx).await? {
-            Streamed::Done => {
-                let _ = tx.commit().await;
-                false
-            }
-            Streamed::Abandoned | Streamed::Overflow { .. } => true,
+            Streamed::Done => tx.commit().await.is_ok(),
+            Streamed::Abandoned | Streamed::Overflow { .. } => false,
         }
     };
-    if abandoned {
-        drop(conn.detach());
+    if finished {
+        conn.reuse();
     }
     Ok(())
 }

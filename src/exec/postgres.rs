@@ -1,7 +1,8 @@
-//! PostgreSQL execution with sqlx: a pool whose connections run with the request timeout
-//! as `statement_timeout` and UTC as their time zone; reads streamed from the wire through
-//! a bounded channel (memory stays flat however many rows a read has); writes through the
-//! shared write flow in one transaction; SQLSTATEs mapped to API errors. Knows SQL only as
+//! PostgreSQL execution with sqlx connections: a pool (`pool.rs`) whose connections run
+//! with the request timeout as `statement_timeout` and UTC as their time zone; reads
+//! streamed from the wire through a bounded channel (memory stays flat however many rows
+//! a read has); writes through the shared write flow (in one transaction, or as one
+//! statement); SQLSTATEs mapped to API errors. Knows SQL only as
 //! the statements the dialect built, never HTTP.
 //!
 //! TLS comes from the URL, as libpq spells it: `?sslmode=disable|prefer|require|verify-ca|
@@ -14,12 +15,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgDatabaseError, PgRow, Postgres};
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgConnection, PgDatabaseError, PgRow, Postgres,
+};
 use sqlx::{Column as _, Decode, Row, TypeInfo, ValueRef};
 use tokio::sync::{mpsc, oneshot};
 
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
-use super::pgpool::{PgConn, PgConns};
+use super::pool::{Conn, Conns};
 use super::{redact_url, ReadOutput, ReadRequest, WriteOutput, WriteRequest};
 use super::{Head, CHANNEL_DEPTH, CHUNK, FIRST_PART};
 use crate::config::DatabaseConfig;
@@ -42,7 +45,7 @@ const FETCH: &str = "FETCH FORWARD 1000 FROM restable_read";
 const TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 
 pub struct PgBackend {
-    pool: PgConns,
+    pool: Conns<PgConnection>,
     request_timeout: Duration,
     /// How many pooled connections found closed by the server a request skips before it
     /// gives up: after a database restart every idle connection is such a one.
@@ -447,7 +450,7 @@ impl PgBackend {
         let setup = format!(
             "SET statement_timeout = {timeout_ms}; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"
         );
-        let pool = PgConns::new(
+        let pool = Conns::<PgConnection>::new(
             options,
             setup,
             cfg.pool_size,
@@ -474,13 +477,13 @@ impl PgBackend {
         &PgDialect
     }
 
-    async fn acquire(&self) -> ApiResult<PgConn> {
+    async fn acquire(&self) -> ApiResult<Conn<PgConnection>> {
         self.pool.acquire().await.map_err(|e| acquire_error(&e))
     }
 
     /// A connection on which `BEGIN` has run, skipping pooled connections the server has
     /// closed.
-    async fn begin(&self) -> Result<PgConn, sqlx::Error> {
+    async fn begin(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
         let mut retries = 0;
         loop {
             let mut conn = self.pool.acquire().await?;
@@ -494,7 +497,7 @@ impl PgBackend {
 
     /// A connection that has just answered `SELECT 1` (for pings and the rare paths where
     /// the extra round trip does not matter), skipping those the server has closed.
-    async fn live_conn(&self) -> Result<PgConn, sqlx::Error> {
+    async fn live_conn(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
         let mut retries = 0;
         loop {
             let mut conn = self.pool.acquire().await?;
@@ -642,7 +645,7 @@ impl PgBackend {
     /// The shared write flow on `conn`, and how its first failed statement failed.
     async fn run_flow(
         &self,
-        conn: &mut PgConn,
+        conn: &mut Conn<PgConnection>,
         w: &WriteRequest,
     ) -> (ApiResult<WriteOutput>, Option<Fault>) {
         let mut wt = PgTx {
@@ -859,9 +862,9 @@ impl Sink {
 /// `FETCH_ROWS` at a time: each fetch is bounded, the whole stream is not, so a slow
 /// client is not cut off at the request timeout.
 async fn stream_rows(
-    pool: PgConns,
+    pool: Conns<PgConnection>,
     stale_retries: usize,
-    conn: PgConn,
+    conn: Conn<PgConnection>,
     r: ReadRequest,
     timeout: Duration,
     head_tx: oneshot::Sender<ApiResult<Head>>,
@@ -1055,7 +1058,7 @@ impl RowCells for PgCells<'_> {
 
 /// A write transaction, for the shared write flow.
 struct PgTx<'a> {
-    conn: &'a mut PgConn,
+    conn: &'a mut Conn<PgConnection>,
     timeout: Duration,
     /// What the first failed statement said about the connection.
     fault: Option<Fault>,

@@ -39,6 +39,10 @@ const HEAVY_MAX: usize = 1_024;
 /// before it commits.
 const GROUP_MAX: usize = 64;
 const GROUP_TIME: Duration = Duration::from_millis(5);
+/// A write that joined a group is interrupted once the group has run this long: SQLite
+/// then rolls the whole transaction back, and its writes run again (the long one alone),
+/// so that one slow write cannot hold the others past their deadlines.
+const GROUP_CUT: Duration = Duration::from_millis(50);
 
 thread_local! {
     /// Progress calls left to the inline read running on this thread; `u32::MAX` (every
@@ -124,6 +128,9 @@ struct Job {
     w: WriteRequest,
     deadline: Instant,
     reply: oneshot::Sender<ApiResult<WriteOutput>>,
+    /// Ran too long inside a shared transaction once: runs as the first write of a
+    /// transaction, where it can only undo itself.
+    solo: bool,
 }
 
 #[derive(Clone)]
@@ -529,7 +536,12 @@ impl SqlitePool {
         let deadline = Instant::now() + timeout;
         let start = {
             let mut q = lock(&self.shared.queue);
-            q.jobs.push_back(Job { w, deadline, reply });
+            q.jobs.push_back(Job {
+                w,
+                deadline,
+                reply,
+                solo: false,
+            });
             !std::mem::replace(&mut q.draining, true)
         };
         if start {
@@ -563,7 +575,7 @@ impl SqlitePool {
     fn drain(&self, mut slot: Slot) {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || loop {
-            let Some(first) = next_job(&shared, true) else {
+            let Some(first) = next_job(&shared, true, false) else {
                 return;
             };
             match slot.conn() {
@@ -1013,13 +1025,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The next queued write still worth running. With `last_call`, an empty queue ends the
-/// drain (under the same lock that writers check).
-fn next_job(shared: &Shared, last_call: bool) -> Option<Job> {
+/// drain (under the same lock that writers check). `joining` (a write to add to an open
+/// group) leaves a `solo` write at the head of the queue.
+fn next_job(shared: &Shared, last_call: bool, joining: bool) -> Option<Job> {
     let mut q = lock(&shared.queue);
     while let Some(job) = q.jobs.pop_front() {
         if job.reply.is_closed() || Instant::now() >= job.deadline {
             // Its request has timed out or gone away.
             continue;
+        }
+        if joining && job.solo {
+            q.jobs.push_front(job);
+            return None;
         }
         return Some(job);
     }
@@ -1033,9 +1050,9 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-/// Run one write with `tx`'s flow under its request's deadline.
-fn run_job(conn: &Connection, job: &Job) -> ApiResult<WriteOutput> {
-    let _deadline = Deadline::start(job.deadline);
+/// Run one write with the shared flow, interrupted at `until`.
+fn run_job(conn: &Connection, job: &Job, until: Instant) -> ApiResult<WriteOutput> {
+    let _deadline = Deadline::start(until);
     let mut wt = SqliteTx(conn);
     futures_util::FutureExt::now_or_never(flow::write(&mut wt, &job.w))
         .unwrap_or_else(|| Err(ApiError::internal("a SQLite write waited")))
@@ -1044,14 +1061,15 @@ fn run_job(conn: &Connection, job: &Job) -> ApiResult<WriteOutput> {
 /// Writes in one transaction: the first one as it comes, each later one inside a
 /// savepoint so that its failure (or `Prefer: tx=rollback`) undoes only itself. The
 /// group commits after `GROUP_MAX` writes, `GROUP_TIME`, or when the queue is empty, and
-/// only then are the writes answered, so an answer always means committed.
+/// only then are the writes answered, so an answer always means committed. A later one
+/// still running at `GROUP_CUT` is interrupted and queued again to run alone.
 fn write_group(conn: &Connection, shared: &Shared, first: Job) {
     let svc = first.w.op.service();
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let _ = first.reply.send(Err(map_err(e, &svc)));
         return;
     }
-    let out = run_job(conn, &first);
+    let out = run_job(conn, &first, first.deadline);
     if out.is_err() || first.w.rollback || conn.is_autocommit() {
         // The transaction held only this write: end it, and answer.
         if !conn.is_autocommit() {
@@ -1063,25 +1081,30 @@ fn write_group(conn: &Connection, shared: &Shared, first: Job) {
     let mut done = vec![(first, out)];
     let started = Instant::now();
     while done.len() < GROUP_MAX && started.elapsed() < GROUP_TIME {
-        let Some(job) = next_job(shared, false) else {
+        let Some(mut job) = next_job(shared, false, true) else {
             break;
         };
         let out = match exec(conn, "SAVEPOINT w") {
-            Ok(()) => run_job(conn, &job),
+            Ok(()) => run_job(conn, &job, job.deadline.min(started + GROUP_CUT)),
             Err(e) => Err(map_err(e, &job.w.op.service())),
         };
+        // Interrupted at the group's cut, not at its own deadline: it runs again, alone.
+        let cut = Instant::now() < job.deadline && matches!(out, Err(ApiError::Timeout { .. }));
         if conn.is_autocommit() {
-            // SQLite rolled the whole transaction back (an I/O error, say): the earlier
-            // writes of the group are undone too.
-            let e = out
-                .as_ref()
-                .err()
-                .cloned()
-                .unwrap_or_else(|| ApiError::internal("the transaction was rolled back"));
-            for (job, _) in done {
-                let _ = job.reply.send(Err(e.clone()));
+            // SQLite rolled the whole transaction back (an interrupted INSERT, UPDATE or
+            // DELETE, or an I/O error): the earlier writes of the group are undone too.
+            // They were not answered yet, so they go back to the head of the queue and
+            // run again; a write cut short by the group runs after them, alone.
+            let mut q = lock(&shared.queue);
+            if cut {
+                job.solo = true;
+                q.jobs.push_front(job);
+            } else {
+                let _ = job.reply.send(out);
             }
-            let _ = job.reply.send(out);
+            for (earlier, _) in done.into_iter().rev() {
+                q.jobs.push_front(earlier);
+            }
             return;
         }
         if out.is_err() || job.w.rollback {
@@ -1091,6 +1114,12 @@ fn write_group(conn: &Connection, shared: &Shared, first: Job) {
         }
         if let Err(e) = exec(conn, "RELEASE w") {
             tracing::warn!(error = %e, "release of savepoint failed");
+        }
+        if cut {
+            // Undone by its savepoint; the group commits without it.
+            job.solo = true;
+            lock(&shared.queue).jobs.push_front(job);
+            break;
         }
         done.push((job, out));
     }

@@ -1,18 +1,18 @@
-//! PostgreSQL connections, pooled by restable rather than by sqlx's `PgPool`. sqlx's pool
-//! tests every connection it gets back with a round trip to the server and returns it from
-//! a spawned task; for a key lookup that is a third of the round trips and a task per
-//! request. Here a connection goes back to the idle list only when the work on it ran to
-//! its end (`PgConn::reuse`), so it is known to be between statements and needs no test;
-//! one whose work was cut off (a timeout, a client gone mid-stream) is closed instead.
-//! Knows connections and their limits, never statements or HTTP.
+//! Connections to a database server (PostgreSQL, MySQL/MariaDB), pooled by restable rather
+//! than by sqlx's `Pool`. sqlx's pool tests every connection it gets back with a round
+//! trip to the server and returns it from a spawned task; for a key lookup that is a third
+//! of the round trips and a task per request. Here a connection goes back to the idle list
+//! only when the work on it ran to its end (`Conn::reuse`), so it is known to be between
+//! statements and needs no test; one whose work was cut off (a timeout, a client gone
+//! mid-stream, a broken connection) is closed instead. Knows connections and their limits,
+//! never statements or HTTP.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::Connection as _;
+use sqlx::{Connection, Database, Executor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// An idle connection older than this is closed rather than used (the server or a proxy
@@ -24,17 +24,17 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// How long closing a connection (sending `Terminate`) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-struct Idle {
-    conn: PgConnection,
+struct Idle<C> {
+    conn: C,
     created: Instant,
     since: Instant,
 }
 
-struct Inner {
-    options: PgConnectOptions,
+struct Inner<C: Connection + 'static> {
+    options: C::Options,
     /// Statements every new connection runs first (time zone, statement timeout...).
     setup: String,
-    idle: Mutex<Vec<Idle>>,
+    idle: Mutex<Vec<Idle<C>>>,
     /// One permit per connection that may be open.
     slots: Arc<Semaphore>,
     /// Connections open now (idle or in use).
@@ -43,27 +43,34 @@ struct Inner {
 }
 
 /// The pool. Cloning it shares it.
-#[derive(Clone)]
-pub struct PgConns {
-    inner: Arc<Inner>,
+pub struct Conns<C: Connection + 'static> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Connection + 'static> Clone for Conns<C> {
+    fn clone(&self) -> Self {
+        Conns {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 /// A connection taken from the pool. Dropped, it goes back to the idle list if `reuse`
 /// was called since it was taken, else it is closed.
-pub struct PgConn {
-    conn: Option<PgConnection>,
+pub struct Conn<C: Connection + 'static> {
+    conn: Option<C>,
     created: Instant,
     reuse: bool,
-    inner: Arc<Inner>,
+    inner: Arc<Inner<C>>,
     _permit: OwnedSemaphorePermit,
 }
 
-fn lock(m: &Mutex<Vec<Idle>>) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+fn lock<C>(m: &Mutex<Vec<Idle<C>>>) -> std::sync::MutexGuard<'_, Vec<Idle<C>>> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Close `conn` politely in the background (the server then logs no broken connection).
-fn close_later(conn: PgConnection) {
+fn close_later<C: Connection + 'static>(conn: C) {
     if let Ok(rt) = tokio::runtime::Handle::try_current() {
         rt.spawn(async move {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
@@ -71,16 +78,16 @@ fn close_later(conn: PgConnection) {
     }
 }
 
-impl PgConns {
+impl<C> Conns<C>
+where
+    C: Connection + 'static,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+    <C::Database as Database>::QueryResult: Send,
+{
     /// A pool of at most `size` connections, opened as needed. Nothing is connected yet.
-    pub fn new(
-        options: PgConnectOptions,
-        setup: String,
-        size: u32,
-        acquire_timeout: Duration,
-    ) -> Self {
+    pub fn new(options: C::Options, setup: String, size: u32, acquire_timeout: Duration) -> Self {
         let size = size.max(1);
-        PgConns {
+        Conns {
             inner: Arc::new(Inner {
                 options,
                 setup,
@@ -94,7 +101,7 @@ impl PgConns {
 
     /// A connection: an idle one, else a new one. Waiting for a free slot and opening a
     /// connection are each bounded by the acquire timeout (`PoolTimedOut`).
-    pub async fn acquire(&self) -> Result<PgConn, sqlx::Error> {
+    pub async fn acquire(&self) -> Result<Conn<C>, sqlx::Error> {
         let inner = &self.inner;
         let permit = match Arc::clone(&inner.slots).try_acquire_owned() {
             Ok(p) => p,
@@ -114,7 +121,7 @@ impl PgConns {
             if now.duration_since(idle.since) < IDLE_TIMEOUT
                 && now.duration_since(idle.created) < MAX_LIFETIME
             {
-                return Ok(PgConn {
+                return Ok(Conn {
                     conn: Some(idle.conn),
                     created: idle.created,
                     reuse: false,
@@ -129,7 +136,7 @@ impl PgConns {
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
         inner.open.fetch_add(1, Ordering::Relaxed);
-        Ok(PgConn {
+        Ok(Conn {
             conn: Some(conn),
             created: Instant::now(),
             reuse: false,
@@ -138,8 +145,8 @@ impl PgConns {
         })
     }
 
-    async fn connect(&self) -> Result<PgConnection, sqlx::Error> {
-        let mut conn = PgConnection::connect_with(&self.inner.options).await?;
+    async fn connect(&self) -> Result<C, sqlx::Error> {
+        let mut conn = C::connect_with(&self.inner.options).await?;
         if !self.inner.setup.is_empty() {
             sqlx::raw_sql(sqlx::AssertSqlSafe(self.inner.setup.clone()))
                 .execute(&mut conn)
@@ -156,7 +163,7 @@ impl PgConns {
     }
 }
 
-impl PgConn {
+impl<C: Connection + 'static> Conn<C> {
     /// The work on this connection ran to its end (the last statement's answer was read
     /// whole, no transaction is open): it may serve the next request.
     pub fn reuse(&mut self) {
@@ -164,22 +171,22 @@ impl PgConn {
     }
 }
 
-impl Deref for PgConn {
-    type Target = PgConnection;
+impl<C: Connection + 'static> Deref for Conn<C> {
+    type Target = C;
 
-    fn deref(&self) -> &PgConnection {
+    fn deref(&self) -> &C {
         // Only `Drop` takes the connection out.
         self.conn.as_ref().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl DerefMut for PgConn {
-    fn deref_mut(&mut self) -> &mut PgConnection {
+impl<C: Connection + 'static> DerefMut for Conn<C> {
+    fn deref_mut(&mut self) -> &mut C {
         self.conn.as_mut().unwrap_or_else(|| unreachable!())
     }
 }
 
-impl Drop for PgConn {
+impl<C: Connection + 'static> Drop for Conn<C> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         if self.reuse {
