@@ -469,9 +469,8 @@ fn insert_plan(svc: &Arc<Service>, body: &[u8]) -> restable::error::ApiResult<wr
         on_conflict: None,
         resolution: None,
     };
-    let value = write::parse_json(body)?;
     let returning = plan::resolve_select(svc, None)?;
-    write::insert_plan(svc, &value, &opts, returning)
+    write::insert_plan(svc, body, &opts, returning)
 }
 
 fn bench_write(c: &mut Criterion) {

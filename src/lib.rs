@@ -133,17 +133,36 @@ pub async fn reload(
     Ok(())
 }
 
-fn modified(file: &std::path::Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(file).and_then(|m| m.modified()).ok()
+/// The config file's bytes, as far as they can be read now.
+fn contents(file: &std::path::Path) -> Option<Vec<u8>> {
+    std::fs::read(file).ok()
 }
 
-/// Reload on SIGHUP and whenever the config file changes on disk (checked every second).
+/// The file's bytes once they have stopped changing: an editor (or `echo >`) may truncate
+/// the file and write it in several steps, and a reload must not catch it half written.
+async fn settled(file: &std::path::Path) -> Option<Vec<u8>> {
+    let mut seen = contents(file);
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let again = contents(file);
+        if again == seen {
+            break;
+        }
+        seen = again;
+    }
+    seen
+}
+
+/// Reload on SIGHUP and whenever the config file's contents change on disk (checked every
+/// second, then read again until they have settled). `loaded`: the contents the serving
+/// configuration was read from.
 pub async fn watch_reload(
     server: Arc<http::Server>,
     file: std::path::PathBuf,
     overrides: Overrides,
+    loaded: Option<Vec<u8>>,
 ) {
-    let mut last = modified(&file);
+    let mut last = loaded;
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -165,11 +184,13 @@ pub async fn watch_reload(
         }
         #[cfg(not(unix))]
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = modified(&file);
+        let now = contents(&file);
         if why.is_empty() && now != last && now.is_some() {
             why = "the config file changed";
+            last = settled(&file).await;
+        } else if !why.is_empty() {
+            last = now;
         }
-        last = now;
         if why.is_empty() {
             continue;
         }

@@ -203,6 +203,9 @@ async fn init(url: Option<&str>) -> ExitCode {
 async fn serve(config: Config, file: PathBuf, overrides: Overrides) -> ExitCode {
     // Listen for signals before serving, so an early SIGTERM still shuts down cleanly.
     let stop = shutdown_signal();
+    // What the config file held when it was loaded: a change made while the server starts
+    // is picked up by the first look at the file.
+    let loaded = std::fs::read(&file).ok();
     let grace = Duration::from_millis(config.server.request_timeout_ms.max(1000));
     let running = match restable::start(config, grace).await {
         Ok(r) => r,
@@ -213,7 +216,7 @@ async fn serve(config: Config, file: PathBuf, overrides: Overrides) -> ExitCode 
     };
     tracing::info!("listening on http://{}", running.addr);
     let server = std::sync::Arc::clone(&running.server);
-    tokio::spawn(restable::watch_reload(server, file, overrides));
+    tokio::spawn(restable::watch_reload(server, file, overrides, loaded));
     stop.await;
     tracing::info!("shutting down: finishing requests in flight");
     match running.stop(grace).await {

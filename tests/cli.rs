@@ -645,6 +645,37 @@ fn eventually(url: &str, want: u16) -> (u16, String) {
 }
 
 #[test]
+fn a_config_file_written_in_steps_is_reloaded_once_complete() {
+    // An editor (or `echo >`) truncates the file, then writes it, maybe in parts and within
+    // one tick of the file clock: the server must end up on the complete file.
+    let b = Backend::Sqlite;
+    let db = database(b, false);
+    let dir = tempfile::tempdir().unwrap();
+    let bind = format!("127.0.0.1:{}", free_port());
+    let file = write_config(dir.path(), &db.url, &bind, "[services.artists]\n");
+    let full = std::fs::read_to_string(&file).unwrap() + "[services.albums]\n";
+    let mut p = Proc::spawn(restable().arg("--config").arg(&file));
+    let base = format!("http://{}", p.listening());
+    for round in 0..3 {
+        let mut f = std::fs::File::create(&file).unwrap();
+        let (head, tail) = full.split_at(full.len() / 2);
+        std::io::Write::write_all(&mut f, head.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(20 * round));
+        std::io::Write::write_all(&mut f, tail.as_bytes()).unwrap();
+        drop(f);
+        let (status, body) = eventually(&format!("{base}/albums?id=eq.1&select=title"), 200);
+        assert_eq!(status, 200, "round {round}: {body}\n{}", p.output());
+        // Back to one service for the next round.
+        write_config(dir.path(), &db.url, &bind, "[services.artists]\n");
+        let (status, _) = eventually(&format!("{base}/albums"), 404);
+        assert_eq!(status, 404, "round {round}\n{}", p.output());
+    }
+    p.signal("TERM");
+    let st = p.wait_exit(Duration::from_secs(15));
+    assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", p.output());
+}
+
+#[test]
 fn reload_on_file_change_and_sighup_keeps_the_old_config_when_broken() {
     for b in backends() {
         let db = database(b, false);

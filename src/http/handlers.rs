@@ -553,24 +553,54 @@ fn write_response(
     with_applied(resp, api, true)
 }
 
+/// Request bodies from this size on are parsed off the runtime's threads.
+const LARGE_BODY: usize = 64 * 1024;
+
 async fn post(
     state: &AppState,
     svc: &Arc<Service>,
     api: &ApiRequest,
     body: Option<&Bytes>,
 ) -> ApiResult<Response> {
-    let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
-    let plan = write::insert_plan(
-        svc,
-        &value,
-        &InsertOptions {
-            columns: api.query.columns.as_deref(),
-            missing: api.prefer.missing,
-            on_conflict: api.query.on_conflict.as_deref(),
-            resolution: api.prefer.resolution,
-        },
-        returning(svc, api)?,
-    )?;
+    let returning = returning(svc, api)?;
+    let body = body.cloned().unwrap_or_default();
+    let plan = if body.len() < LARGE_BODY {
+        write::insert_plan(
+            svc,
+            &body,
+            &InsertOptions {
+                columns: api.query.columns.as_deref(),
+                missing: api.prefer.missing,
+                on_conflict: api.query.on_conflict.as_deref(),
+                resolution: api.prefer.resolution,
+            },
+            returning,
+        )?
+    } else {
+        // Parsing and checking a large body takes milliseconds: done on the blocking pool,
+        // so that the runtime's threads keep serving the other connections meanwhile.
+        let (svc, columns, on_conflict) = (
+            Arc::clone(svc),
+            api.query.columns.clone(),
+            api.query.on_conflict.clone(),
+        );
+        let (missing, resolution) = (api.prefer.missing, api.prefer.resolution);
+        tokio::task::spawn_blocking(move || {
+            write::insert_plan(
+                &svc,
+                &body,
+                &InsertOptions {
+                    columns: columns.as_deref(),
+                    missing,
+                    on_conflict: on_conflict.as_deref(),
+                    resolution,
+                },
+                returning,
+            )
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??
+    };
     let single = plan.single;
     let upsert_merge = plan
         .on_conflict

@@ -2,6 +2,7 @@
 //! an index into its service's columns, every value is typed and checked, so no user text
 //! reaches SQL as an identifier. Plans know the schema cache, never SQL or HTTP.
 
+mod body;
 pub mod value;
 pub mod write;
 

@@ -230,13 +230,15 @@ pub struct InsertOptions<'a> {
     pub resolution: Option<Resolution>,
 }
 
-/// POST /{service}: one object or an array of objects.
-pub fn insert_plan(
-    svc: &Arc<Service>,
+/// The rows of an insert body (one object or an array of objects), checked, as batches
+/// of consecutive rows with the same columns; and whether the body was one object. All
+/// problems at once, or none.
+pub(crate) fn insert_rows(
+    svc: &Service,
     body: &Value,
-    opts: &InsertOptions<'_>,
-    returning: Vec<Selected>,
-) -> ApiResult<InsertPlan> {
+    only: Option<&[usize]>,
+    default_missing: bool,
+) -> ApiResult<(Vec<InsertBatch>, bool)> {
     let (objects, single): (Vec<&Value>, bool) = match body {
         Value::Array(items) => (items.iter().collect(), false),
         Value::Object(_) => (vec![body], true),
@@ -249,8 +251,6 @@ pub fn insert_plan(
             })
         }
     };
-    let only = resolve_columns(svc, opts.columns)?;
-    let default_missing = opts.missing == Some(Missing::Default);
     let mut problems = Vec::new();
     let mut batches: Vec<InsertBatch> = Vec::new();
     for (n, v) in objects.iter().enumerate() {
@@ -262,19 +262,11 @@ pub fn insert_plan(
         let Some(obj) = as_object(v, &prefix, &mut problems) else {
             continue;
         };
-        let mut values = check_object(
-            svc,
-            v,
-            obj,
-            &prefix,
-            Mode::Insert,
-            only.as_deref(),
-            &mut problems,
-        );
+        let mut values = check_object(svc, v, obj, &prefix, Mode::Insert, only, &mut problems);
         if !problems.is_empty() {
             continue;
         }
-        if let (Some(listed), false) = (&only, default_missing) {
+        if let (Some(listed), false) = (only, default_missing) {
             // Listed columns absent from this object are NULL.
             for &i in listed {
                 if !values.iter().any(|(c, _)| *c == i) {
@@ -296,6 +288,32 @@ pub fn insert_plan(
     if !problems.is_empty() {
         return Err(ApiError::Validation { problems });
     }
+    Ok((batches, single))
+}
+
+/// POST /{service}: the plan of inserting `body`, one object or an array of objects.
+pub fn insert_plan(
+    svc: &Arc<Service>,
+    body: &[u8],
+    opts: &InsertOptions<'_>,
+    returning: Vec<Selected>,
+) -> ApiResult<InsertPlan> {
+    let only = match resolve_columns(svc, opts.columns) {
+        Ok(only) => only,
+        Err(e) => {
+            // Invalid JSON is reported before a bad `columns=`.
+            parse_json(body)?;
+            return Err(e);
+        }
+    };
+    let default_missing = opts.missing == Some(Missing::Default);
+    // Most bodies are valid: parsed straight into rows. Anything else (invalid JSON, an
+    // invalid value, an unusual shape) goes the general way, which reports every problem.
+    let fast = super::body::insert_rows(svc, body, only.as_deref(), default_missing);
+    let (batches, single) = match fast {
+        Some(rows) => rows,
+        None => insert_rows(svc, &parse_json(body)?, only.as_deref(), default_missing)?,
+    };
     let on_conflict = match opts.resolution {
         None => None,
         Some(resolution) => {
