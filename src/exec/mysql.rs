@@ -75,37 +75,20 @@ impl Ctx {
     /// A pooled connection inside `BEGIN` (`serializable`: at that isolation level),
     /// skipping connections the server has closed.
     async fn begun(&self, serializable: bool) -> Result<Conn<MySqlConnection>, sqlx::Error> {
-        let first = if serializable {
-            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"
-        } else {
-            "BEGIN"
-        };
-        let mut retries = 0;
-        loop {
-            let mut conn = self.pool.acquire().await?;
-            match sqlx::raw_sql(first).execute(&mut *conn).await {
-                Ok(_) if serializable => {
-                    sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
-                    return Ok(conn);
-                }
-                Ok(_) => return Ok(conn),
-                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
-                Err(e) => return Err(e),
-            }
+        if !serializable {
+            return self.pool.acquire_running("BEGIN", is_stale).await;
         }
+        let mut conn = self
+            .pool
+            .acquire_running("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", is_stale)
+            .await?;
+        sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+        Ok(conn)
     }
 
     /// A connection that has just answered `SELECT 1`, skipping those the server closed.
     async fn live_conn(&self) -> Result<Conn<MySqlConnection>, sqlx::Error> {
-        let mut retries = 0;
-        loop {
-            let mut conn = self.pool.acquire().await?;
-            match sqlx::query("SELECT 1").execute(&mut *conn).await {
-                Ok(_) => return Ok(conn),
-                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
-                Err(e) => return Err(e),
-            }
-        }
+        self.pool.acquire_running("SELECT 1", is_stale).await
     }
 }
 
@@ -360,16 +343,7 @@ impl MySqlBackend {
         };
         let out = flow::write(&mut wt, w).await;
         let deadlock = wt.deadlock;
-        let end = if out.is_ok() && !w.rollback {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
-        if ended.is_ok() {
-            // No transaction is open any more: the connection can serve the next request.
-            conn.reuse();
-        }
+        let ended = conn.end(out.is_ok() && !w.rollback).await;
         match out {
             Ok(out) => {
                 ended.map_err(fail)?;

@@ -37,6 +37,7 @@ struct Inner<C: Connection + 'static> {
     idle: Mutex<Vec<Idle<C>>>,
     /// One permit per connection that may be open.
     slots: Arc<Semaphore>,
+    size: u32,
     /// Connections open now (idle or in use).
     open: AtomicU32,
     acquire_timeout: Duration,
@@ -93,6 +94,7 @@ where
                 setup,
                 idle: Mutex::new(Vec::with_capacity(size as usize)),
                 slots: Arc::new(Semaphore::new(size as usize)),
+                size,
                 open: AtomicU32::new(0),
                 acquire_timeout,
             }),
@@ -145,6 +147,26 @@ where
         })
     }
 
+    /// A connection on which `first` (a simple statement: `BEGIN`, `SELECT 1`) has run.
+    /// A connection whose first statement shows that the server closed it (`stale`) is
+    /// dropped and the next one tried, as many times as the pool has connections: after
+    /// a database restart every idle connection is such a one.
+    pub async fn acquire_running(
+        &self,
+        first: &'static str,
+        stale: fn(&sqlx::Error) -> bool,
+    ) -> Result<Conn<C>, sqlx::Error> {
+        let mut retries = 0;
+        loop {
+            let mut conn = self.acquire().await?;
+            match sqlx::raw_sql(first).execute(&mut *conn).await {
+                Ok(_) => return Ok(conn),
+                Err(e) if stale(&e) && retries < self.inner.size => retries += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     async fn connect(&self) -> Result<C, sqlx::Error> {
         let mut conn = C::connect_with(&self.inner.options).await?;
         if !self.inner.setup.is_empty() {
@@ -160,6 +182,22 @@ where
         let idle = lock(&self.inner.idle).len() as u64;
         let open = u64::from(self.inner.open.load(Ordering::Relaxed));
         (open.max(idle), idle)
+    }
+}
+
+impl<C> Conn<C>
+where
+    C: Connection + 'static,
+    for<'c> &'c mut C: Executor<'c, Database = C::Database>,
+    <C::Database as Database>::QueryResult: Send,
+{
+    /// End the transaction `BEGIN` opened: `COMMIT`, or `ROLLBACK` when not `commit`.
+    /// Once it has ended, the connection can serve the next request.
+    pub async fn end(&mut self, commit: bool) -> Result<(), sqlx::Error> {
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        sqlx::raw_sql(end).execute(&mut **self).await?;
+        self.reuse();
+        Ok(())
     }
 }
 

@@ -75,55 +75,36 @@ fn bind_all<'q>(mut q: PgQuery<'q>, params: &'q [SqlValue]) -> PgQuery<'q> {
 /// An array parameter, typed by its values (the dialect made them all one variant, and
 /// casts the parameter to the column's array type).
 fn bind_array<'q>(q: PgQuery<'q>, values: &'q [SqlValue]) -> PgQuery<'q> {
+    fn each<'v, T>(
+        values: &'v [SqlValue],
+        f: impl Fn(&'v SqlValue) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        values.iter().map(f).collect()
+    }
     match values.iter().find(|v| **v != SqlValue::Null) {
-        Some(SqlValue::Int(_)) => q.bind(
-            values
-                .iter()
-                .map(|v| match v {
-                    SqlValue::Int(i) => Some(*i),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Some(SqlValue::Float(_)) => q.bind(
-            values
-                .iter()
-                .map(|v| match v {
-                    SqlValue::Float(f) => Some(*f),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Some(SqlValue::Bool(_)) => q.bind(
-            values
-                .iter()
-                .map(|v| match v {
-                    SqlValue::Bool(b) => Some(*b),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Some(SqlValue::Bytes(_)) => q.bind(
-            values
-                .iter()
-                .map(|v| match v {
-                    SqlValue::Bytes(b) => Some(b.as_slice()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-        ),
-        _ => q.bind(
-            values
-                .iter()
-                .map(|v| match v {
-                    SqlValue::Null => None,
-                    SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => {
-                        Some(std::borrow::Cow::Borrowed(s.as_str()))
-                    }
-                    other => Some(std::borrow::Cow::Owned(pg_text(other))),
-                })
-                .collect::<Vec<_>>(),
-        ),
+        Some(SqlValue::Int(_)) => q.bind(each(values, |v| match v {
+            SqlValue::Int(i) => Some(*i),
+            _ => None,
+        })),
+        Some(SqlValue::Float(_)) => q.bind(each(values, |v| match v {
+            SqlValue::Float(f) => Some(*f),
+            _ => None,
+        })),
+        Some(SqlValue::Bool(_)) => q.bind(each(values, |v| match v {
+            SqlValue::Bool(b) => Some(*b),
+            _ => None,
+        })),
+        Some(SqlValue::Bytes(_)) => q.bind(each(values, |v| match v {
+            SqlValue::Bytes(b) => Some(b.as_slice()),
+            _ => None,
+        })),
+        _ => q.bind(each(values, |v| match v {
+            SqlValue::Null => None,
+            SqlValue::Decimal(s) | SqlValue::Text(s) | SqlValue::Json(s) => {
+                Some(std::borrow::Cow::Borrowed(s.as_str()))
+            }
+            other => Some(std::borrow::Cow::Owned(pg_text(other))),
+        })),
     }
 }
 
@@ -484,29 +465,13 @@ impl PgBackend {
     /// A connection on which `BEGIN` has run, skipping pooled connections the server has
     /// closed.
     async fn begin(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
-        let mut retries = 0;
-        loop {
-            let mut conn = self.pool.acquire().await?;
-            match sqlx::raw_sql("BEGIN").execute(&mut *conn).await {
-                Ok(_) => return Ok(conn),
-                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
-                Err(e) => return Err(e),
-            }
-        }
+        self.pool.acquire_running("BEGIN", is_stale).await
     }
 
     /// A connection that has just answered `SELECT 1` (for pings and the rare paths where
     /// the extra round trip does not matter), skipping those the server has closed.
     async fn live_conn(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
-        let mut retries = 0;
-        loop {
-            let mut conn = self.pool.acquire().await?;
-            match sqlx::query("SELECT 1").execute(&mut *conn).await {
-                Ok(_) => return Ok(conn),
-                Err(e) if is_stale(&e) && retries < self.stale_retries => retries += 1,
-                Err(e) => return Err(e),
-            }
-        }
+        self.pool.acquire_running("SELECT 1", is_stale).await
     }
 
     /// Connections open in the pool, and how many of them are idle.
@@ -549,12 +514,7 @@ impl PgBackend {
             .execute(&mut *conn)
             .await
             .map_err(|e| plain_error(&e))?;
-        sqlx::raw_sql("COMMIT")
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| plain_error(&e))?;
-        conn.reuse();
-        Ok(())
+        conn.end(true).await.map_err(|e| plain_error(&e))
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
@@ -627,16 +587,7 @@ impl PgBackend {
             // The session is gone, and its transaction with it.
             return result;
         }
-        let end = if result.is_ok() && !w.rollback {
-            "COMMIT"
-        } else {
-            "ROLLBACK"
-        };
-        let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
-        if ended.is_ok() {
-            // No transaction is open any more: the connection can serve the next request.
-            conn.reuse();
-        }
+        let ended = conn.end(result.is_ok() && !w.rollback).await;
         let out = result?;
         ended.map_err(|e| map_err(e, &svc, self.request_timeout))?;
         Ok(out)

@@ -12,7 +12,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 
 use super::value::from_text;
-use super::write::InsertBatch;
+use super::write::{add_row, InsertBatch};
 use super::SqlValue;
 use crate::schema::{Column, Service, ValueKind};
 
@@ -65,7 +65,7 @@ struct Rows<'s> {
 
 impl Rows<'_> {
     /// One object's values, checked as a whole and added to the batches.
-    fn push<E: de::Error>(&mut self, mut values: Vec<(usize, SqlValue)>) -> Result<(), E> {
+    fn push<E: de::Error>(&mut self, values: Vec<(usize, SqlValue)>) -> Result<(), E> {
         let given = |i: usize| values.iter().any(|(c, _)| *c == i);
         for (i, col) in self.svc.columns.iter().enumerate() {
             let required = !col.nullable && !col.has_default && !col.generated && !col.read_only;
@@ -77,24 +77,7 @@ impl Rows<'_> {
                 return Err(give_up());
             }
         }
-        if let (Some(listed), false) = (self.only, self.default_missing) {
-            // Listed columns absent from this object are NULL.
-            for &i in listed {
-                if !values.iter().any(|(c, _)| *c == i) {
-                    values.push((i, SqlValue::Null));
-                }
-            }
-        }
-        values.sort_by_key(|(c, _)| *c);
-        let columns: Vec<usize> = values.iter().map(|(c, _)| *c).collect();
-        let row: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
-        match self.batches.last_mut() {
-            Some(b) if b.columns == columns => b.rows.push(row),
-            _ => self.batches.push(InsertBatch {
-                columns,
-                rows: vec![row],
-            }),
-        }
+        add_row(&mut self.batches, values, self.only, self.default_missing);
         self.count += 1;
         Ok(())
     }

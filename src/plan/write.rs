@@ -262,33 +262,43 @@ pub(crate) fn insert_rows(
         let Some(obj) = as_object(v, &prefix, &mut problems) else {
             continue;
         };
-        let mut values = check_object(svc, v, obj, &prefix, Mode::Insert, only, &mut problems);
+        let values = check_object(svc, v, obj, &prefix, Mode::Insert, only, &mut problems);
         if !problems.is_empty() {
             continue;
         }
-        if let (Some(listed), false) = (only, default_missing) {
-            // Listed columns absent from this object are NULL.
-            for &i in listed {
-                if !values.iter().any(|(c, _)| *c == i) {
-                    values.push((i, SqlValue::Null));
-                }
-            }
-        }
-        values.sort_by_key(|(c, _)| *c);
-        let columns: Vec<usize> = values.iter().map(|(c, _)| *c).collect();
-        let row: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
-        match batches.last_mut() {
-            Some(b) if b.columns == columns => b.rows.push(row),
-            _ => batches.push(InsertBatch {
-                columns,
-                rows: vec![row],
-            }),
-        }
+        add_row(&mut batches, values, only, default_missing);
     }
     if !problems.is_empty() {
         return Err(ApiError::Validation { problems });
     }
     Ok((batches, single))
+}
+
+/// Add one checked object's values as a row: listed columns it lacks are NULL (unless
+/// `Prefer: missing=default`), and a row joins the last batch when it has its columns.
+pub(crate) fn add_row(
+    batches: &mut Vec<InsertBatch>,
+    mut values: Vec<(usize, SqlValue)>,
+    only: Option<&[usize]>,
+    default_missing: bool,
+) {
+    if let (Some(listed), false) = (only, default_missing) {
+        for &i in listed {
+            if !values.iter().any(|(c, _)| *c == i) {
+                values.push((i, SqlValue::Null));
+            }
+        }
+    }
+    values.sort_by_key(|(c, _)| *c);
+    let columns: Vec<usize> = values.iter().map(|(c, _)| *c).collect();
+    let row: Vec<SqlValue> = values.into_iter().map(|(_, v)| v).collect();
+    match batches.last_mut() {
+        Some(b) if b.columns == columns => b.rows.push(row),
+        _ => batches.push(InsertBatch {
+            columns,
+            rows: vec![row],
+        }),
+    }
 }
 
 /// POST /{service}: the plan of inserting `body`, one object or an array of objects.
