@@ -310,6 +310,22 @@ fn bench_sql(c: &mut Criterion) {
         let d = backend.dialect();
         for case in cases() {
             let p = read_plan(&svc, &parse(&case, &headers));
+            check_sql(&case, backend, &sql::build_select(d, &p));
+            g.bench_with_input(BenchmarkId::new(backend.name(), case.name), &p, |b, p| {
+                b.iter(|| black_box(sql::build_select(black_box(d), black_box(p))))
+            });
+        }
+    }
+    g.finish();
+    // The same statements as a request gets them: the text from the service's shape
+    // cache, only the parameters collected.
+    let mut g = c.benchmark_group("sql_select_cached");
+    for backend in Backend::ALL {
+        let svc = tracks(backend);
+        let d = backend.dialect();
+        for case in cases() {
+            let p = read_plan(&svc, &parse(&case, &headers));
+            check_sql(&case, backend, &sql::select(d, &p));
             check_sql(&case, backend, &sql::select(d, &p));
             g.bench_with_input(BenchmarkId::new(backend.name(), case.name), &p, |b, p| {
                 b.iter(|| black_box(sql::select(black_box(d), black_box(p))))

@@ -31,6 +31,29 @@ pub enum SqlValue {
     Array(Vec<SqlValue>),
 }
 
+impl SqlValue {
+    /// Which variant this is, as a number: all of a value a dialect may write into SQL
+    /// text (a placeholder's cast), never the value itself.
+    pub fn tag(&self) -> u32 {
+        match self {
+            SqlValue::Null => 0,
+            SqlValue::Int(_) => 1,
+            SqlValue::Float(_) => 2,
+            SqlValue::Decimal(_) => 3,
+            SqlValue::Bool(_) => 4,
+            SqlValue::Text(_) => 5,
+            SqlValue::Date(_) => 6,
+            SqlValue::Time(_) => 7,
+            SqlValue::Timestamp(_) => 8,
+            SqlValue::TimestampTz(_) => 9,
+            SqlValue::Uuid(_) => 10,
+            SqlValue::Json(_) => 11,
+            SqlValue::Bytes(_) => 12,
+            SqlValue::Array(_) => 13,
+        }
+    }
+}
+
 fn kind_name(kind: ValueKind) -> &'static str {
     match kind {
         ValueKind::Integer => "an integer",

@@ -252,6 +252,9 @@ pub struct Service {
     /// Every column under its own name, ready for the encoder: what a read without
     /// `select` answers, built once here instead of per request.
     pub(crate) all_out: Arc<[crate::response::OutColumn]>,
+    /// The SQL text of each statement shape seen (filled by `sql`, dropped with the
+    /// service on reload).
+    pub(crate) statements: crate::sql::ShapeCache,
 }
 
 impl Service {
@@ -283,6 +286,7 @@ impl Service {
             json_schema,
             validator,
             all_out,
+            statements: Default::default(),
         })
     }
 

@@ -5,7 +5,10 @@
 
 pub mod mysql;
 pub mod postgres;
+mod shape;
 pub mod sqlite;
+
+pub use shape::ShapeCache;
 
 use crate::plan::write::{Assign, InsertBatch, OnConflict};
 use crate::plan::{Condition, OrderBy, ReadPlan, Selected, SqlValue};
@@ -29,6 +32,9 @@ pub enum WriteKind {
 }
 
 pub trait Dialect: Send + Sync {
+    /// A number of its own, distinct for dialects that may write the same plan
+    /// differently: the first part of every cached shape.
+    fn shape_tag(&self) -> u32;
     fn quote_ident(&self, out: &mut String, ident: &str);
     /// The placeholder of parameter `n` (1-based), bound to `value`, compared with or
     /// stored into `column` when there is one (a dialect may add a cast).
@@ -115,6 +121,9 @@ pub struct Builder<'d> {
     pub sql: String,
     pub params: Vec<SqlValue>,
     pub dialect: &'d dyn Dialect,
+    /// False when the statement's text is already known (its shape is cached): only the
+    /// parameters are collected.
+    text: bool,
 }
 
 impl<'d> Builder<'d> {
@@ -123,28 +132,47 @@ impl<'d> Builder<'d> {
             sql: String::with_capacity(256),
             params: Vec::new(),
             dialect,
+            text: true,
+        }
+    }
+
+    /// A builder that collects parameters and writes no text.
+    fn params_only(dialect: &'d dyn Dialect) -> Self {
+        Builder {
+            sql: String::new(),
+            params: Vec::new(),
+            dialect,
+            text: false,
         }
     }
 
     pub fn push(&mut self, s: &str) {
-        self.sql.push_str(s);
+        if self.text {
+            self.sql.push_str(s);
+        }
     }
 
     pub fn ident(&mut self, name: &str) {
-        self.dialect.quote_ident(&mut self.sql, name);
+        if self.text {
+            self.dialect.quote_ident(&mut self.sql, name);
+        }
     }
 
     /// A parameter with no column context (limits, offsets).
     pub fn param(&mut self, v: SqlValue) {
-        let n = self.params.len() + 1;
-        self.dialect.placeholder(&mut self.sql, n, None, &v);
+        if self.text {
+            let n = self.params.len() + 1;
+            self.dialect.placeholder(&mut self.sql, n, None, &v);
+        }
         self.params.push(v);
     }
 
     /// A parameter compared with or stored into `column`.
     pub fn param_for(&mut self, column: &Column, v: SqlValue) {
-        let n = self.params.len() + 1;
-        self.dialect.placeholder(&mut self.sql, n, Some(column), &v);
+        if self.text {
+            let n = self.params.len() + 1;
+            self.dialect.placeholder(&mut self.sql, n, Some(column), &v);
+        }
         self.params.push(v);
     }
 
@@ -312,9 +340,57 @@ pub(crate) fn quote_doubling(out: &mut String, ident: &str, q: char) {
     out.push(q);
 }
 
+/// A statement of `plan` written by `write`: its text from the service's shape cache when
+/// the shape was seen before, else built and kept.
+fn cached<P>(
+    d: &dyn Dialect,
+    cache: &ShapeCache,
+    key: Option<Vec<u32>>,
+    plan: &P,
+    write: fn(&mut Builder<'_>, &P),
+) -> Statement {
+    let build = || {
+        let mut b = Builder::new(d);
+        write(&mut b, plan);
+        b.finish()
+    };
+    let Some(key) = key else { return build() };
+    if let Some(sql) = cache.get(&key) {
+        let mut b = Builder::params_only(d);
+        write(&mut b, plan);
+        let stmt = Statement {
+            sql,
+            params: b.params,
+        };
+        debug_assert_eq!(
+            stmt,
+            build(),
+            "a cached shape's statement differs from its own"
+        );
+        return stmt;
+    }
+    let stmt = build();
+    cache.put(key, &stmt.sql);
+    stmt
+}
+
+/// `SELECT cols FROM t WHERE .. ORDER BY .. LIMIT .. OFFSET ..`, its text built once per
+/// shape.
 pub fn select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
-    let svc = &plan.service;
+    let key = shape::read(d, shape::Kind::Select, plan);
+    cached(d, &plan.service.statements, key, plan, write_select)
+}
+
+/// The same statement built afresh, never from the cache (for benchmarks).
+pub fn build_select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
     let mut b = Builder::new(d);
+    write_select(&mut b, plan);
+    b.finish()
+}
+
+fn write_select(b: &mut Builder<'_>, plan: &ReadPlan) {
+    let svc = &plan.service;
+    let d = b.dialect;
     b.push("SELECT ");
     if plan.select.is_empty() {
         b.push("1");
@@ -323,28 +399,29 @@ pub fn select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
     }
     b.push(" FROM ");
     b.table(svc);
-    where_clause(&mut b, svc, plan.filter.as_ref());
+    where_clause(b, svc, plan.filter.as_ref());
     if !plan.order.is_empty() {
         b.push(" ORDER BY ");
         for (n, o) in plan.order.iter().enumerate() {
             if n > 0 {
                 b.push(", ");
             }
-            d.order_term(&mut b, svc, &svc.columns[o.column], o);
+            d.order_term(b, svc, &svc.columns[o.column], o);
         }
     }
-    d.limit_offset(&mut b, plan.limit, plan.offset);
-    b.finish()
+    d.limit_offset(b, plan.limit, plan.offset);
 }
 
 /// `SELECT count(*) FROM t WHERE ..` (the total, ignoring paging).
 pub fn count(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
-    let svc = &plan.service;
-    let mut b = Builder::new(d);
+    let key = shape::read(d, shape::Kind::Count, plan);
+    cached(d, &plan.service.statements, key, plan, write_count)
+}
+
+fn write_count(b: &mut Builder<'_>, plan: &ReadPlan) {
     b.push("SELECT count(*) FROM ");
-    b.table(svc);
-    where_clause(&mut b, svc, plan.filter.as_ref());
-    b.finish()
+    b.table(&plan.service);
+    where_clause(b, &plan.service, plan.filter.as_ref());
 }
 
 /// How many rows of `ncols` columns one INSERT statement carries (within the dialect's
@@ -377,37 +454,69 @@ pub fn insert(
             })
             .collect();
     }
+    if let Some(key) = shape::insert_one(d, batch, on_conflict, ret) {
+        let one = InsertRows {
+            svc,
+            columns: &batch.columns,
+            rows: &batch.rows,
+            on_conflict,
+            ret,
+        };
+        return vec![cached(d, &svc.statements, Some(key), &one, write_insert)];
+    }
     let per_stmt = rows_per_insert(d, ncols);
     batch
         .rows
         .chunks(per_stmt)
         .map(|rows| {
             let mut b = Builder::new(d);
-            b.push(d.insert_prefix(on_conflict));
-            b.table(svc);
-            b.push(" (");
-            b.column_list(svc, batch.columns.iter().copied());
-            b.push(")");
-            if !d.insert_rows(&mut b, svc, &batch.columns, rows) {
-                b.push(" VALUES ");
-                for (r, row) in rows.iter().enumerate() {
-                    b.push(if r > 0 { ", (" } else { "(" });
-                    for (n, v) in row.iter().enumerate() {
-                        if n > 0 {
-                            b.push(", ");
-                        }
-                        b.param_for(&svc.columns[batch.columns[n]], v.clone());
-                    }
-                    b.push(")");
-                }
-            }
-            if let Some(c) = on_conflict {
-                d.upsert(&mut b, svc, &batch.columns, c);
-            }
-            returning(&mut b, svc, ret);
+            let chunk = InsertRows {
+                svc,
+                columns: &batch.columns,
+                rows,
+                on_conflict,
+                ret,
+            };
+            write_insert(&mut b, &chunk);
             b.finish()
         })
         .collect()
+}
+
+/// The rows of one INSERT statement and what goes with them.
+struct InsertRows<'a> {
+    svc: &'a Service,
+    columns: &'a [usize],
+    rows: &'a [Vec<SqlValue>],
+    on_conflict: Option<&'a OnConflict>,
+    ret: &'a [Selected],
+}
+
+fn write_insert(b: &mut Builder<'_>, i: &InsertRows<'_>) {
+    let d = b.dialect;
+    let svc = i.svc;
+    b.push(d.insert_prefix(i.on_conflict));
+    b.table(svc);
+    b.push(" (");
+    b.column_list(svc, i.columns.iter().copied());
+    b.push(")");
+    if !d.insert_rows(b, svc, i.columns, i.rows) {
+        b.push(" VALUES ");
+        for (r, row) in i.rows.iter().enumerate() {
+            b.push(if r > 0 { ", (" } else { "(" });
+            for (n, v) in row.iter().enumerate() {
+                if n > 0 {
+                    b.push(", ");
+                }
+                b.param_for(&svc.columns[i.columns[n]], v.clone());
+            }
+            b.push(")");
+        }
+    }
+    if let Some(c) = i.on_conflict {
+        d.upsert(b, svc, i.columns, c);
+    }
+    returning(b, svc, i.ret);
 }
 
 /// `UPDATE t SET .. WHERE .. RETURNING ..`

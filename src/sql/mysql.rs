@@ -89,6 +89,10 @@ impl MySql {
 }
 
 impl Dialect for MySql {
+    fn shape_tag(&self) -> u32 {
+        3 + u32::from(self.returning_insert_delete)
+    }
+
     fn quote_ident(&self, out: &mut String, ident: &str) {
         super::quote_doubling(out, ident, '`');
     }

@@ -183,6 +183,10 @@ impl Postgres {
 }
 
 impl Dialect for Postgres {
+    fn shape_tag(&self) -> u32 {
+        2
+    }
+
     fn quote_ident(&self, out: &mut String, ident: &str) {
         super::quote_doubling(out, ident, '"');
     }

@@ -62,6 +62,10 @@ pub fn like_to_regex(pattern: &str) -> String {
 }
 
 impl Dialect for Sqlite {
+    fn shape_tag(&self) -> u32 {
+        1
+    }
+
     fn quote_ident(&self, out: &mut String, ident: &str) {
         super::quote_doubling(out, ident, '"');
     }
