@@ -276,7 +276,7 @@ impl<'de> Deserialize<'de> for NumberText {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Column, Method, ServiceColumn, Table};
+    use crate::schema::Column;
     use std::sync::Arc;
 
     /// A service with one column of each kind: `id` (key, generated), `name` (NOT NULL,
@@ -310,37 +310,7 @@ mod tests {
             },
             col("note", ValueKind::Text),
         ];
-        let primary_key = vec!["id".to_string()];
-        let table = Table {
-            name: "t".into(),
-            schema: None,
-            bare_name: "t".into(),
-            is_view: false,
-            columns: columns.clone(),
-            primary_key: primary_key.clone(),
-            unique: Vec::new(),
-            foreign_keys: Vec::new(),
-        };
-        let service_columns = columns
-            .into_iter()
-            .map(|c| ServiceColumn {
-                key_position: (c.name == "id").then_some(0),
-                read_only: c.name == "note",
-                column: c,
-            })
-            .collect();
-        Arc::new(
-            Service::new(
-                "t".into(),
-                table,
-                service_columns,
-                primary_key,
-                Method::ALL.to_vec(),
-                0,
-                false,
-            )
-            .expect("service"),
-        )
+        crate::schema::test_service(columns, &["note"])
     }
 
     /// The general path's rows, when it accepts the body.

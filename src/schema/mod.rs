@@ -325,3 +325,38 @@ fn body_validator(row: &serde_json::Value) -> Result<jsonschema::Validator, Stri
     }
     jsonschema::validator_for(&schema).map_err(|e| e.to_string())
 }
+
+/// A service `t` over `columns` for unit tests: key `id`, every method, no row cap; the
+/// columns named in `read_only` may be read, never written.
+#[cfg(test)]
+pub(crate) fn test_service(columns: Vec<Column>, read_only: &[&str]) -> Arc<Service> {
+    let primary_key = vec!["id".to_string()];
+    let table = Table {
+        name: "t".into(),
+        schema: None,
+        bare_name: "t".into(),
+        is_view: false,
+        columns: columns.clone(),
+        primary_key: primary_key.clone(),
+        unique: Vec::new(),
+        foreign_keys: Vec::new(),
+    };
+    let columns = columns
+        .into_iter()
+        .map(|c| ServiceColumn {
+            key_position: (c.name == "id").then_some(0),
+            read_only: read_only.contains(&c.name.as_str()),
+            column: c,
+        })
+        .collect();
+    let svc = Service::new(
+        "t".into(),
+        table,
+        columns,
+        primary_key,
+        Method::ALL.to_vec(),
+        0,
+        false,
+    );
+    Arc::new(svc.expect("service"))
+}

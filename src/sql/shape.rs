@@ -182,7 +182,7 @@ mod tests {
 
     use crate::plan::read_plan;
     use crate::request::parse_query;
-    use crate::schema::{Column, Method, Service, ServiceColumn, Table, ValueKind};
+    use crate::schema::{test_service, Column, Service, ValueKind};
     use crate::sql::{self, mysql::MARIADB, postgres::Postgres, sqlite::Sqlite, Dialect};
 
     fn service() -> Arc<Service> {
@@ -194,35 +194,7 @@ mod tests {
                 ..Column::plain("price", "numeric(4,2)", ValueKind::Decimal)
             },
         ];
-        let primary_key = vec!["id".to_string()];
-        let table = Table {
-            name: "t".into(),
-            schema: None,
-            bare_name: "t".into(),
-            is_view: false,
-            columns: columns.clone(),
-            primary_key: primary_key.clone(),
-            unique: Vec::new(),
-            foreign_keys: Vec::new(),
-        };
-        let columns = columns
-            .into_iter()
-            .map(|c| ServiceColumn {
-                key_position: (c.name == "id").then_some(0),
-                read_only: false,
-                column: c,
-            })
-            .collect();
-        let svc = Service::new(
-            "t".into(),
-            table,
-            columns,
-            primary_key,
-            Method::ALL.to_vec(),
-            0,
-            false,
-        );
-        Arc::new(svc.expect("service"))
+        test_service(columns, &[])
     }
 
     fn select(d: &dyn Dialect, svc: &Arc<Service>, query: &str) -> sql::Statement {
