@@ -57,6 +57,8 @@ pub struct DatabaseConfig {
     pub init_sql: Option<String>,
     pub pool_size: u32,
     pub acquire_timeout_ms: u64,
+    /// SQLite: the page cache of each connection, in MiB.
+    pub sqlite_cache_mib: u32,
 }
 
 impl Default for DatabaseConfig {
@@ -66,6 +68,7 @@ impl Default for DatabaseConfig {
             init_sql: None,
             pool_size: 16,
             acquire_timeout_ms: 2000,
+            sqlite_cache_mib: 8,
         }
     }
 }
@@ -222,6 +225,12 @@ impl Config {
         }
         if self.database.pool_size == 0 {
             return Err(("database.pool_size".into(), "must be at least 1".into()));
+        }
+        if !(1..=65_536).contains(&self.database.sqlite_cache_mib) {
+            return Err((
+                "database.sqlite_cache_mib".into(),
+                "must be from 1 to 65536 (MiB)".into(),
+            ));
         }
         if self.server.max_body_bytes == 0 {
             return Err(("server.max_body_bytes".into(), "must be at least 1".into()));
@@ -444,6 +453,24 @@ mod tests {
         assert_eq!(c.server.max_rows, 1000);
         assert_eq!(c.database.url, "sqlite:///etc/r/music.db");
         assert_eq!(c.database.pool_size, 16);
+        assert_eq!(c.database.sqlite_cache_mib, 8);
+    }
+
+    #[test]
+    fn sqlite_cache_mib_bounds_and_env() {
+        let c = parse(
+            MIN,
+            &[("RESTABLE_DATABASE_SQLITE_CACHE_MIB", "64")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.database.sqlite_cache_mib, 64);
+        for bad in ["0", "65537"] {
+            let text = format!("[database]\nsqlite_cache_mib = {bad}\n{MIN}");
+            let e = parse(&text, &[], Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains("database.sqlite_cache_mib"), "{e}");
+            assert!(e.to_string().contains("65536"), "{e}");
+        }
     }
 
     #[test]

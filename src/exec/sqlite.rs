@@ -237,13 +237,16 @@ fn regexp_function(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-fn open_connection(path: &str, flags: OpenFlags) -> rusqlite::Result<Connection> {
+fn open_connection(path: &str, flags: OpenFlags, cache_mib: u32) -> rusqlite::Result<Connection> {
     let mut conn = Connection::open_with_flags(path, flags)?;
     conn.progress_handler(PROGRESS_STEPS, Some(over_budget))?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
     )?;
+    // A negative cache_size is KiB. SQLite's own 2 MiB re-reads the pages of a modest
+    // table from the OS on every scan (a sort on a non-key column, a big page).
+    conn.pragma_update(None, "cache_size", -i64::from(cache_mib) * 1024)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     regexp_function(&conn)?;
     Ok(conn)
@@ -301,6 +304,7 @@ impl SqlitePool {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool_size = (cfg.pool_size as usize).clamp(1, (2 * cores).max(4));
         let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
+        let cache_mib = cfg.sqlite_cache_mib.max(1);
         let p = path.clone();
         let opened = tokio::task::spawn_blocking(
             move || -> rusqlite::Result<(Connection, Vec<Connection>)> {
@@ -311,7 +315,7 @@ impl SqlitePool {
                 };
                 let flags = rw | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
                 let target = if memory { ":memory:" } else { p.as_str() };
-                let writer = open_connection(target, flags)?;
+                let writer = open_connection(target, flags, cache_mib)?;
                 if !memory && !read_only {
                     writer.pragma_update(None, "journal_mode", "WAL")?;
                 }
@@ -321,7 +325,7 @@ impl SqlitePool {
                         | OpenFlags::SQLITE_OPEN_NO_MUTEX
                         | OpenFlags::SQLITE_OPEN_URI;
                     for _ in 0..pool_size {
-                        readers.push(open_connection(target, rflags)?);
+                        readers.push(open_connection(target, rflags, cache_mib)?);
                     }
                 }
                 Ok((writer, readers))
@@ -1134,5 +1138,36 @@ fn write_group(conn: &Connection, shared: &Shared, first: Job) {
             (_, out) => out,
         };
         let _ = job.reply.send(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_connection_gets_the_configured_page_cache() {
+        let dir = std::env::temp_dir().join(format!("restable-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = DatabaseConfig {
+            url: format!("sqlite://{}", dir.join("c.db").display()),
+            sqlite_cache_mib: 3,
+            ..Default::default()
+        };
+        let pool = SqlitePool::open(&cfg, Duration::from_secs(5))
+            .await
+            .unwrap();
+        for write in [false, true] {
+            let kib = pool
+                .run(write, |c| {
+                    c.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0))
+                        .map_err(|e| db_error(&e))
+                })
+                .await
+                .unwrap();
+            assert_eq!(kib, -3072, "write connection: {write}");
+        }
+        drop(pool);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
