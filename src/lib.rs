@@ -81,6 +81,19 @@ pub async fn start(config: Config, grace: Duration) -> Result<Running, StartupEr
     let state = state::build(config).await?;
     log_routes(&state);
     let server = http::Server::new(state);
+    // The metrics' latency samples are folded every second, and the task ends with the server.
+    let weak = Arc::downgrade(&server);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(http::metrics::UPKEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(server) => server.metrics.upkeep(),
+                None => break,
+            }
+        }
+    });
     let acceptor = TcpListener::bind(bind.clone())
         .into_acceptor()
         .await

@@ -425,6 +425,14 @@ impl TestServer {
         }
     }
 
+    /// The running server itself, for tests that look inside (metrics upkeep).
+    pub fn server(&self) -> &restable::http::Server {
+        match &self.running {
+            Some(r) => &r.server,
+            None => panic!("the server has stopped"),
+        }
+    }
+
     pub fn req(&self, method: &'static str, path: &str) -> Req<'_> {
         Req {
             server: self,
