@@ -482,12 +482,14 @@ impl SqlitePool {
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
         let mut head_tx = Some(head_tx);
         let stmt = sql::select(&Sqlite, &r.plan);
-        // A small read takes less than handing it to the blocking pool and back: try it
-        // here first when a connection is free, with a budget of SQLite steps and of
-        // bytes. A read that outgrows either gives up before anything was sent, runs again
-        // on the blocking pool (where it may stream), and its statement is remembered.
-        let bounded = r.plan.point_lookup || r.plan.limit.is_some();
-        if bounded && !self.is_heavy(&stmt.sql) {
+        // A read by primary key takes less than handing it to the blocking pool and back:
+        // try it here first when a connection is free, with a budget of SQLite steps and
+        // of bytes. A read that outgrows either gives up before anything was sent, runs
+        // again on the blocking pool, and its statement is remembered. Lists always go to
+        // the blocking pool: run inline they made a worker thread answer a whole batch of
+        // connections in turn, and at 64 connections on 2 cores their p99 was 1.3x the
+        // blocking pool's for no more throughput (docs/performance.md).
+        if r.plan.point_lookup && !self.is_heavy(&stmt.sql) {
             if let Some(mut slot) = self.try_acquire(false) {
                 let _budget = Budget::start();
                 if run_read(&mut slot, &r, &stmt, Run::Inline, &mut head_tx, &chunk_tx)

@@ -35,6 +35,11 @@ pub trait Dialect: Send + Sync {
     /// A number of its own, distinct for dialects that may write the same plan
     /// differently: the first part of every cached shape.
     fn shape_tag(&self) -> u32;
+    /// Whether the dialect writes a read's LIMIT into the text as a number rather than a
+    /// parameter; the limit is then part of the statement's shape.
+    fn literal_limit(&self) -> bool {
+        false
+    }
     fn quote_ident(&self, out: &mut String, ident: &str);
     /// The placeholder of parameter `n` (1-based), bound to `value`, compared with or
     /// stored into `column` when there is one (a dialect may add a cast).
@@ -159,6 +164,13 @@ impl<'d> Builder<'d> {
     }
 
     /// A parameter with no column context (limits, offsets).
+    /// A number written into the text (a LIMIT), where a parameter would cost more.
+    pub fn number(&mut self, n: i64) {
+        if self.text {
+            self.sql.push_str(itoa::Buffer::new().format(n));
+        }
+    }
+
     pub fn param(&mut self, v: SqlValue) {
         if self.text {
             let n = self.params.len() + 1;

@@ -94,7 +94,12 @@ pub(super) fn read(d: &dyn Dialect, kind: Kind, plan: &ReadPlan) -> Option<Vec<u
                 u32::from(o.nulls_first),
             ]);
         }
-        k.push(u32::from(plan.limit.is_some()));
+        match plan.limit {
+            Some(l) if d.literal_limit() => {
+                k.extend([2, (l >> 32) as u32, l as u32]);
+            }
+            l => k.push(u32::from(l.is_some())),
+        }
         k.push(u32::from(plan.offset > 0));
     }
     match &plan.filter {
@@ -215,10 +220,25 @@ mod tests {
                 &svc,
                 "name=eq.x&price=gt.1.5&order=name&limit=5&offset=2",
             );
-            let b = select(d, &svc, "name=eq.y&price=gt.2&order=name&limit=9&offset=4");
+            let b = select(d, &svc, "name=eq.y&price=gt.2&order=name&limit=5&offset=4");
             assert_eq!(a.sql, b.sql);
             assert_ne!(a.params, b.params);
             assert_eq!(svc.statements.len(), 1);
+            // SQLite writes the limit as a number (a parameter there makes every reuse of
+            // the prepared statement compile it again); the others bind it.
+            let fresh = service();
+            let c = select(
+                d,
+                &fresh,
+                "name=eq.y&price=gt.2&order=name&limit=9&offset=4",
+            );
+            if d.literal_limit() {
+                assert!(c.sql.contains(" LIMIT 9 OFFSET ?"), "{}", c.sql);
+                assert_ne!(c.sql, a.sql);
+            } else {
+                assert_eq!(c.sql, a.sql);
+            }
+            assert_eq!(c.params.len(), a.params.len());
             // Another operator, another order, no offset, a longer list: other shapes.
             let others = [
                 "name=neq.x&price=gt.1.5&order=name&limit=5&offset=2",
