@@ -160,20 +160,22 @@ async fn list(Query(q): Query<HashMap<String, String>>, Data(db): Data<&Shared>)
     let result: Result<Vec<Track>, String> = match &**db {
         Db::Sqlite { .. } => {
             sqlite_run(db, move |c| {
+                // The limit is written into the text: SQLite compiles a statement with a
+                // parameter in LIMIT again on every reuse from rusqlite's cache.
                 let (sql, args): (String, Vec<i64>) = match (album, by_name) {
                     (Some(a), _) => (
                         format!(
-                            "SELECT {COLS} FROM tracks WHERE album_id = ?1 ORDER BY id LIMIT ?2"
+                            "SELECT {COLS} FROM tracks WHERE album_id = ?1 ORDER BY id LIMIT {limit}"
                         ),
-                        vec![a, limit],
+                        vec![a],
                     ),
                     (None, true) => (
-                        format!("SELECT {COLS} FROM tracks ORDER BY name LIMIT ?1"),
-                        vec![limit],
+                        format!("SELECT {COLS} FROM tracks ORDER BY name LIMIT {limit}"),
+                        vec![],
                     ),
                     (None, false) => (
-                        format!("SELECT {COLS} FROM tracks ORDER BY id LIMIT ?1"),
-                        vec![limit],
+                        format!("SELECT {COLS} FROM tracks ORDER BY id LIMIT {limit}"),
+                        vec![],
                     ),
                 };
                 let mut st = c.prepare_cached(&sql)?;
