@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn unscraped_latency_samples_do_not_accumulate() {
     if !cfg!(target_os = "linux") {
@@ -44,10 +34,10 @@ fn unscraped_latency_samples_do_not_accumulate() {
         std::thread::sleep(Duration::from_millis(1_300).saturating_sub(started.elapsed()));
         if round == 1 {
             // The first rounds warm the allocator up; count from here.
-            before = rss_kb();
+            before = proc_status_kb("VmRSS");
         }
     }
-    let grown = rss_kb().saturating_sub(before);
+    let grown = proc_status_kb("VmRSS").saturating_sub(before);
     assert!(
         grown < 4_096,
         "RSS grew by {grown} KiB over 1.5M unscraped samples"

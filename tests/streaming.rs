@@ -7,16 +7,6 @@ use std::io::Read;
 
 use common::*;
 
-fn peak_rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Read a whole response body in small pieces, returning (bytes, newline/comma count).
 fn drain(srv: &TestServer, path: &str, accept: &str) -> (u64, u64, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -68,7 +58,7 @@ fn peak_memory_stays_flat_from_100k_to_1m_rows() {
     let (_, rows, range) = drain(&srv, "/big", "application/json");
     assert_eq!(rows, 100_000);
     assert_eq!(range, "0-99999/*");
-    let base = peak_rss_kb();
+    let base = proc_status_kb("VmHWM");
 
     let db = srv.dir.path().join("test0.db");
     let db = if db.exists() {
@@ -95,7 +85,7 @@ fn peak_memory_stays_flat_from_100k_to_1m_rows() {
     assert!(bytes > 50_000_000, "a 1M-row body has {bytes} bytes");
     let (_, lines, _) = drain(&srv, "/big", "text/csv");
     assert_eq!(lines, 1_000_000, "header + 1M rows, no trailing newline");
-    let grown_kb = peak_rss_kb().saturating_sub(base);
+    let grown_kb = proc_status_kb("VmHWM").saturating_sub(base);
     eprintln!("peak RSS grew by {grown_kb} KiB from 100k to 1M rows ({bytes} bytes of JSON)");
     assert!(
         grown_kb < 16 * 1024,

@@ -304,7 +304,7 @@ impl SqlitePool {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let pool_size = (cfg.pool_size as usize).clamp(1, (2 * cores).max(4));
         let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
-        let cache_mib = cfg.sqlite_cache_mib.max(1);
+        let cache_mib = cfg.sqlite_cache_mib;
         let p = path.clone();
         let opened = tokio::task::spawn_blocking(
             move || -> rusqlite::Result<(Connection, Vec<Connection>)> {
@@ -1149,10 +1149,9 @@ mod tests {
 
     #[tokio::test]
     async fn every_connection_gets_the_configured_page_cache() {
-        let dir = std::env::temp_dir().join(format!("restable-cache-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
         let cfg = DatabaseConfig {
-            url: format!("sqlite://{}", dir.join("c.db").display()),
+            url: format!("sqlite://{}", dir.path().join("c.db").display()),
             sqlite_cache_mib: 3,
             ..Default::default()
         };
@@ -1170,6 +1169,5 @@ mod tests {
             assert_eq!(kib, -3072, "write connection: {write}");
         }
         drop(pool);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

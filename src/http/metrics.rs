@@ -131,15 +131,13 @@ impl Metrics {
             metrics::gauge!(POOL, "state" => "in_use").set(size.saturating_sub(idle) as f64);
             metrics::gauge!(POOL, "state" => "idle").set(idle as f64);
         });
-        self.handle.run_upkeep();
+        self.upkeep();
         self.handle.render()
     }
-}
 
-impl Metrics {
     /// Fold the latency samples recorded since the last call into the histogram. Until
     /// then each sample is kept (8 bytes a request), so a server nobody scrapes would grow
-    /// without this; `serve` calls it every [`UPKEEP_EVERY`].
+    /// without this; `crate::start` calls it every [`UPKEEP_EVERY`].
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
     }

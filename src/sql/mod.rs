@@ -163,7 +163,6 @@ impl<'d> Builder<'d> {
         }
     }
 
-    /// A parameter with no column context (limits, offsets).
     /// A number written into the text (a LIMIT), where a parameter would cost more.
     pub fn number(&mut self, n: i64) {
         if self.text {
@@ -171,6 +170,7 @@ impl<'d> Builder<'d> {
         }
     }
 
+    /// A parameter with no column context (limits, offsets).
     pub fn param(&mut self, v: SqlValue) {
         if self.text {
             let n = self.params.len() + 1;

@@ -574,3 +574,15 @@ pub fn each_backend(body: impl Fn(&TestServer)) {
         body(&srv);
     }
 }
+
+/// A `kB` field of this process's `/proc/self/status` (`VmRSS`, `VmHWM`), 0 where there
+/// is no such file.
+pub fn proc_status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
