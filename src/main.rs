@@ -68,6 +68,8 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    // Process-wide SQLite settings go in before anything opens a connection.
+    restable::exec::sqlite::configure_process();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

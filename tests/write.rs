@@ -1567,6 +1567,9 @@ fn sql_metacharacters_in_values_are_just_data() {
             "/artists?name=eq.'; DROP TABLE artists; --",
             "/artists?name=eq.\" OR 1=1 --",
             "/artists?name=like.*' OR '1'='1",
+            // A pattern with a literal prefix is written into SQLite's SQL as a literal.
+            "/artists?name=like.' OR '1'='1*",
+            "/artists?name=like.x'); DELETE FROM artists; --*",
             "/artists?name=in.(\"a'); DELETE FROM artists; --\",x)",
             "/artists?or=(name.eq.x' OR 'a'='a,id.eq.0)",
             "/artists?name=match.'.*",
@@ -1580,6 +1583,14 @@ fn sql_metacharacters_in_values_are_just_data() {
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(s.get("/artists/6").json()["name"], evil);
         assert_eq!(get_ids(s, "/artists?name=like.*DROP TABLE*&select=id"), [6]);
+        assert_eq!(
+            get_ids(s, "/artists?name=like.Robert'); DROP*&select=id"),
+            [6]
+        );
+        assert_eq!(
+            get_ids(s, "/artists?name=like.Robert'');*&select=id"),
+            Vec::<i64>::new()
+        );
         let r = s.patch(
             &u("/artists?name=eq.Robert'); DROP TABLE artists;-- \"\\ %25_*"),
             &json!({"name": "Bobby"}),

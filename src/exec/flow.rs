@@ -164,7 +164,6 @@ fn read_plan(svc: &Arc<Service>, select: Vec<Selected>, filter: Option<Condition
         order: Vec::new(),
         limit: None,
         offset: 0,
-        point_lookup: false,
     }
 }
 

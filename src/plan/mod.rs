@@ -81,9 +81,6 @@ pub struct ReadPlan {
     pub order: Vec<OrderBy>,
     pub limit: Option<u64>,
     pub offset: u64,
-    /// The filter includes the table's own primary key, so the read touches at most one
-    /// row through an index: cheap enough to run without a hop to another thread.
-    pub point_lookup: bool,
 }
 
 /// The longest regular expression accepted in `match`/`imatch`.
@@ -527,10 +524,6 @@ pub fn read_plan(
     } else {
         resolve_page(svc, q, range)?
     };
-    let point_lookup = key.is_some()
-        && !svc.table.is_view
-        && !svc.table.primary_key.is_empty()
-        && svc.primary_key == svc.table.primary_key;
     Ok(ReadPlan {
         service: Arc::clone(svc),
         select,
@@ -538,6 +531,5 @@ pub fn read_plan(
         order,
         limit,
         offset,
-        point_lookup,
     })
 }

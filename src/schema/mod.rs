@@ -360,3 +360,18 @@ pub(crate) fn test_service(columns: Vec<Column>, read_only: &[&str]) -> Arc<Serv
     );
     Arc::new(svc.expect("service"))
 }
+
+/// `t (id integer, name text, price numeric(4,2) NULL)` through `test_service`: the table the
+/// SQL shape and SQLite executor tests share.
+#[cfg(test)]
+pub(crate) fn sample_service() -> Arc<Service> {
+    let columns = vec![
+        Column::plain("id", "integer", ValueKind::Integer),
+        Column::plain("name", "text", ValueKind::Text),
+        Column {
+            nullable: true,
+            ..Column::plain("price", "numeric(4,2)", ValueKind::Decimal)
+        },
+    ];
+    test_service(columns, &[])
+}

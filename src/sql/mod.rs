@@ -21,6 +21,9 @@ use crate::schema::{Column, Service};
 pub struct Statement {
     pub sql: String,
     pub params: Vec<SqlValue>,
+    /// The text holds a value written as a literal (see `Builder::text_literal`): it is
+    /// prepared for this one use and kept in no cache.
+    pub single_use: bool,
 }
 
 /// The kinds of write whose rows a dialect may or may not return with `RETURNING`.
@@ -129,6 +132,7 @@ pub struct Builder<'d> {
     /// False when the statement's text is already known (its shape is cached): only the
     /// parameters are collected.
     text: bool,
+    single_use: bool,
 }
 
 impl<'d> Builder<'d> {
@@ -138,6 +142,7 @@ impl<'d> Builder<'d> {
             params: Vec::new(),
             dialect,
             text: true,
+            single_use: false,
         }
     }
 
@@ -148,6 +153,7 @@ impl<'d> Builder<'d> {
             params: Vec::new(),
             dialect,
             text: false,
+            single_use: false,
         }
     }
 
@@ -167,6 +173,29 @@ impl<'d> Builder<'d> {
     pub fn number(&mut self, n: i64) {
         if self.text {
             self.sql.push_str(itoa::Buffer::new().format(n));
+        }
+    }
+
+    /// A text value written into the SQL as a quoted literal, for a planner that can use a
+    /// literal where it cannot use a parameter (an index range for SQLite's `GLOB 'abc*'`).
+    /// The statement becomes single-use: prepared for this request only and kept in no
+    /// cache, since its text differs with every value. A value holding a NUL is bound as a
+    /// parameter instead.
+    pub fn text_literal(&mut self, s: &str) {
+        self.single_use = true;
+        if s.contains('\0') {
+            return self.param(SqlValue::Text(s.to_owned()));
+        }
+        if self.text {
+            self.sql.reserve(s.len() + 2);
+            self.sql.push('\'');
+            for part in s.split_inclusive('\'') {
+                self.sql.push_str(part);
+                if part.ends_with('\'') {
+                    self.sql.push('\'');
+                }
+            }
+            self.sql.push('\'');
         }
     }
 
@@ -207,6 +236,7 @@ impl<'d> Builder<'d> {
         Statement {
             sql: self.sql,
             params: self.params,
+            single_use: self.single_use,
         }
     }
 
@@ -229,6 +259,16 @@ impl<'d> Builder<'d> {
             d.select_column(self, &svc.columns[i]);
         }
     }
+}
+
+/// A `like` pattern (`%`/`_` wildcards) that starts with a literal character, the kind an
+/// index on the column can narrow to a range. Part of a `like`'s shape, so that a dialect
+/// may write such patterns differently (SQLite writes them as literals).
+pub fn like_has_prefix(pattern: &str) -> bool {
+    pattern
+        .chars()
+        .next()
+        .is_some_and(|c| !matches!(c, '%' | '_'))
 }
 
 fn cmp_sql(op: CmpOp) -> &'static str {
@@ -373,6 +413,7 @@ fn cached<P>(
         let stmt = Statement {
             sql,
             params: b.params,
+            single_use: b.single_use,
         };
         debug_assert_eq!(
             stmt,
@@ -382,7 +423,9 @@ fn cached<P>(
         return stmt;
     }
     let stmt = build();
-    cache.put(key, &stmt.sql);
+    if !stmt.single_use {
+        cache.put(key, &stmt.sql);
+    }
     stmt
 }
 

@@ -131,9 +131,14 @@ fn condition(k: &mut Vec<u32>, c: &Condition) {
         }
         Condition::Like {
             column,
+            pattern,
             case_insensitive,
-            ..
-        } => k.extend([7, index(*column), u32::from(*case_insensitive)]),
+        } => k.extend([
+            7,
+            index(*column),
+            u32::from(*case_insensitive),
+            u32::from(super::like_has_prefix(pattern)),
+        ]),
         Condition::Regex {
             column,
             case_insensitive,
@@ -187,20 +192,10 @@ mod tests {
 
     use crate::plan::read_plan;
     use crate::request::parse_query;
-    use crate::schema::{test_service, Column, Service, ValueKind};
+    use crate::schema::Service;
     use crate::sql::{self, mysql::MARIADB, postgres::Postgres, sqlite::Sqlite, Dialect};
 
-    fn service() -> Arc<Service> {
-        let columns = vec![
-            Column::plain("id", "integer", ValueKind::Integer),
-            Column::plain("name", "text", ValueKind::Text),
-            Column {
-                nullable: true,
-                ..Column::plain("price", "numeric(4,2)", ValueKind::Decimal)
-            },
-        ];
-        test_service(columns, &[])
-    }
+    use crate::schema::sample_service as service;
 
     fn select(d: &dyn Dialect, svc: &Arc<Service>, query: &str) -> sql::Statement {
         let q = parse_query(query).expect("query");
@@ -246,8 +241,8 @@ mod tests {
                 "name=eq.x&price=gt.1.5&order=name&limit=5",
                 "id=in.(1,2)",
                 "id=in.(1,2,3)",
-                "or=(id.eq.1,name.like.a*)",
-                "and=(id.eq.1,name.like.a*)",
+                "or=(id.eq.1,name.like.*a*)",
+                "and=(id.eq.1,name.like.*a*)",
                 "price=is.null",
                 "select=name",
             ];
@@ -260,6 +255,41 @@ mod tests {
             let again = select(d, &svc, "id=in.(7,8,9)");
             assert_eq!(again.params.len(), 3);
             assert_eq!(svc.statements.len(), 1 + others.len());
+        }
+    }
+
+    #[test]
+    fn a_sqlite_glob_with_a_literal_prefix_is_written_as_a_literal_and_kept_nowhere() {
+        let svc = service();
+        // A prefix an index can narrow to: a literal, its quote doubled; never cached.
+        let a = select(&Sqlite, &svc, "name=like.O'Br*");
+        assert!(a.sql.contains(r#""name" GLOB 'O''Br*'"#), "{}", a.sql);
+        assert!(a.single_use && a.params.is_empty());
+        let b = select(&Sqlite, &svc, "name=like.Ab*");
+        assert!(b.sql.contains(r#""name" GLOB 'Ab*'"#), "{}", b.sql);
+        assert!(svc.statements.is_empty());
+        // A NUL cannot be written into the text: bound, and still not cached.
+        let c = select(&Sqlite, &svc, "name=like.a%00b*");
+        assert!(c.single_use && c.params.len() == 1, "{c:?}");
+        assert!(svc.statements.is_empty());
+        // No literal prefix: a parameter and a shape like any other.
+        let d = select(&Sqlite, &svc, "name=like.*Br*");
+        assert!(
+            d.sql
+                .ends_with(r#""name" GLOB ? ORDER BY "t"."id" ASC NULLS LAST"#),
+            "{}",
+            d.sql
+        );
+        assert!(!d.single_use);
+        assert_eq!(svc.statements.len(), 1);
+        // Case-insensitive patterns (REGEXP) and the other dialects bind every pattern.
+        for (dialect, q) in [
+            (&Sqlite as &dyn Dialect, "name=ilike.Ab*"),
+            (&Postgres, "name=like.Ab*"),
+            (&MARIADB, "name=like.Ab*"),
+        ] {
+            let s = select(dialect, &svc, q);
+            assert!(!s.single_use && s.params.len() == 1, "{q}: {}", s.sql);
         }
     }
 

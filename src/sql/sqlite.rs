@@ -92,7 +92,17 @@ impl Dialect for Sqlite {
             b.param(SqlValue::Text(format!("(?i){}", like_to_regex(pattern))));
         } else {
             b.push(" GLOB ");
-            b.param(SqlValue::Text(like_to_glob(pattern)));
+            let glob = like_to_glob(pattern);
+            // SQLite narrows `GLOB 'abc*'` to a range of an index on the column, but only
+            // for a literal: the connections run with the planner's stability guarantee
+            // (a plan never depends on a bound value; exec/sqlite.rs), so a parameter would
+            // mean a full scan. A pattern with no literal prefix cannot use an index: it
+            // stays a parameter and its statement is reused.
+            if super::like_has_prefix(pattern) {
+                b.text_literal(&glob);
+            } else {
+                b.param(SqlValue::Text(glob));
+            }
         }
     }
 

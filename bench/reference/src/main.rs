@@ -359,10 +359,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let target = args.get(2).ok_or(usage)?.clone();
             let bind = args.get(3).ok_or(usage)?.clone();
             let db = if kind == "sqlite" {
+                // The same two SQLite settings restable uses (docs/performance.md): no
+                // global memory-statistics mutex on every allocation, and plans that never
+                // depend on a bound value, so `WHERE album_id = ?1 ORDER BY id` is not
+                // compiled again on every reuse from rusqlite's cache.
+                // SAFETY: before the first connection opens; no other thread uses SQLite.
+                unsafe {
+                    rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
+                }
                 let mut conns = Vec::new();
                 for _ in 0..4 {
                     let c = rusqlite::Connection::open(&target)?;
                     c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")?;
+                    c.set_db_config(
+                        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+                        true,
+                    )?;
                     c.set_prepared_statement_cache_capacity(64);
                     conns.push(c);
                 }
