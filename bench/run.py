@@ -221,13 +221,16 @@ def export(base, rows, accept):
 
 
 def settle(backend, target):
-    """Write out what the previous measurement left dirty (WAL, shared buffers), so that
-    no server pays for the writes of the one measured before it."""
+    """Write out what the previous measurement left dirty (WAL, shared buffers, on
+    PostgreSQL also the vacuum and statistics its inserts made due), so that no server
+    pays for the writes of the one measured before it: an autovacuum that the previous
+    server's bulk inserts started would otherwise run during the next measurement."""
     if backend == "sqlite":
         c = sqlite3.connect(target)
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         c.close()
     else:
+        psql(target, "VACUUM (ANALYZE) tracks")
         psql(target, "CHECKPOINT")
 
 
