@@ -180,7 +180,8 @@ impl<'d> Builder<'d> {
     /// literal where it cannot use a parameter (an index range for SQLite's `GLOB 'abc*'`).
     /// The statement becomes single-use: prepared for this request only and kept in no
     /// cache, since its text differs with every value. A value holding a NUL is bound as a
-    /// parameter instead.
+    /// parameter instead. The quoting is SQL's (`'` doubled), all SQLite needs; MySQL's
+    /// backslash escapes would need more, so only the SQLite dialect calls this.
     pub fn text_literal(&mut self, s: &str) {
         self.single_use = true;
         if s.contains('\0') {
