@@ -56,6 +56,12 @@ impl Running {
     }
 }
 
+/// CPU cores this process may use (2 when unknown): what the SQLite reader pool and the
+/// large-body parsing are sized by.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// Log one line per service.
 pub fn log_routes(state: &state::AppState) {
     for svc in state.cache.services.values() {

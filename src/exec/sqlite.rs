@@ -362,7 +362,7 @@ impl SqlitePool {
         let (path, read_only) = parse_url(&cfg.url);
         let memory = path.is_empty() || path == ":memory:";
         // More SQLite readers than about twice the cores only adds thread switching.
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = crate::cores();
         let pool_size = (cfg.pool_size as usize).clamp(1, (2 * cores).max(4));
         let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
         let cache_mib = cfg.sqlite_cache_mib;

@@ -562,10 +562,7 @@ const LARGE_BODY: usize = 64 * 1024;
 /// 1.2-1.5x the reference's; waiting here is in arrival order and costs no thread.
 fn parse_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
-    })
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(crate::cores()))
 }
 
 async fn post(

@@ -188,15 +188,7 @@ impl<'d> Builder<'d> {
             return self.param(SqlValue::Text(s.to_owned()));
         }
         if self.text {
-            self.sql.reserve(s.len() + 2);
-            self.sql.push('\'');
-            for part in s.split_inclusive('\'') {
-                self.sql.push_str(part);
-                if part.ends_with('\'') {
-                    self.sql.push('\'');
-                }
-            }
-            self.sql.push('\'');
+            quote_doubling(&mut self.sql, s, '\'');
         }
     }
 
