@@ -13,8 +13,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use poem::http::{header, HeaderMap, HeaderValue};
 use restable::plan::write::{self, InsertOptions};
 use restable::plan::{self, ReadPlan};
+use restable::request::Format;
 use restable::request::{Action, ApiRequest};
-use restable::response::{Cell, Format, RowEncoder};
+use restable::response::{Cell, RowEncoder};
 use restable::schema::{Column, Method, Service, ServiceColumn, Table, ValueKind};
 use restable::sql::{self, Dialect};
 

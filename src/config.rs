@@ -235,7 +235,7 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err(("server.max_body_bytes".into(), "must be at least 1".into()));
         }
-        crate::exec::backend_of(&self.database.url).map_err(|m| ("database.url".to_string(), m))?;
+        backend_of(&self.database.url).map_err(|m| ("database.url".to_string(), m))?;
         if self.services.is_empty() {
             return Err((
                 "services".into(),
@@ -430,6 +430,42 @@ pub fn render_init(
         }
     }
     out
+}
+
+/// The kind of database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+/// Which backend a database URL names.
+pub fn backend_of(url: &str) -> Result<Backend, String> {
+    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => Ok(Backend::Sqlite),
+        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        "mysql" | "mariadb" => Ok(Backend::MySql),
+        _ => Err(format!(
+            "'{}' is not a database URL: use sqlite://path, postgres://... or mysql://...",
+            redact_url(url)
+        )),
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 #[cfg(test)]

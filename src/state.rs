@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::redact_url;
 use crate::config::{Config, ConfigError};
-use crate::exec::{redact_url, Database};
+use crate::exec::Database;
 use crate::schema::{Method, Relationship, SchemaCache, Service, ServiceColumn, Table};
 
 pub struct AppState {

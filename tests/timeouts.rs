@@ -19,7 +19,14 @@ fn slow_statements_get_504_and_the_pool_stays_healthy() {
             let t = Instant::now();
             let r = s.get("/slow");
             let took = t.elapsed();
-            r.assert_error(504, "timeout");
+            let v = r.assert_error(504, "timeout");
+            // The message names the limit in force.
+            assert_eq!(
+                v["message"],
+                "the request took longer than 700 ms",
+                "{}",
+                b.name()
+            );
             assert!(
                 took < Duration::from_secs(5),
                 "{}: the 504 took {took:?}",
@@ -58,7 +65,8 @@ fn slow_sqlite_writes_get_504_and_later_writes_go_through() {
         let r = s.post("/jobs", &serde_json::json!({"id": 2, "name": "quick"}));
         assert!(r.status == 201 || r.status == 504, "{}", r.text);
         let (r, took) = slow.join().expect("slow writer");
-        r.assert_error(504, "timeout");
+        let v = r.assert_error(504, "timeout");
+        assert_eq!(v["message"], "the request took longer than 700 ms");
         assert!(took < Duration::from_secs(5), "the 504 took {took:?}");
     });
     let r = s.post("/jobs", &serde_json::json!({"id": 3, "name": "quick"}));

@@ -1268,6 +1268,57 @@ fn unique_violation_is_409_naming_the_constraint() {
     });
 }
 
+/// A constraint on a hidden column: the database's error names the column (and its
+/// constraint names it too), the answer names neither, on every backend.
+#[test]
+fn constraint_errors_never_name_a_hidden_column() {
+    let sql = "CREATE TABLE vault (id INTEGER PRIMARY KEY, name VARCHAR(40), \
+               secret VARCHAR(40) NOT NULL);\n\
+               CREATE TABLE tokens (id INTEGER PRIMARY KEY, name VARCHAR(40), \
+               secret VARCHAR(40) DEFAULT 'same', CONSTRAINT tokens_secret_key UNIQUE (secret));\n";
+    let toml =
+        "[services.vault]\nhidden = [\"secret\"]\n[services.tokens]\nhidden = [\"secret\"]\n";
+    for b in backends() {
+        let s = TestServer::start(b, sql, toml);
+        // NOT NULL on the hidden column: the body cannot set it, the database refuses.
+        let v = s
+            .post("/vault", &json!({"id": 1, "name": "a"}))
+            .assert_error(400, "not_null_violation");
+        assert_eq!(
+            v["message"],
+            "a column of \"vault\" violates a not-null constraint",
+            "{}: {v}",
+            b.name()
+        );
+        assert!(!v.to_string().contains("secret"), "{}: {v}", b.name());
+        assert!(v.to_string().contains("23502"), "{}: {v}", b.name());
+        // UNIQUE on the hidden column: the second row gets the same default.
+        let r = s.post("/tokens", &json!({"id": 1, "name": "a"}));
+        assert_eq!(r.status, 201, "{}: {}", b.name(), r.text);
+        let v = s
+            .post("/tokens", &json!({"id": 2, "name": "b"}))
+            .assert_error(409, "unique_violation");
+        assert!(!v.to_string().contains("secret"), "{}: {v}", b.name());
+        assert!(v.to_string().contains("23505"), "{}: {v}", b.name());
+        assert_eq!(s.get("/tokens?select=id").json(), json!([{"id": 1}]));
+        // A unique violation on a visible key still names it.
+        let v = s
+            .post("/tokens", &json!({"id": 1, "name": "c"}))
+            .assert_error(409, "unique_violation");
+        assert_eq!(
+            v["message"],
+            "duplicate key value violates unique constraint \"tokens_pkey\"",
+            "{}: {v}",
+            b.name()
+        );
+        assert!(
+            v.to_string().contains("Key (id) already exists."),
+            "{}: {v}",
+            b.name()
+        );
+    }
+}
+
 #[test]
 fn foreign_key_violation_is_409() {
     each_backend(|s| {

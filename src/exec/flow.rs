@@ -12,7 +12,8 @@ use crate::plan::write::{Assign, InsertBatch, InsertPlan, OnConflict};
 use crate::plan::{Condition, ReadPlan, Selected, SqlValue};
 use crate::request::ast::CmpOp;
 use crate::request::prefer::Resolution;
-use crate::response::{etag, Cell, Format, RowEncoder};
+use crate::request::Format;
+use crate::response::{etag, Cell, RowEncoder};
 use crate::schema::Service;
 use crate::sql::{self, Dialect, Statement, WriteKind};
 

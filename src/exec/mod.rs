@@ -2,59 +2,26 @@
 //! transactions, row streaming and the mapping of driver errors to API errors. The
 //! `Database` enum is the seam: each backend is one module behind it.
 
+pub mod fault;
 pub mod flow;
 pub mod mysql;
 mod pool;
 pub mod postgres;
 pub mod sqlite;
 
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::config::DatabaseConfig;
+use crate::config::{backend_of, Backend, DatabaseConfig};
 use crate::error::ApiResult;
 use crate::plan::write::{DeletePlan, InsertPlan, PutPlan, UpdatePlan};
 use crate::plan::ReadPlan;
-use crate::response::Format;
+use crate::request::Format;
 use crate::schema::Table;
 use crate::sql::Dialect;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-/// Which backend a database URL names.
-pub fn backend_of(url: &str) -> Result<Backend, String> {
-    let scheme = url.split(':').next().unwrap_or("").to_ascii_lowercase();
-    match scheme.as_str() {
-        "sqlite" => Ok(Backend::Sqlite),
-        "postgres" | "postgresql" => Ok(Backend::Postgres),
-        "mysql" | "mariadb" => Ok(Backend::MySql),
-        _ => Err(format!(
-            "'{}' is not a database URL: use sqlite://path, postgres://... or mysql://...",
-            redact_url(url)
-        )),
-    }
-}
-
-/// A URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
-}
 
 /// A response smaller than this is sent whole, with Content-Length.
 pub(crate) const FIRST_PART: usize = 256 * 1024;
@@ -185,13 +152,76 @@ pub struct WriteOutput {
     pub keys: Vec<Vec<String>>,
 }
 
+/// The contract every backend implements: one pool of connections to one database, and
+/// the only I/O of a request. Each backend (`sqlite.rs`, `postgres.rs`, `mysql.rs`) drives
+/// its own driver's cursor, decodes its values into `response::Cell`s, and classifies its
+/// errors into `fault::Fault`s; what is the same everywhere (the write flow in `flow.rs`,
+/// the wording of faults in `fault.rs`) is written once above it.
+///
+/// Rules every implementation keeps:
+/// - **A failure is an `ApiError` made from a `Fault`** (`Fault::into_api`), never words
+///   of the backend's own: hidden columns are kept out of messages in one place.
+/// - **Nothing outlives the request timeout**: a statement running past it is stopped on
+///   the server (statement timeout, interrupt) and answered `Fault::Timeout`, and the
+///   connection goes back to the pool usable.
+/// - **A write transaction never waits on anything but its own connection**: the shared
+///   write flow (`flow::write`) runs in it from `BEGIN` to `COMMIT` without waiting for
+///   another request, a channel or a lock (SQLite enforces this: its writes run the flow's
+///   futures to completion on the writer thread and fail with "a SQLite write waited"
+///   otherwise), so that a transaction holds its locks for as short as possible.
+/// - **An answer means committed**: `write` returns only after the commit (or the
+///   rollback of `Prefer: tx=rollback`); a write that failed changed nothing.
+/// - **Connections go back to the pool only clean**: no open transaction, no unread rows,
+///   no session setting left from the request.
+pub trait Executor: Sized + Send + Sync + 'static {
+    /// Connect (one connection at least, so a wrong URL stops start-up) and build the pool.
+    fn open(
+        cfg: &DatabaseConfig,
+        request_timeout: Duration,
+    ) -> impl Future<Output = Result<Self, String>> + Send;
+
+    /// The SQL dialect statements for this database are built with.
+    fn dialect(&self) -> &'static dyn Dialect;
+
+    /// Run a read. The rows are encoded into `r.format` as they come; a body larger than
+    /// `FIRST_PART` is streamed (`RowBody::Stream`), so memory does not grow with the rows.
+    /// The executor stops before `ReadRequest::page_limit` and reports in
+    /// `ReadOutput::more` whether another row existed (for `Link: rel=next`).
+    fn read(&self, r: ReadRequest) -> impl Future<Output = ApiResult<ReadOutput>> + Send;
+
+    /// Run a write in one transaction with the shared flow (`flow::write`).
+    fn write(&self, w: WriteRequest) -> impl Future<Output = ApiResult<WriteOutput>> + Send;
+
+    /// True when the database answers a trivial query within the request timeout.
+    fn ping(&self) -> impl Future<Output = bool> + Send;
+
+    /// Introspect the named tables; `None` for a name that does not exist.
+    fn introspect(
+        &self,
+        names: Vec<String>,
+    ) -> impl Future<Output = Result<Vec<Option<Table>>, String>> + Send;
+
+    /// Every table (and view) a service could expose (for `restable init`).
+    fn list_tables(&self) -> impl Future<Output = Result<Vec<String>, String>> + Send;
+
+    /// Run a script of SQL statements (the `init_sql` file) in one transaction.
+    fn run_script(&self, sql: String) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Connections in the pool and how many of them are idle (for `/_metrics`).
+    fn pool_stats(&self) -> (u64, u64);
+}
+
+/// The backend a server runs on. An enum of the three concrete executors rather than a
+/// `dyn Executor`: the trait's futures are `impl Future`, which a trait object cannot
+/// return, and a match costs nothing. Each call's future is boxed so that the handler's
+/// own future stays small whichever backend's is largest.
 pub enum Database {
-    Sqlite(sqlite::SqlitePool),
+    Sqlite(sqlite::SqliteBackend),
     Postgres(postgres::PgBackend),
     MySql(mysql::MySqlBackend),
 }
 
-/// Call the same method on whichever backend this is.
+/// Call the same `Executor` method on whichever backend this is.
 macro_rules! each {
     ($db:expr, $b:ident => $e:expr) => {
         match $db {
@@ -205,18 +235,14 @@ macro_rules! each {
 impl Database {
     pub async fn open(cfg: &DatabaseConfig, timeout: Duration) -> Result<Database, String> {
         Ok(match backend_of(&cfg.url)? {
-            Backend::Sqlite => Database::Sqlite(sqlite::SqlitePool::open(cfg, timeout).await?),
+            Backend::Sqlite => Database::Sqlite(sqlite::SqliteBackend::open(cfg, timeout).await?),
             Backend::Postgres => Database::Postgres(postgres::PgBackend::open(cfg, timeout).await?),
             Backend::MySql => Database::MySql(mysql::MySqlBackend::open(cfg, timeout).await?),
         })
     }
 
     pub fn dialect(&self) -> &'static dyn Dialect {
-        match self {
-            Database::Sqlite(_) => &crate::sql::sqlite::Sqlite,
-            Database::Postgres(p) => p.dialect(),
-            Database::MySql(m) => m.dialect(),
-        }
+        each!(self, b => b.dialect())
     }
 
     pub fn backend(&self) -> Backend {
@@ -228,7 +254,6 @@ impl Database {
     }
 
     pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
-        // Boxed: each backend's future lives on the heap, so this one stays small.
         each!(self, b => Box::pin(b.read(r)).await)
     }
 
@@ -236,17 +261,14 @@ impl Database {
         each!(self, b => Box::pin(b.write(w)).await)
     }
 
-    /// Connections in the pool and how many of them are idle (for `/_metrics`).
     pub fn pool_stats(&self) -> (u64, u64) {
         each!(self, b => b.pool_stats())
     }
 
-    /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         each!(self, b => Box::pin(b.ping()).await)
     }
 
-    /// Introspect the named tables; `None` for a name that does not exist.
     pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
         each!(self, b => Box::pin(b.introspect(names)).await)
     }
@@ -255,7 +277,6 @@ impl Database {
         each!(self, b => Box::pin(b.list_tables()).await)
     }
 
-    /// Run a script of SQL statements (the `init_sql` file) in one transaction.
     pub async fn run_script(&self, sql: String) -> Result<(), String> {
         each!(self, b => Box::pin(b.run_script(sql)).await)
     }

@@ -25,16 +25,18 @@ use sqlx::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::fault::{Fault, FkSide};
 use super::flow::{self, key_text, Executed, Returning, RowCells, WriteTx};
 use super::pool::{Conn, Conns};
 use super::{
-    redact_url, Head, ReadOutput, ReadRequest, WriteOp, WriteOutput, WriteRequest, CHANNEL_DEPTH,
+    Executor, Head, ReadOutput, ReadRequest, WriteOp, WriteOutput, WriteRequest, CHANNEL_DEPTH,
     CHUNK, FIRST_PART,
 };
-use crate::config::DatabaseConfig;
+use crate::config::{redact_url, DatabaseConfig};
 use crate::error::{ApiError, ApiResult};
 use crate::plan::SqlValue;
-use crate::response::{Cell, Format, RowEncoder};
+use crate::request::Format;
+use crate::response::{Cell, RowEncoder};
 use crate::schema::mysql::UniqueKey;
 use crate::schema::{Service, Table, ValueKind};
 use crate::sql::mysql::{MySql as MySqlDialect, DUPLICATE_FLAG, DUPLICATE_KEYS, MARIADB, MYSQL};
@@ -129,14 +131,69 @@ fn parse_version(v: &str) -> (bool, u32, u32) {
     (mariadb, nums.next().unwrap_or(0), nums.next().unwrap_or(0))
 }
 
-fn db_unavailable(details: &str) -> ApiError {
-    ApiError::DbUnavailable {
-        details: details.into(),
+impl MySqlBackend {
+    fn timeout_error(&self) -> ApiError {
+        ApiError::Timeout {
+            ms: self.ctx.timeout_ms,
+        }
+    }
+
+    async fn acquire_for_setup(&self) -> Result<Conn<MySqlConnection>, String> {
+        self.ctx
+            .live_conn()
+            .await
+            .map_err(|e| format!("cannot reach the database: {}", connect_text(&e)))
+    }
+
+    async fn write_retrying(&self, w: &WriteRequest) -> ApiResult<WriteOutput> {
+        // Read-then-write requests (If-Match, max-affected, PUT's existence check) run
+        // SERIALIZABLE, so their reads lock what they saw until the write is done.
+        let serializable =
+            w.if_match.is_some() || w.max_affected.is_some() || matches!(w.op, WriteOp::Put(_));
+        let mut attempt = 1;
+        loop {
+            match self.write_once(w, serializable).await {
+                Err((_, true)) if attempt < WRITE_ATTEMPTS => attempt += 1,
+                Err((e, _)) => return Err(e),
+                Ok(out) => return Ok(out),
+            }
+        }
+    }
+
+    /// One attempt; an error says whether the transaction lost a deadlock.
+    async fn write_once(
+        &self,
+        w: &WriteRequest,
+        serializable: bool,
+    ) -> Result<WriteOutput, (ApiError, bool)> {
+        let svc = w.op.service();
+        let ctx = &self.ctx;
+        let fail = |e: sqlx::Error| {
+            let deadlock = is_deadlock(&e);
+            (map_err(&e, &svc, ctx), deadlock)
+        };
+        let mut conn = ctx.begun(serializable).await.map_err(fail)?;
+        let mut wt = MySqlTx {
+            conn: &mut conn,
+            ctx,
+            deadlock: false,
+            skip_keys: Vec::new(),
+        };
+        let out = flow::write(&mut wt, w).await;
+        let deadlock = wt.deadlock;
+        let ended = conn.end(out.is_ok() && !w.rollback).await;
+        match out {
+            Ok(out) => {
+                ended.map_err(fail)?;
+                Ok(out)
+            }
+            Err(e) => Err((e, deadlock)),
+        }
     }
 }
 
-impl MySqlBackend {
-    pub async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
+impl Executor for MySqlBackend {
+    async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
         let shown = redact_url(&cfg.url);
         let opts: MySqlConnectOptions = sqlx_url(&cfg.url).parse().map_err(|e: sqlx::Error| {
             format!("invalid database URL '{shown}': {}", config_text(&e))
@@ -206,22 +263,16 @@ impl MySqlBackend {
         })
     }
 
-    pub fn dialect(&self) -> &'static dyn Dialect {
+    fn dialect(&self) -> &'static dyn Dialect {
         self.ctx.dialect
     }
 
-    fn timeout_error(&self) -> ApiError {
-        ApiError::Timeout {
-            ms: self.ctx.timeout_ms,
-        }
-    }
-
     /// Connections open in the pool, and how many of them are idle.
-    pub fn pool_stats(&self) -> (u64, u64) {
+    fn pool_stats(&self) -> (u64, u64) {
         self.ctx.pool.stats()
     }
 
-    pub async fn ping(&self) -> bool {
+    async fn ping(&self) -> bool {
         let wait = self.acquire_timeout + self.request_timeout;
         match tokio::time::timeout(wait, self.ctx.live_conn()).await {
             Ok(Ok(mut conn)) => {
@@ -232,14 +283,7 @@ impl MySqlBackend {
         }
     }
 
-    async fn acquire_for_setup(&self) -> Result<Conn<MySqlConnection>, String> {
-        self.ctx
-            .live_conn()
-            .await
-            .map_err(|e| format!("cannot reach the database: {}", connect_text(&e)))
-    }
-
-    pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
+    async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
         let mut conn = self.acquire_for_setup().await?;
         let mut out = Vec::with_capacity(names.len());
         let mut found: Vec<(String, Vec<UniqueKey>)> = Vec::new();
@@ -265,7 +309,7 @@ impl MySqlBackend {
         Ok(out)
     }
 
-    pub async fn list_tables(&self) -> Result<Vec<String>, String> {
+    async fn list_tables(&self) -> Result<Vec<String>, String> {
         let mut conn = self.acquire_for_setup().await?;
         let tables = crate::schema::mysql::list_tables(&mut conn)
             .await
@@ -276,7 +320,7 @@ impl MySqlBackend {
 
     /// Runs the statements of `sql` (each ending with `;` at the end of a line) in order.
     /// MySQL commits DDL as it goes: a failure leaves the statements before it applied.
-    pub async fn run_script(&self, sql: String) -> Result<(), String> {
+    async fn run_script(&self, sql: String) -> Result<(), String> {
         let mut conn = self.acquire_for_setup().await?;
         for (n, st) in script_statements(&sql).into_iter().enumerate() {
             sqlx::raw_sql(AssertSqlSafe(st))
@@ -288,7 +332,7 @@ impl MySqlBackend {
         Ok(())
     }
 
-    pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+    async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
         let ctx = self.ctx.clone();
@@ -300,56 +344,10 @@ impl MySqlBackend {
         .await
     }
 
-    pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+    async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
         match tokio::time::timeout(self.request_timeout, self.write_retrying(&w)).await {
             Ok(out) => out,
             Err(_) => Err(self.timeout_error()),
-        }
-    }
-
-    async fn write_retrying(&self, w: &WriteRequest) -> ApiResult<WriteOutput> {
-        // Read-then-write requests (If-Match, max-affected, PUT's existence check) run
-        // SERIALIZABLE, so their reads lock what they saw until the write is done.
-        let serializable =
-            w.if_match.is_some() || w.max_affected.is_some() || matches!(w.op, WriteOp::Put(_));
-        let mut attempt = 1;
-        loop {
-            match self.write_once(w, serializable).await {
-                Err((_, true)) if attempt < WRITE_ATTEMPTS => attempt += 1,
-                Err((e, _)) => return Err(e),
-                Ok(out) => return Ok(out),
-            }
-        }
-    }
-
-    /// One attempt; an error says whether the transaction lost a deadlock.
-    async fn write_once(
-        &self,
-        w: &WriteRequest,
-        serializable: bool,
-    ) -> Result<WriteOutput, (ApiError, bool)> {
-        let svc = w.op.service();
-        let ctx = &self.ctx;
-        let fail = |e: sqlx::Error| {
-            let deadlock = is_deadlock(&e);
-            (map_err(&e, &svc, ctx), deadlock)
-        };
-        let mut conn = ctx.begun(serializable).await.map_err(fail)?;
-        let mut wt = MySqlTx {
-            conn: &mut conn,
-            ctx,
-            deadlock: false,
-            skip_keys: Vec::new(),
-        };
-        let out = flow::write(&mut wt, w).await;
-        let deadlock = wt.deadlock;
-        let ended = conn.end(out.is_ok() && !w.rollback).await;
-        match out {
-            Ok(out) => {
-                ended.map_err(fail)?;
-                Ok(out)
-            }
-            Err(e) => Err((e, deadlock)),
         }
     }
 }
@@ -771,39 +769,56 @@ fn unique_constraint(
 }
 
 fn map_err(e: &sqlx::Error, svc: &Service, ctx: &Ctx) -> ApiError {
+    classify(e, svc, ctx).into_api(svc, Duration::from_millis(ctx.timeout_ms))
+}
+
+/// The fault a MySQL/MariaDB error is, by error number.
+fn classify(e: &sqlx::Error, svc: &Service, ctx: &Ctx) -> Fault {
     match e {
         sqlx::Error::Database(_) => match mysql_error(e) {
-            Some(d) => server_error(d, svc, ctx),
-            None => ApiError::internal(e.to_string()),
+            Some(d) => server_fault(d, svc, ctx),
+            None => Fault::Internal {
+                message: e.to_string(),
+            },
         },
-        sqlx::Error::PoolTimedOut => db_unavailable("timed out waiting for a database connection"),
-        sqlx::Error::PoolClosed => db_unavailable("the connection pool is closed"),
+        sqlx::Error::PoolTimedOut => Fault::Unavailable {
+            reason: "timed out waiting for a database connection".into(),
+        },
+        sqlx::Error::PoolClosed => Fault::Unavailable {
+            reason: "the connection pool is closed".into(),
+        },
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => {
             tracing::warn!(error = %e, "database connection failed");
-            db_unavailable("the database connection failed")
+            Fault::Unavailable {
+                reason: "the database connection failed".into(),
+            }
         }
-        other => ApiError::internal(other.to_string()),
+        other => Fault::Internal {
+            message: other.to_string(),
+        },
     }
 }
 
-fn server_error(d: &MySqlDatabaseError, svc: &Service, ctx: &Ctx) -> ApiError {
+fn server_fault(d: &MySqlDatabaseError, svc: &Service, ctx: &Ctx) -> Fault {
     let msg = d.message();
     let number = d.number();
-    let table = svc.table.bare_name.as_str();
-    let visible = |c: &str| svc.column(c).is_some();
     let invalid = |what: &str, sqlstate: &str| {
-        let message = match column_in(msg).filter(|c| visible(c)) {
-            Some(c) => format!("{what} for column \"{c}\""),
-            None => what.to_string(),
-        };
-        ApiError::InvalidValue {
-            message,
-            details: format!("MySQL error {number} (SQLSTATE {sqlstate})"),
+        let column = column_in(msg);
+        Fault::InvalidValue {
+            message: match &column {
+                Some(c) => format!("{what} for column \"{c}\""),
+                None => what.to_string(),
+            },
+            column,
+            sqlstate: sqlstate.to_string(),
         }
+    };
+    let unavailable = |reason: &str| Fault::Unavailable {
+        reason: reason.to_string(),
     };
     match number {
         // Duplicate key.
@@ -821,69 +836,41 @@ fn server_error(d: &MySqlDatabaseError, svc: &Service, ctx: &Ctx) -> ApiError {
                     .and_then(|m| m.get(&table_key(&svc.table)))
                     .map(Vec::as_slice),
             );
-            if columns.iter().any(|c| !visible(c)) {
-                return ApiError::Constraint {
-                    code: "unique_violation",
-                    message: "duplicate key value violates a unique constraint".into(),
-                    details: "(SQLSTATE 23505)".into(),
-                };
-            }
-            ApiError::Constraint {
-                code: "unique_violation",
-                message: format!("duplicate key value violates unique constraint \"{name}\""),
-                details: format!(
-                    "Key ({}) already exists. (constraint {name}, SQLSTATE 23505)",
-                    columns.join(", ")
-                ),
+            Fault::Unique {
+                constraint: Some(name),
+                columns,
+                exclusion: false,
             }
         }
         // A child row without its parent / a parent row still referenced.
         1452 | 1451 | 1216 | 1217 => {
             let fk = foreign_key_error(msg);
-            let (constraint, columns, parent, child) = match &fk {
-                Some(f) => (
-                    f.constraint.as_str(),
-                    f.columns.join(", "),
-                    f.parent.as_str(),
-                    f.child.as_str(),
-                ),
-                None => ("", String::new(), "", ""),
-            };
-            if number == 1452 || number == 1216 {
-                ApiError::Constraint {
-                    code: "foreign_key_violation",
-                    message: format!(
-                        "insert or update on table \"{table}\" violates foreign key constraint \"{constraint}\""
-                    ),
-                    details: format!(
-                        "Key ({columns}) is not present in table \"{parent}\". (constraint {constraint}, SQLSTATE 23503)"
-                    ),
-                }
-            } else {
-                ApiError::Constraint {
-                    code: "foreign_key_violation",
-                    message: format!(
-                        "update or delete on table \"{table}\" violates foreign key constraint \"{constraint}\" on table \"{child}\""
-                    ),
-                    details: format!(
-                        "Key is still referenced from table \"{child}\". (constraint {constraint}, SQLSTATE 23503)"
-                    ),
-                }
+            let missing = number == 1452 || number == 1216;
+            match fk {
+                Some(f) => Fault::ForeignKey {
+                    side: if missing {
+                        FkSide::Missing
+                    } else {
+                        FkSide::Referenced
+                    },
+                    constraint: Some(f.constraint),
+                    // The columns MySQL names are the child's: this table's when it is
+                    // the child.
+                    columns: if missing { f.columns } else { Vec::new() },
+                    other_table: Some(if missing { f.parent } else { f.child }),
+                },
+                None => Fault::ForeignKey {
+                    side: FkSide::Unknown,
+                    constraint: None,
+                    columns: Vec::new(),
+                    other_table: None,
+                },
             }
         }
         // NULL into NOT NULL / no value for a NOT NULL column without a default.
-        1048 | 1364 => {
-            let col = quoted_after(msg, "")
-                .filter(|c| visible(c))
-                .unwrap_or_default();
-            ApiError::Constraint {
-                code: "not_null_violation",
-                message: format!(
-                    "null value in column \"{col}\" of relation \"{table}\" violates not-null constraint"
-                ),
-                details: format!("column {col} (SQLSTATE 23502)"),
-            }
-        }
+        1048 | 1364 => Fault::NotNull {
+            column: quoted_after(msg, ""),
+        },
         // CHECK constraints: MySQL 3819 `Check constraint 'c' is violated.`, MariaDB 4025
         // ``CONSTRAINT `c` failed for `db`.`t` ``.
         3819 | 4025 => {
@@ -899,41 +886,39 @@ fn server_error(d: &MySqlDatabaseError, svc: &Service, ctx: &Ctx) -> ApiError {
             // MariaDB's JSON columns are LONGTEXT with a json_valid() check named after
             // the column.
             if svc.column(&name).is_some_and(|c| c.kind == ValueKind::Json) {
-                return ApiError::InvalidValue {
+                return Fault::InvalidValue {
                     message: format!("invalid JSON for column \"{name}\""),
-                    details: format!("MySQL error {number} (SQLSTATE 22032)"),
+                    column: Some(name),
+                    sqlstate: "22032".into(),
                 };
             }
-            ApiError::Constraint {
-                code: "check_violation",
-                message: format!(
-                    "new row for relation \"{table}\" violates check constraint \"{name}\""
-                ),
-                details: format!("constraint {name} (SQLSTATE 23514)"),
+            Fault::Check {
+                constraint: Some(name).filter(|n| !n.is_empty()),
             }
         }
         1264 | 1690 => invalid("value out of range", "22003"),
         1406 => invalid("value too long", "22001"),
         1265 | 1366 | 1292 | 1367 | 1411 | 3140 | 1918 => invalid("invalid value", "22P02"),
         // Regular expression errors: MariaDB 1139, MySQL 3685-3699.
-        1139 | 3685..=3699 => ApiError::bad_filter(
-            "invalid regular expression",
-            Some(msg.chars().take(200).collect::<String>()),
-        ),
+        1139 | 3685..=3699 => Fault::BadRegex {
+            message: msg.to_string(),
+        },
         // Statement timeouts (MariaDB, MySQL), interrupted queries, lock waits.
-        1969 | 3024 | 1317 | 1205 => ApiError::Timeout { ms: ctx.timeout_ms },
-        1213 => db_unavailable("the transaction lost a deadlock; try again"),
+        1969 | 3024 | 1317 | 1205 => Fault::Timeout,
+        1213 => unavailable("the transaction lost a deadlock; try again"),
         1040 | 1203 | 1226 | 1461 | 1053 | 1927 => {
-            db_unavailable("the database cannot take more work right now")
+            unavailable("the database cannot take more work right now")
         }
         // A view the server cannot insert into or update.
-        1471 | 1288 | 1395 | 1393 => {
-            ApiError::not_writable(&svc.name, "it is a view the database cannot update")
-        }
-        1153 | 1301 => {
-            ApiError::bad_request("payload_too_large", "a value is too large for the database")
-        }
-        _ => ApiError::internal(format!("MySQL error {number}: {msg}")),
+        1471 | 1288 | 1395 | 1393 => Fault::NotWritable {
+            reason: "it is a view the database cannot update".into(),
+        },
+        1153 | 1301 => Fault::TooLarge {
+            sqlstate: "54000".into(),
+        },
+        _ => Fault::Internal {
+            message: format!("MySQL error {number}: {msg}"),
+        },
     }
 }
 

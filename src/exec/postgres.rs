@@ -21,14 +21,17 @@ use sqlx::postgres::{
 use sqlx::{Column as _, Decode, Row, TypeInfo, ValueRef};
 use tokio::sync::{mpsc, oneshot};
 
+use super::fault::{self, Fault, FkSide};
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
 use super::pool::{Conn, Conns};
-use super::{redact_url, ReadOutput, ReadRequest, WriteOutput, WriteRequest};
+use super::{Executor, ReadOutput, ReadRequest, WriteOutput, WriteRequest};
 use super::{Head, CHANNEL_DEPTH, CHUNK, FIRST_PART};
+use crate::config::redact_url;
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::plan::{ReadPlan, SqlValue};
-use crate::response::{Cell, Format, RowEncoder};
+use crate::request::Format;
+use crate::response::{Cell, RowEncoder};
 use crate::schema::{Service, Table};
 use crate::sql::postgres::{pg_text, Postgres as PgDialect};
 use crate::sql::{self, Builder, Statement};
@@ -226,145 +229,110 @@ fn acquire_error(e: &sqlx::Error) -> ApiError {
 }
 
 /// `Key (a, b)=(1, x) already exists.` -> `a, b`.
-fn key_columns(detail: &str) -> Option<&str> {
-    let rest = detail.strip_prefix("Key (")?;
-    let end = rest.find(")=(")?;
-    Some(&rest[..end])
+fn key_columns(detail: &str) -> Vec<String> {
+    let cols = detail.strip_prefix("Key (").and_then(|rest| {
+        let end = rest.find(")=(")?;
+        Some(&rest[..end])
+    });
+    cols.map(|c| c.split(',').map(|c| c.trim().to_string()).collect())
+        .unwrap_or_default()
 }
 
-/// The first 200 characters of a message (a bad value is echoed by PostgreSQL).
-fn short(s: &str) -> String {
-    if s.chars().count() <= 200 {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(200).collect();
-        t.push_str("...");
-        t
-    }
+/// `Key (id)=(1) is still referenced from table "albums".` -> `albums`.
+fn quoted_table(detail: &str, after: &str) -> Option<String> {
+    let rest = &detail[detail.rfind(after)? + after.len()..];
+    let rest = rest.strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_string())
 }
 
 fn map_err(e: sqlx::Error, svc: &Service, timeout: Duration) -> ApiError {
-    if let Some(api) = connection_error(&e) {
-        return api;
+    classify(&e).into_api(svc, timeout)
+}
+
+/// The fault a PostgreSQL error is, by SQLSTATE.
+fn classify(e: &sqlx::Error) -> Fault {
+    if let Some(api) = connection_error(e) {
+        return match api {
+            ApiError::DbUnavailable { details } => Fault::Unavailable { reason: details },
+            other => Fault::Internal {
+                message: other.to_string(),
+            },
+        };
     }
-    let sqlx::Error::Database(db) = &e else {
-        return ApiError::internal(e.to_string());
-    };
-    let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() else {
-        return ApiError::internal(e.to_string());
+    let Some(pg) = (match e {
+        sqlx::Error::Database(db) => db.try_downcast_ref::<PgDatabaseError>(),
+        _ => None,
+    }) else {
+        return Fault::Internal {
+            message: e.to_string(),
+        };
     };
     let code = pg.code();
-    let table = &svc.table.bare_name;
-    // A hidden column must never be named: fall back to a message without names.
-    let hidden = |cols: &str| {
-        cols.split(',')
-            .map(str::trim)
-            .any(|c| svc.column(c).is_none() && svc.table.columns.iter().any(|t| t.name == c))
-    };
-    let constraint = pg.constraint().unwrap_or("");
+    let constraint = pg.constraint().map(str::to_string);
+    let detail = pg.detail().unwrap_or("");
     match code {
-        "23505" | "23P01" => {
-            let cols = pg.detail().and_then(key_columns);
-            match cols {
-                Some(cols) if !hidden(cols) => ApiError::Constraint {
-                    code: "unique_violation",
-                    message: short(pg.message()),
-                    details: format!(
-                        "Key ({cols}) already exists. (constraint {constraint}, SQLSTATE {code})"
-                    ),
-                },
-                Some(_) => ApiError::Constraint {
-                    code: "unique_violation",
-                    message: format!(
-                        "duplicate key value violates a unique constraint of \"{table}\""
-                    ),
-                    details: format!("A row with the same key already exists. (SQLSTATE {code})"),
-                },
-                None => ApiError::Constraint {
-                    code: "unique_violation",
-                    message: short(pg.message()),
-                    details: format!("(constraint {constraint}, SQLSTATE {code})"),
-                },
-            }
-        }
-        "21000" => ApiError::Constraint {
-            code: "unique_violation",
-            message: "the request has two rows with the same key".into(),
-            details: format!("{} (SQLSTATE 21000)", short(pg.message())),
+        "23505" | "23P01" => Fault::Unique {
+            constraint,
+            columns: key_columns(detail),
+            exclusion: code == "23P01",
+        },
+        "21000" => Fault::Cardinality {
+            message: pg.message().to_string(),
         },
         "23503" | "23001" => {
-            let detail = pg.detail().unwrap_or("");
-            let tail = [
-                ") is not present in table",
-                ") is still referenced from table",
-            ]
-            .iter()
-            .find_map(|t| detail.rfind(t).map(|at| &detail[at + 1..]));
-            let described = match (key_columns(detail), tail) {
-                (Some(cols), Some(tail)) if !hidden(cols) => {
-                    format!("Key ({cols}){tail} ")
-                }
-                _ => String::new(),
-            };
-            ApiError::Constraint {
-                code: "foreign_key_violation",
-                message: short(pg.message()),
-                details: format!("{described}(constraint {constraint}, SQLSTATE {code})"),
-            }
-        }
-        "23502" => {
-            let col = pg.column().unwrap_or("");
-            if hidden(col) {
-                ApiError::Constraint {
-                    code: "not_null_violation",
-                    message: format!("a column of \"{table}\" violates a not-null constraint"),
-                    details: "SQLSTATE 23502".into(),
-                }
+            let (side, other_table) = if detail.contains(") is not present in table") {
+                (
+                    FkSide::Missing,
+                    quoted_table(detail, "is not present in table "),
+                )
+            } else if detail.contains("is still referenced from table") {
+                (
+                    FkSide::Referenced,
+                    quoted_table(detail, "is still referenced from table "),
+                )
             } else {
-                ApiError::Constraint {
-                    code: "not_null_violation",
-                    message: format!(
-                        "null value in column \"{col}\" of relation \"{table}\" violates not-null constraint"
-                    ),
-                    details: format!("column {col} (SQLSTATE 23502)"),
-                }
+                (FkSide::Unknown, None)
+            };
+            Fault::ForeignKey {
+                side,
+                constraint,
+                columns: key_columns(detail),
+                other_table,
             }
         }
-        "23514" => ApiError::Constraint {
-            code: "check_violation",
-            message: short(pg.message()),
-            details: format!("check: {constraint} (SQLSTATE 23514)"),
+        "23502" => Fault::NotNull {
+            column: pg.column().map(str::to_string),
         },
-        "57014" => ApiError::Timeout {
-            ms: timeout.as_millis() as u64,
+        "23514" => Fault::Check { constraint },
+        "57014" => Fault::Timeout,
+        "40001" | "40P01" | "25006" | "57P01" | "57P02" | "57P03" => Fault::Unavailable {
+            reason: format!("{} (SQLSTATE {code})", pg.message()),
         },
-        "40001" | "40P01" | "25006" | "57P01" | "57P02" | "57P03" => {
-            unavailable(format!("{} (SQLSTATE {code})", pg.message()))
-        }
-        "42P10" => ApiError::bad_request("bad_on_conflict", short(pg.message())),
+        "42P10" => Fault::BadOnConflict {
+            message: pg.message().to_string(),
+        },
         // A view or relation the database cannot write (e.g. "cannot update view").
-        "55000" | "42809" => ApiError::not_writable(
-            &svc.name,
-            format!("{} (SQLSTATE {code})", short(pg.message())),
-        ),
+        "55000" | "42809" => Fault::NotWritable {
+            reason: format!("{} (SQLSTATE {code})", fault::short(pg.message())),
+        },
         // A comparison the column's type has no operator for (`point = point`, `xml`).
-        "42883" | "42804" => ApiError::bad_filter(
-            format!("this operator does not apply to a column of '{table}' of that type"),
-            Some(format!("{} (SQLSTATE {code})", short(pg.message()))),
-        ),
-        c if c.starts_with("22") => ApiError::InvalidValue {
-            message: short(pg.message()),
-            details: format!("SQLSTATE {c}"),
+        "42883" | "42804" => Fault::NoOperator {
+            message: format!("{} (SQLSTATE {code})", pg.message()),
         },
-        c if c.starts_with("08") || c.starts_with("53") => {
-            unavailable(format!("{} (SQLSTATE {c})", pg.message()))
-        }
-        c if c.starts_with("54") => ApiError::BadRequest {
-            code: "payload_too_large",
-            message: "a value is too large for the database".into(),
-            details: Some(format!("SQLSTATE {c}")),
+        c if c.starts_with("22") => Fault::InvalidValue {
+            message: pg.message().to_string(),
+            column: pg.column().map(str::to_string),
+            sqlstate: c.to_string(),
         },
-        _ => ApiError::internal(format!("{} (SQLSTATE {code})", pg.message())),
+        c if c.starts_with("08") || c.starts_with("53") => Fault::Unavailable {
+            reason: format!("{} (SQLSTATE {c})", pg.message()),
+        },
+        c if c.starts_with("54") => Fault::TooLarge {
+            sqlstate: c.to_string(),
+        },
+        _ => Fault::Internal {
+            message: format!("{} (SQLSTATE {code})", pg.message()),
+        },
     }
 }
 
@@ -419,7 +387,73 @@ fn read_statement(plan: &ReadPlan, count: bool, windowed: bool) -> (Statement, u
 }
 
 impl PgBackend {
-    pub async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
+    async fn acquire(&self) -> ApiResult<Conn<PgConnection>> {
+        self.pool.acquire().await.map_err(|e| acquire_error(&e))
+    }
+
+    /// A connection on which `BEGIN` has run, skipping pooled connections the server has
+    /// closed.
+    async fn begin(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
+        self.pool.acquire_running("BEGIN", is_stale).await
+    }
+
+    /// A connection that has just answered `SELECT 1` (for pings and the rare paths where
+    /// the extra round trip does not matter), skipping those the server has closed.
+    async fn live_conn(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
+        self.pool.acquire_running("SELECT 1", is_stale).await
+    }
+
+    async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+        if flow::single_statement(&PgDialect, &w) {
+            // One statement is atomic by itself: no BEGIN and COMMIT round trips. A
+            // session the server ended before running it is retried on another
+            // connection; a connection that broke mid-statement is not (it may have run).
+            let mut retries = 0;
+            loop {
+                let mut conn = self.acquire().await?;
+                let (result, fault) = self.run_flow(&mut conn, &w).await;
+                match fault {
+                    None | Some(ConnFault::Statement) => conn.reuse(),
+                    Some(ConnFault::Terminated) if retries < self.stale_retries => {
+                        retries += 1;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
+                return result;
+            }
+        }
+        let svc = w.op.service();
+        let mut conn = self.begin().await.map_err(|e| acquire_error(&e))?;
+        let (result, fault) = self.run_flow(&mut conn, &w).await;
+        if matches!(fault, Some(ConnFault::Terminated | ConnFault::Connection)) {
+            // The session is gone, and its transaction with it.
+            return result;
+        }
+        let ended = conn.end(result.is_ok() && !w.rollback).await;
+        let out = result?;
+        ended.map_err(|e| map_err(e, &svc, self.request_timeout))?;
+        Ok(out)
+    }
+
+    /// The shared write flow on `conn`, and how its first failed statement failed.
+    async fn run_flow(
+        &self,
+        conn: &mut Conn<PgConnection>,
+        w: &WriteRequest,
+    ) -> (ApiResult<WriteOutput>, Option<ConnFault>) {
+        let mut wt = PgTx {
+            conn,
+            timeout: self.request_timeout,
+            fault: None,
+        };
+        let result = flow::write(&mut wt, w).await;
+        (result, wt.fault)
+    }
+}
+
+impl Executor for PgBackend {
+    async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
         let shown = redact_url(&cfg.url);
         let mut options = PgConnectOptions::from_str(&cfg.url)
             .map_err(|e| format!("'{shown}' is not a usable PostgreSQL URL: {e}"))?
@@ -454,32 +488,16 @@ impl PgBackend {
         })
     }
 
-    pub fn dialect(&self) -> &'static dyn crate::sql::Dialect {
+    fn dialect(&self) -> &'static dyn crate::sql::Dialect {
         &PgDialect
     }
 
-    async fn acquire(&self) -> ApiResult<Conn<PgConnection>> {
-        self.pool.acquire().await.map_err(|e| acquire_error(&e))
-    }
-
-    /// A connection on which `BEGIN` has run, skipping pooled connections the server has
-    /// closed.
-    async fn begin(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
-        self.pool.acquire_running("BEGIN", is_stale).await
-    }
-
-    /// A connection that has just answered `SELECT 1` (for pings and the rare paths where
-    /// the extra round trip does not matter), skipping those the server has closed.
-    async fn live_conn(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
-        self.pool.acquire_running("SELECT 1", is_stale).await
-    }
-
     /// Connections open in the pool, and how many of them are idle.
-    pub fn pool_stats(&self) -> (u64, u64) {
+    fn pool_stats(&self) -> (u64, u64) {
         self.pool.stats()
     }
 
-    pub async fn ping(&self) -> bool {
+    async fn ping(&self) -> bool {
         let live = tokio::time::timeout(self.request_timeout + TIMEOUT_GRACE, self.live_conn());
         match live.await {
             Ok(Ok(mut conn)) => {
@@ -490,7 +508,7 @@ impl PgBackend {
         }
     }
 
-    pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
+    async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
         let mut conn = self.live_conn().await.map_err(|e| plain_error(&e))?;
         let tables = crate::schema::postgres::introspect_tables(&mut conn, &names)
             .await
@@ -499,7 +517,7 @@ impl PgBackend {
         Ok(tables)
     }
 
-    pub async fn list_tables(&self) -> Result<Vec<String>, String> {
+    async fn list_tables(&self) -> Result<Vec<String>, String> {
         let mut conn = self.live_conn().await.map_err(|e| plain_error(&e))?;
         let tables = crate::schema::postgres::list_tables(&mut conn)
             .await
@@ -508,7 +526,7 @@ impl PgBackend {
         Ok(tables)
     }
 
-    pub async fn run_script(&self, sql: String) -> Result<(), String> {
+    async fn run_script(&self, sql: String) -> Result<(), String> {
         let mut conn = self.begin().await.map_err(|e| plain_error(&e))?;
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn)
@@ -517,7 +535,7 @@ impl PgBackend {
         conn.end(true).await.map_err(|e| plain_error(&e))
     }
 
-    pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+    async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
         let timeout = self.request_timeout;
         let timed_out = || ApiError::Timeout {
             ms: timeout.as_millis() as u64,
@@ -550,7 +568,7 @@ impl PgBackend {
         super::read_output(head_rx, chunk_rx, timeout + TIMEOUT_GRACE, timed_out).await
     }
 
-    pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+    async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
         let timeout = self.request_timeout;
         match tokio::time::timeout(timeout + TIMEOUT_GRACE, self.write_tx(w)).await {
             Ok(result) => result,
@@ -558,54 +576,6 @@ impl PgBackend {
                 ms: timeout.as_millis() as u64,
             }),
         }
-    }
-
-    async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
-        if flow::single_statement(&PgDialect, &w) {
-            // One statement is atomic by itself: no BEGIN and COMMIT round trips. A
-            // session the server ended before running it is retried on another
-            // connection; a connection that broke mid-statement is not (it may have run).
-            let mut retries = 0;
-            loop {
-                let mut conn = self.acquire().await?;
-                let (result, fault) = self.run_flow(&mut conn, &w).await;
-                match fault {
-                    None | Some(Fault::Statement) => conn.reuse(),
-                    Some(Fault::Terminated) if retries < self.stale_retries => {
-                        retries += 1;
-                        continue;
-                    }
-                    Some(_) => {}
-                }
-                return result;
-            }
-        }
-        let svc = w.op.service();
-        let mut conn = self.begin().await.map_err(|e| acquire_error(&e))?;
-        let (result, fault) = self.run_flow(&mut conn, &w).await;
-        if matches!(fault, Some(Fault::Terminated | Fault::Connection)) {
-            // The session is gone, and its transaction with it.
-            return result;
-        }
-        let ended = conn.end(result.is_ok() && !w.rollback).await;
-        let out = result?;
-        ended.map_err(|e| map_err(e, &svc, self.request_timeout))?;
-        Ok(out)
-    }
-
-    /// The shared write flow on `conn`, and how its first failed statement failed.
-    async fn run_flow(
-        &self,
-        conn: &mut Conn<PgConnection>,
-        w: &WriteRequest,
-    ) -> (ApiResult<WriteOutput>, Option<Fault>) {
-        let mut wt = PgTx {
-            conn,
-            timeout: self.request_timeout,
-            fault: None,
-        };
-        let result = flow::write(&mut wt, w).await;
-        (result, wt.fault)
     }
 }
 
@@ -1012,12 +982,12 @@ struct PgTx<'a> {
     conn: &'a mut Conn<PgConnection>,
     timeout: Duration,
     /// What the first failed statement said about the connection.
-    fault: Option<Fault>,
+    fault: Option<ConnFault>,
 }
 
 /// How a statement failed, as far as its connection is concerned.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Fault {
+enum ConnFault {
     /// The server refused the statement and is ready for the next one.
     Statement,
     /// The server ended the session before running the statement (a restart, a kill):
@@ -1027,20 +997,20 @@ enum Fault {
     Connection,
 }
 
-fn fault(e: &sqlx::Error) -> Fault {
+fn conn_fault(e: &sqlx::Error) -> ConnFault {
     match e {
         sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("57P01" | "57P02" | "57P03") => Fault::Terminated,
-            Some(c) if c.starts_with("08") => Fault::Connection,
-            _ => Fault::Statement,
+            Some("57P01" | "57P02" | "57P03") => ConnFault::Terminated,
+            Some(c) if c.starts_with("08") => ConnFault::Connection,
+            _ => ConnFault::Statement,
         },
-        _ => Fault::Connection,
+        _ => ConnFault::Connection,
     }
 }
 
 impl PgTx<'_> {
     fn failed(&mut self, e: sqlx::Error, svc: &Service) -> ApiError {
-        self.fault.get_or_insert(fault(&e));
+        self.fault.get_or_insert(conn_fault(&e));
         map_err(e, svc, self.timeout)
     }
 }
@@ -1106,14 +1076,19 @@ mod tests {
 
     #[test]
     fn key_columns_from_details() {
-        assert_eq!(
-            key_columns("Key (name)=(AC/DC) already exists."),
-            Some("name")
-        );
+        assert_eq!(key_columns("Key (name)=(AC/DC) already exists."), ["name"]);
         assert_eq!(
             key_columns("Key (a, b)=(1, 2) is not present in table \"t\"."),
-            Some("a, b")
+            ["a", "b"]
         );
-        assert_eq!(key_columns("something else"), None);
+        assert!(key_columns("something else").is_empty());
+        assert_eq!(
+            quoted_table(
+                "Key (id)=(1) is still referenced from table \"albums\".",
+                "is still referenced from table "
+            )
+            .as_deref(),
+            Some("albums")
+        );
     }
 }

@@ -15,14 +15,17 @@ use rusqlite::types::{ToSqlOutput, Value as SqlV, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::fault::{Fault, FkSide};
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
 use super::{
-    Head, ReadOutput, ReadRequest, WriteOutput, WriteRequest, CHANNEL_DEPTH, CHUNK, FIRST_PART,
+    Executor, Head, ReadOutput, ReadRequest, WriteOutput, WriteRequest, CHANNEL_DEPTH, CHUNK,
+    FIRST_PART,
 };
 use crate::config::DatabaseConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::plan::SqlValue;
-use crate::response::{Cell, Format, RowEncoder};
+use crate::request::Format;
+use crate::response::{Cell, RowEncoder};
 use crate::schema::{Service, Table};
 use crate::sql::{self, sqlite::Sqlite, Statement};
 
@@ -135,7 +138,7 @@ struct Job {
 }
 
 #[derive(Clone)]
-pub struct SqlitePool {
+pub struct SqliteBackend {
     shared: Arc<Shared>,
 }
 
@@ -357,62 +360,7 @@ impl Drop for Slot {
     }
 }
 
-impl SqlitePool {
-    pub async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
-        let (path, read_only) = parse_url(&cfg.url);
-        let memory = path.is_empty() || path == ":memory:";
-        // More SQLite readers than about twice the cores only adds thread switching.
-        let cores = crate::cores();
-        let pool_size = (cfg.pool_size as usize).clamp(1, (2 * cores).max(4));
-        let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
-        let cache_mib = cfg.sqlite_cache_mib;
-        let p = path.clone();
-        let opened = tokio::task::spawn_blocking(
-            move || -> rusqlite::Result<(Connection, Vec<Connection>)> {
-                let rw = if read_only {
-                    OpenFlags::SQLITE_OPEN_READ_ONLY
-                } else {
-                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
-                };
-                let flags = rw | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-                let target = if memory { ":memory:" } else { p.as_str() };
-                let writer = open_connection(target, flags, cache_mib)?;
-                if !memory && !read_only {
-                    writer.pragma_update(None, "journal_mode", "WAL")?;
-                }
-                let mut readers = Vec::new();
-                if !memory {
-                    let rflags = OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                        | OpenFlags::SQLITE_OPEN_URI;
-                    for _ in 0..pool_size {
-                        readers.push(open_connection(target, rflags, cache_mib)?);
-                    }
-                }
-                Ok((writer, readers))
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open SQLite database '{path}': {e}"))?;
-        let (writer, readers) = opened;
-        let n_readers = readers.len();
-        Ok(SqlitePool {
-            shared: Arc::new(Shared {
-                readers: Mutex::new(readers),
-                reader_slots: Arc::new(Semaphore::new(n_readers.max(1))),
-                writer: Mutex::new(Some(writer)),
-                writer_slot: Arc::new(Semaphore::new(1)),
-                single: memory,
-                slots: n_readers.max(1),
-                acquire_timeout,
-                request_timeout,
-                heavy: RwLock::new(HashSet::new()),
-                queue: Mutex::new(WriteQueue::default()),
-            }),
-        })
-    }
-
+impl SqliteBackend {
     /// A connection that is free right now, without waiting.
     fn try_acquire(&self, write: bool) -> Option<Slot> {
         let use_writer = write || self.shared.single;
@@ -489,14 +437,115 @@ impl SqlitePool {
         }
     }
 
+    fn is_heavy(&self, sql: &str) -> bool {
+        self.shared.heavy.read().map_or(true, |h| h.contains(sql))
+    }
+
+    fn mark_heavy(&self, sql: &str) {
+        if let Ok(mut h) = self.shared.heavy.write() {
+            if h.len() >= HEAVY_MAX {
+                h.clear();
+            }
+            tracing::debug!(sql, "too heavy to read inline: runs on the blocking pool");
+            h.insert(sql.to_string());
+        }
+    }
+
+    /// Run the queued writes on the writer connection in the blocking pool until none is
+    /// left.
+    fn drain(&self, mut slot: Slot) {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || loop {
+            let Some(first) = next_job(&shared, true, false) else {
+                return;
+            };
+            match slot.conn() {
+                Ok(conn) => write_group(conn, &shared, first),
+                Err(e) => {
+                    let _ = first.reply.send(Err(e));
+                }
+            }
+        });
+    }
+
+    /// The writer connection could not be had: every queued write gets the error.
+    fn fail_queue(&self, e: &ApiError) {
+        let mut q = lock(&self.shared.queue);
+        for job in q.jobs.drain(..) {
+            let _ = job.reply.send(Err(e.clone()));
+        }
+        q.draining = false;
+    }
+}
+
+impl Executor for SqliteBackend {
+    fn dialect(&self) -> &'static dyn crate::sql::Dialect {
+        &Sqlite
+    }
+
+    async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
+        let (path, read_only) = parse_url(&cfg.url);
+        let memory = path.is_empty() || path == ":memory:";
+        // More SQLite readers than about twice the cores only adds thread switching.
+        let cores = crate::cores();
+        let pool_size = (cfg.pool_size as usize).clamp(1, (2 * cores).max(4));
+        let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
+        let cache_mib = cfg.sqlite_cache_mib;
+        let p = path.clone();
+        let opened = tokio::task::spawn_blocking(
+            move || -> rusqlite::Result<(Connection, Vec<Connection>)> {
+                let rw = if read_only {
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                } else {
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+                };
+                let flags = rw | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                let target = if memory { ":memory:" } else { p.as_str() };
+                let writer = open_connection(target, flags, cache_mib)?;
+                if !memory && !read_only {
+                    writer.pragma_update(None, "journal_mode", "WAL")?;
+                }
+                let mut readers = Vec::new();
+                if !memory {
+                    let rflags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI;
+                    for _ in 0..pool_size {
+                        readers.push(open_connection(target, rflags, cache_mib)?);
+                    }
+                }
+                Ok((writer, readers))
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open SQLite database '{path}': {e}"))?;
+        let (writer, readers) = opened;
+        let n_readers = readers.len();
+        Ok(SqliteBackend {
+            shared: Arc::new(Shared {
+                readers: Mutex::new(readers),
+                reader_slots: Arc::new(Semaphore::new(n_readers.max(1))),
+                writer: Mutex::new(Some(writer)),
+                writer_slot: Arc::new(Semaphore::new(1)),
+                single: memory,
+                slots: n_readers.max(1),
+                acquire_timeout,
+                request_timeout,
+                heavy: RwLock::new(HashSet::new()),
+                queue: Mutex::new(WriteQueue::default()),
+            }),
+        })
+    }
+
     /// Connections (readers plus the writer), and how many of them are idle.
-    pub fn pool_stats(&self) -> (u64, u64) {
+    fn pool_stats(&self) -> (u64, u64) {
         let s = &self.shared;
         let idle = s.reader_slots.available_permits() + s.writer_slot.available_permits();
         ((s.slots + 1) as u64, idle as u64)
     }
 
-    pub async fn ping(&self) -> bool {
+    async fn ping(&self) -> bool {
         self.run(false, |c| {
             c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
                 .map_err(|e| db_error(&e))
@@ -505,7 +554,7 @@ impl SqlitePool {
         .is_ok()
     }
 
-    pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
+    async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
         self.run(true, move |c| {
             names
                 .iter()
@@ -516,7 +565,7 @@ impl SqlitePool {
         .map_err(|e| e.body().to_string())
     }
 
-    pub async fn list_tables(&self) -> Result<Vec<String>, String> {
+    async fn list_tables(&self) -> Result<Vec<String>, String> {
         self.run(true, |c| {
             crate::schema::sqlite::list_tables(c).map_err(|e| db_error(&e))
         })
@@ -524,7 +573,7 @@ impl SqlitePool {
         .map_err(|e| e.body().to_string())
     }
 
-    pub async fn run_script(&self, sql: String) -> Result<(), String> {
+    async fn run_script(&self, sql: String) -> Result<(), String> {
         self.run(true, move |c| {
             let tx = c.transaction().map_err(|e| db_error(&e))?;
             tx.execute_batch(&sql).map_err(|e| db_error(&e))?;
@@ -537,7 +586,7 @@ impl SqlitePool {
         })
     }
 
-    pub async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+    async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
         let timeout = self.shared.request_timeout;
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -581,21 +630,7 @@ impl SqlitePool {
         .await
     }
 
-    fn is_heavy(&self, sql: &str) -> bool {
-        self.shared.heavy.read().map_or(true, |h| h.contains(sql))
-    }
-
-    fn mark_heavy(&self, sql: &str) {
-        if let Ok(mut h) = self.shared.heavy.write() {
-            if h.len() >= HEAVY_MAX {
-                h.clear();
-            }
-            tracing::debug!(sql, "too heavy to read inline: runs on the blocking pool");
-            h.insert(sql.to_string());
-        }
-    }
-
-    pub async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
+    async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
         let timeout = self.shared.request_timeout;
         let (reply, answer) = oneshot::channel();
         let deadline = Instant::now() + timeout;
@@ -634,57 +669,42 @@ impl SqlitePool {
             }),
         }
     }
-
-    /// Run the queued writes on the writer connection in the blocking pool until none is
-    /// left.
-    fn drain(&self, mut slot: Slot) {
-        let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || loop {
-            let Some(first) = next_job(&shared, true, false) else {
-                return;
-            };
-            match slot.conn() {
-                Ok(conn) => write_group(conn, &shared, first),
-                Err(e) => {
-                    let _ = first.reply.send(Err(e));
-                }
-            }
-        });
-    }
-
-    /// The writer connection could not be had: every queued write gets the error.
-    fn fail_queue(&self, e: &ApiError) {
-        let mut q = lock(&self.shared.queue);
-        for job in q.jobs.drain(..) {
-            let _ = job.reply.send(Err(e.clone()));
-        }
-        q.draining = false;
-    }
 }
 
 fn params(stmt: &Statement) -> Vec<Param<'_>> {
     stmt.params.iter().map(Param).collect()
 }
 
-fn map_err(e: rusqlite::Error, svc: &Service) -> ApiError {
-    let rusqlite::Error::SqliteFailure(f, msg) = &e else {
-        return db_error(&e);
+fn map_err(e: rusqlite::Error, svc: &Service, timeout: Duration) -> ApiError {
+    classify(&e).into_api(svc, timeout)
+}
+
+/// The fault a SQLite error is, by result code.
+fn classify(e: &rusqlite::Error) -> Fault {
+    let rusqlite::Error::SqliteFailure(f, msg) = e else {
+        return Fault::Internal {
+            message: e.to_string(),
+        };
     };
     let msg = msg.clone().unwrap_or_default();
     match f.code {
-        ErrorCode::OperationInterrupted => ApiError::Timeout { ms: 0 },
-        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => ApiError::DbUnavailable {
-            details: "the database is busy".into(),
+        ErrorCode::OperationInterrupted => Fault::Timeout,
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Fault::Unavailable {
+            reason: "the database is busy".into(),
         },
-        ErrorCode::ConstraintViolation => constraint_error(f.extended_code, &msg, svc),
-        ErrorCode::ReadOnly => ApiError::not_writable(&svc.name, "the database is read-only"),
-        _ if msg.contains("because it is a view") => {
-            ApiError::not_writable(&svc.name, "it is a view the database cannot update")
-        }
-        ErrorCode::TooBig => {
-            ApiError::bad_request("payload_too_large", "a value is too large for the database")
-        }
-        _ => db_error(&e),
+        ErrorCode::ConstraintViolation => constraint_fault(f.extended_code, &msg),
+        ErrorCode::ReadOnly => Fault::NotWritable {
+            reason: "the database is read-only".into(),
+        },
+        _ if msg.contains("because it is a view") => Fault::NotWritable {
+            reason: "it is a view the database cannot update".into(),
+        },
+        ErrorCode::TooBig => Fault::TooLarge {
+            sqlstate: "54000".into(),
+        },
+        _ => Fault::Internal {
+            message: e.to_string(),
+        },
     }
 }
 
@@ -700,108 +720,38 @@ fn failed_columns(msg: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn constraint_error(extended: i32, msg: &str, svc: &Service) -> ApiError {
+/// `msg` is SQLite's: `UNIQUE constraint failed: t.a, t.b`, `NOT NULL constraint failed:
+/// t.c`, `CHECK constraint failed: name`. SQLite names no constraint but a check.
+fn constraint_fault(extended: i32, msg: &str) -> Fault {
     const PRIMARYKEY: i32 = 1555;
     const UNIQUE: i32 = 2067;
     const NOTNULL: i32 = 1299;
     const CHECK: i32 = 275;
     const FOREIGNKEY: i32 = 787;
-    let table = &svc.table.bare_name;
+    let table = msg
+        .split_once(':')
+        .and_then(|(_, c)| c.trim().split_once('.'))
+        .map(|(t, _)| t.to_string());
     match extended {
-        PRIMARYKEY | UNIQUE => {
-            let cols = failed_columns(msg);
-            let constraint = if extended == PRIMARYKEY || cols == svc.table.primary_key {
-                format!("{table}_pkey")
-            } else {
-                format!("{table}_{}_key", cols.join("_"))
-            };
-            ApiError::Constraint {
-                code: "unique_violation",
-                message: format!("duplicate key value violates unique constraint \"{constraint}\""),
-                details: format!(
-                    "Key ({}) already exists. (constraint {constraint}, SQLSTATE 23505)",
-                    cols.join(", ")
-                ),
-            }
-        }
-        NOTNULL => {
-            let col = failed_columns(msg).pop().unwrap_or_default();
-            ApiError::Constraint {
-                code: "not_null_violation",
-                message: format!(
-                    "null value in column \"{col}\" of relation \"{table}\" violates not-null constraint"
-                ),
-                details: format!("column {col} (SQLSTATE 23502)"),
-            }
-        }
-        CHECK => {
-            let what = msg.split_once(':').map_or("", |(_, c)| c.trim());
-            ApiError::Constraint {
-                code: "check_violation",
-                message: format!("new row for relation \"{table}\" violates check constraint"),
-                details: format!("check: {what} (SQLSTATE 23514)"),
-            }
-        }
-        FOREIGNKEY => {
-            let fks: Vec<String> = svc
-                .table
-                .foreign_keys
-                .iter()
-                .map(|fk| {
-                    format!(
-                        "{} ({}) references {}({})",
-                        fk.name,
-                        fk.columns.join(", "),
-                        fk.referenced_table,
-                        fk.referenced_columns.join(", ")
-                    )
-                })
-                .collect();
-            let referencing: Vec<String> = svc
-                .relationships
-                .iter()
-                .filter_map(|r| match r {
-                    crate::schema::Relationship::OneToMany {
-                        target,
-                        constraint,
-                        columns,
-                    } => Some(format!(
-                        "{constraint} ({target}.{})",
-                        columns
-                            .iter()
-                            .map(|(_, c)| c.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                    _ => None,
-                })
-                .collect();
-            let details = if fks.is_empty() && referencing.is_empty() {
-                "rows of other tables still reference this row (SQLSTATE 23503)".to_string()
-            } else if fks.is_empty() {
-                format!(
-                    "rows of other tables still reference this row; referencing foreign keys: {} (SQLSTATE 23503)",
-                    referencing.join("; ")
-                )
-            } else {
-                format!(
-                    "a referenced row is missing, or this row is still referenced; foreign keys of {table}: {} (SQLSTATE 23503)",
-                    fks.join("; ")
-                )
-            };
-            ApiError::Constraint {
-                code: "foreign_key_violation",
-                message: format!(
-                    "insert, update or delete on \"{table}\" violates a foreign key constraint"
-                ),
-                details,
-            }
-        }
-        _ => ApiError::Constraint {
-            code: "check_violation",
-            message: format!("a constraint on \"{table}\" failed"),
-            details: format!("{msg} (SQLSTATE 23000)"),
+        PRIMARYKEY | UNIQUE => Fault::Unique {
+            constraint: (extended == PRIMARYKEY)
+                .then(|| format!("{}_pkey", table.unwrap_or_default())),
+            columns: failed_columns(msg),
+            exclusion: false,
         },
+        NOTNULL => Fault::NotNull {
+            column: failed_columns(msg).pop(),
+        },
+        CHECK => Fault::Check {
+            constraint: msg.split_once(':').map(|(_, c)| c.trim().to_string()),
+        },
+        FOREIGNKEY => Fault::ForeignKey {
+            side: FkSide::Unknown,
+            constraint: None,
+            columns: Vec::new(),
+            other_table: None,
+        },
+        _ => Fault::Check { constraint: None },
     }
 }
 
@@ -834,9 +784,10 @@ fn run_read(
     head_tx: &mut Option<oneshot::Sender<ApiResult<Head>>>,
     chunk_tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Ran {
+    let timeout = slot.shared.request_timeout;
     let result = slot
         .conn()
-        .and_then(|conn| read_rows(conn, r, stmt, run, head_tx, chunk_tx));
+        .and_then(|conn| read_rows(conn, r, stmt, run, timeout, head_tx, chunk_tx));
     match result {
         Ok(ran) => ran,
         Err(e) => {
@@ -854,6 +805,7 @@ fn read_rows(
     r: &ReadRequest,
     stmt: &Statement,
     run: Run,
+    timeout: Duration,
     head_tx: &mut Option<oneshot::Sender<ApiResult<Head>>>,
     chunk_tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> ApiResult<Ran> {
@@ -875,7 +827,7 @@ fn read_rows(
         if run == Run::Inline && e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) {
             return Ok(Ran::GaveUp);
         }
-        answer(head_tx, map_err(e, svc))
+        answer(head_tx, map_err(e, svc, timeout))
     };
     // Only reads that report a total (or stream) count: built when first needed.
     let count_now = |conn: &Connection| -> rusqlite::Result<u64> {
@@ -1031,7 +983,11 @@ impl RowCells for SqliteRow<'_, '_> {
 
 /// The writer's transaction, for the shared write flow. Its futures never wait: they run
 /// on the blocking thread that owns the connection.
-struct SqliteTx<'a>(&'a Connection);
+struct SqliteTx<'a> {
+    conn: &'a Connection,
+    /// The request timeout, which an interrupted statement ran past.
+    timeout: Duration,
+}
 
 impl WriteTx for SqliteTx<'_> {
     fn dialect(&self) -> &'static dyn crate::sql::Dialect {
@@ -1044,21 +1000,21 @@ impl WriteTx for SqliteTx<'_> {
         stmt: &Statement,
         out: &mut Returning,
     ) -> ApiResult<()> {
-        let mut prepared = prepare(self.0, stmt).map_err(|e| map_err(e, svc))?;
+        let mut prepared = prepare(self.conn, stmt).map_err(|e| map_err(e, svc, self.timeout))?;
         let mut rows = prepared
             .query(rusqlite::params_from_iter(params(stmt)))
-            .map_err(|e| map_err(e, svc))?;
-        while let Some(row) = rows.next().map_err(|e| map_err(e, svc))? {
+            .map_err(|e| map_err(e, svc, self.timeout))?;
+        while let Some(row) = rows.next().map_err(|e| map_err(e, svc, self.timeout))? {
             out.push(&SqliteRow(row));
         }
         Ok(())
     }
 
     async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
-        let mut prepared = prepare(self.0, stmt).map_err(|e| map_err(e, svc))?;
+        let mut prepared = prepare(self.conn, stmt).map_err(|e| map_err(e, svc, self.timeout))?;
         let affected = prepared
             .execute(rusqlite::params_from_iter(params(stmt)))
-            .map_err(|e| map_err(e, svc))?;
+            .map_err(|e| map_err(e, svc, self.timeout))?;
         Ok(Executed {
             affected: affected as u64,
             last_insert_id: None,
@@ -1066,13 +1022,13 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     async fn count(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<u64> {
-        let mut prepared = prepare(self.0, stmt).map_err(|e| map_err(e, svc))?;
+        let mut prepared = prepare(self.conn, stmt).map_err(|e| map_err(e, svc, self.timeout))?;
         prepared
             .query_row(rusqlite::params_from_iter(params(stmt)), |r| {
                 r.get::<_, i64>(0)
             })
             .map(|n| n.max(0) as u64)
-            .map_err(|e| map_err(e, svc))
+            .map_err(|e| map_err(e, svc, self.timeout))
     }
 }
 
@@ -1107,9 +1063,14 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 /// Run one write with the shared flow, interrupted at `until`.
-fn run_job(conn: &Connection, job: &Job, until: Instant) -> ApiResult<WriteOutput> {
+fn run_job(
+    conn: &Connection,
+    job: &Job,
+    until: Instant,
+    timeout: Duration,
+) -> ApiResult<WriteOutput> {
     let _deadline = Deadline::start(until);
-    let mut wt = SqliteTx(conn);
+    let mut wt = SqliteTx { conn, timeout };
     futures_util::FutureExt::now_or_never(flow::write(&mut wt, &job.w))
         .unwrap_or_else(|| Err(ApiError::internal("a SQLite write waited")))
 }
@@ -1121,11 +1082,12 @@ fn run_job(conn: &Connection, job: &Job, until: Instant) -> ApiResult<WriteOutpu
 /// still running at `GROUP_CUT` is interrupted and queued again to run alone.
 fn write_group(conn: &Connection, shared: &Shared, first: Job) {
     let svc = first.w.op.service();
+    let timeout = shared.request_timeout;
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        let _ = first.reply.send(Err(map_err(e, &svc)));
+        let _ = first.reply.send(Err(map_err(e, &svc, timeout)));
         return;
     }
-    let out = run_job(conn, &first, first.deadline);
+    let out = run_job(conn, &first, first.deadline, timeout);
     if out.is_err() || first.w.rollback || conn.is_autocommit() {
         // The transaction held only this write: end it, and answer.
         if !conn.is_autocommit() {
@@ -1141,8 +1103,8 @@ fn write_group(conn: &Connection, shared: &Shared, first: Job) {
             break;
         };
         let out = match exec(conn, "SAVEPOINT w") {
-            Ok(()) => run_job(conn, &job, job.deadline.min(started + GROUP_CUT)),
-            Err(e) => Err(map_err(e, &job.w.op.service())),
+            Ok(()) => run_job(conn, &job, job.deadline.min(started + GROUP_CUT), timeout),
+            Err(e) => Err(map_err(e, &job.w.op.service(), timeout)),
         };
         // Interrupted at the group's cut, not at its own deadline: it runs again, alone.
         let cut = Instant::now() < job.deadline && matches!(out, Err(ApiError::Timeout { .. }));
@@ -1180,7 +1142,7 @@ fn write_group(conn: &Connection, shared: &Shared, first: Job) {
         done.push((job, out));
     }
     tracing::trace!(writes = done.len(), "group commit");
-    let committed = exec(conn, "COMMIT").map_err(|e| map_err(e, &svc));
+    let committed = exec(conn, "COMMIT").map_err(|e| map_err(e, &svc, timeout));
     if committed.is_err() && !conn.is_autocommit() {
         let _ = exec(conn, "ROLLBACK");
     }
@@ -1205,7 +1167,7 @@ mod tests {
             sqlite_cache_mib: 3,
             ..Default::default()
         };
-        let pool = SqlitePool::open(&cfg, Duration::from_secs(5))
+        let pool = SqliteBackend::open(&cfg, Duration::from_secs(5))
             .await
             .unwrap();
         for write in [false, true] {
@@ -1231,7 +1193,7 @@ mod tests {
             url: format!("sqlite://{}", dir.path().join("p.db").display()),
             ..Default::default()
         };
-        let pool = SqlitePool::open(&cfg, Duration::from_secs(5))
+        let pool = SqliteBackend::open(&cfg, Duration::from_secs(5))
             .await
             .unwrap();
         pool.run_script(

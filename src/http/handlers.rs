@@ -22,8 +22,9 @@ use crate::plan::write::{self, Assign, DeletePlan, InsertOptions, UpdatePlan};
 use crate::plan::{self, Condition, Selected};
 use crate::request::ast::{CmpOp, Operation};
 use crate::request::prefer::{Applied, ReturnPref, Tx};
+use crate::request::Format;
 use crate::request::{Action, ApiRequest};
-use crate::response::{etag, Format};
+use crate::response::etag;
 use crate::schema::{Method, Service};
 use crate::state::AppState;
 

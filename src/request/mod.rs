@@ -12,9 +12,29 @@ use poem::http::{HeaderMap, HeaderName};
 const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 use crate::error::{ApiError, ApiResult};
-use crate::response::Format;
 use ast::{ParseError, QueryParams};
 use prefer::Preferences;
+
+/// The representation a client asked for with `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/json`: an array of objects.
+    Json,
+    /// `application/vnd.pgrst.object+json`: exactly one object.
+    Object,
+    /// `text/csv`: header line and one line per row, RFC 4180.
+    Csv,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json; charset=utf-8",
+            Format::Object => "application/vnd.pgrst.object+json; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
 
 /// The HTTP methods a data route understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,28 +9,8 @@ use base64::Engine;
 
 use crate::plan::value::is_decimal_text;
 use crate::plan::Selected;
+use crate::request::Format;
 use crate::schema::{Column, Service, ValueKind};
-
-/// The representation a client asked for with `Accept`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `application/json`: an array of objects.
-    Json,
-    /// `application/vnd.pgrst.object+json`: exactly one object.
-    Object,
-    /// `text/csv`: header line and one line per row, RFC 4180.
-    Csv,
-}
-
-impl Format {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Json => "application/json; charset=utf-8",
-            Format::Object => "application/vnd.pgrst.object+json; charset=utf-8",
-            Format::Csv => "text/csv; charset=utf-8",
-        }
-    }
-}
 
 /// One value as a driver hands it over, borrowed.
 #[derive(Debug, Clone, Copy)]

@@ -117,13 +117,13 @@ mod tests {
     }
 
     fn column(name: &str, declared: &str, nullable: bool) -> ServiceColumn {
-        let (kind, unknown_type, max_length) = crate::schema::sqlite::value_kind(declared);
+        let (kind, unknown_type, max_length) = crate::schema::types::value_kind(declared);
         ServiceColumn {
             column: Column {
                 unknown_type,
                 nullable,
                 max_length,
-                enum_values: crate::schema::sqlite::enum_values(declared),
+                enum_values: crate::schema::types::enum_values(declared),
                 ..Column::plain(name, declared, kind)
             },
             read_only: false,

@@ -6,6 +6,7 @@ pub mod json_schema;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+pub mod types;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -330,6 +331,16 @@ fn body_validator(row: &serde_json::Value) -> Result<jsonschema::Validator, Stri
 /// columns named in `read_only` may be read, never written.
 #[cfg(test)]
 pub(crate) fn test_service(columns: Vec<Column>, read_only: &[&str]) -> Arc<Service> {
+    test_service_hiding(columns, read_only, &[])
+}
+
+/// As `test_service`, with the columns named in `hidden` in the table but not the service.
+#[cfg(test)]
+pub(crate) fn test_service_hiding(
+    columns: Vec<Column>,
+    read_only: &[&str],
+    hidden: &[&str],
+) -> Arc<Service> {
     let primary_key = vec!["id".to_string()];
     let table = Table {
         name: "t".into(),
@@ -343,6 +354,7 @@ pub(crate) fn test_service(columns: Vec<Column>, read_only: &[&str]) -> Arc<Serv
     };
     let columns = columns
         .into_iter()
+        .filter(|c| !hidden.contains(&c.name.as_str()))
         .map(|c| ServiceColumn {
             key_position: (c.name == "id").then_some(0),
             read_only: read_only.contains(&c.name.as_str()),

@@ -5,7 +5,7 @@
 
 use sqlx::{MySqlConnection, Row};
 
-use super::sqlite::{enum_values, value_kind};
+use super::types::{enum_values, value_kind};
 use super::{Column, ForeignKey, Table};
 
 /// A unique index (the primary key included) by the name the server reports in

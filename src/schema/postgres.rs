@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use sqlx::postgres::types::Oid;
 use sqlx::{PgConnection, Row};
 
-use super::sqlite::value_kind;
+use super::types::value_kind;
 use super::{Column, ForeignKey, Table, ValueKind};
 
 /// The schema a name without one lives in.
