@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn list(item: &str, n: usize) -> String {
     vec![item; n].join(",")
@@ -151,5 +151,92 @@ fn select_gives_each_key_once() {
             .send();
         assert_eq!(r.status, 201, "{b}: {}", r.text);
         assert_eq!(r.text, r#"[{"id":6,"name":"Can"}]"#, "{b}");
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Error amplification
+
+/// The last entry of a capped `details` list.
+fn more_entry(v: &Value) -> String {
+    let details = v["details"].as_array().expect("details");
+    assert_eq!(details.len(), 101, "{v}");
+    assert_eq!(details[100]["path"], "", "{v}");
+    details[100]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_large_bad_body_gets_a_small_error() {
+    each_backend(|s| {
+        let b = s.backend.name();
+        // 50,000 objects with three unknown keys each (1 MB): 150,000 problems.
+        let body = format!("[{}]", list(r#"{"x":1,"y":1,"z":1}"#, 50_000));
+        assert!(body.len() < 1_048_576);
+        let r = s
+            .req("POST", "/artists")
+            .header("content-type", "application/json")
+            .raw(body.as_bytes())
+            .send();
+        let v = r.assert_error(400, "validation_failed");
+        assert!(r.text.len() < 64 * 1024, "{b}: {} bytes", r.text.len());
+        let details = v["details"].as_array().expect("details");
+        assert_eq!(
+            details[0],
+            json!({"path": "/0/x", "message": "'x' is not a column of 'artists'"}),
+            "{b}"
+        );
+        // Every object also lacks `name` (and on a backend without a generated key,
+        // nothing else): 4 problems per object, the first 100 listed.
+        assert_eq!(
+            more_entry(&v),
+            "... and 199900 more problems not listed (the first 100 are)",
+            "{b}"
+        );
+
+        // 100,000 empty objects: one missing column each.
+        let body = format!("[{}]", list("{}", 100_000));
+        let r = s
+            .req("POST", "/artists")
+            .header("content-type", "application/json")
+            .raw(body.as_bytes())
+            .send();
+        let v = r.assert_error(400, "validation_failed");
+        assert!(r.text.len() < 64 * 1024, "{b}: {} bytes", r.text.len());
+        assert_eq!(
+            v["details"][99],
+            json!({"path": "/99/name", "message": "required column 'name' is missing"}),
+            "{b}"
+        );
+        assert_eq!(
+            more_entry(&v),
+            "... and 99900 more problems not listed (the first 100 are)",
+            "{b}"
+        );
+        // A body with 101 problems lists 100 and says one more.
+        let body = format!("[{}]", list("{}", 101));
+        let r = s
+            .req("POST", "/artists")
+            .header("content-type", "application/json")
+            .raw(body.as_bytes())
+            .send();
+        let v = r.assert_error(400, "validation_failed");
+        assert_eq!(
+            more_entry(&v),
+            "... and 1 more problem not listed (the first 100 are)",
+            "{b}"
+        );
+        // 100 problems: all listed, no extra entry.
+        let body = format!("[{}]", list("{}", 100));
+        let r = s
+            .req("POST", "/artists")
+            .header("content-type", "application/json")
+            .raw(body.as_bytes())
+            .send();
+        let v = r.assert_error(400, "validation_failed");
+        assert_eq!(v["details"].as_array().map(Vec::len), Some(100), "{b}");
+        assert_eq!(s.ids("/artists?select=id"), [1, 2, 3, 4, 5]);
     });
 }
