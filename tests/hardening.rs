@@ -240,3 +240,53 @@ fn a_large_bad_body_gets_a_small_error() {
         assert_eq!(s.ids("/artists?select=id"), [1, 2, 3, 4, 5]);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Allow on item routes
+
+#[test]
+fn item_routes_never_allow_post() {
+    each_backend(|s| {
+        let b = s.backend.name();
+        let r = s.post("/albums/1", &json!({"id": 1, "title": "X", "artist_id": 1}));
+        let v = r.assert_error(405, "method_not_allowed");
+        assert_eq!(
+            r.header("allow"),
+            Some("OPTIONS, GET, HEAD, PATCH, PUT, DELETE"),
+            "{b}"
+        );
+        assert_eq!(
+            v["details"], "Allowed: OPTIONS, GET, HEAD, PATCH, PUT, DELETE",
+            "{b}"
+        );
+        let r = s.req("OPTIONS", "/artists/1").send();
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.text, "");
+        assert_eq!(
+            r.header("allow"),
+            Some("OPTIONS, GET, HEAD, PATCH, PUT, DELETE"),
+            "{b}"
+        );
+        let r = s.req("OPTIONS", "/playlist_items/1/1").send();
+        assert_eq!(
+            r.header("allow"),
+            Some("OPTIONS, GET, HEAD, PATCH, PUT, DELETE"),
+            "{b}"
+        );
+        // The collection route still allows POST.
+        let r = s.req("OPTIONS", "/artists").send();
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(
+            r.header("allow"),
+            Some("OPTIONS, GET, HEAD, POST, PATCH, PUT, DELETE"),
+            "{b}"
+        );
+        let r = s.req("TRACE", "/artists/1").send();
+        r.assert_error(405, "method_not_allowed");
+        assert_eq!(
+            r.header("allow"),
+            Some("OPTIONS, GET, HEAD, PATCH, PUT, DELETE"),
+            "{b}"
+        );
+    });
+}
