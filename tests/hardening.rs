@@ -290,3 +290,43 @@ fn item_routes_never_allow_post() {
         );
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// max-affected
+
+#[test]
+fn max_affected_is_checked_after_the_statement() {
+    each_backend(|s| {
+        let b = s.backend.name();
+        // The DELETE itself fails on a foreign key before any count: 409, as in PostgREST.
+        let r = s
+            .req("DELETE", "/artists?id=gt.0")
+            .header("prefer", "max-affected=2")
+            .send();
+        r.assert_error(409, "foreign_key_violation");
+        // A statement that succeeds but touches too many rows: 400, rolled back.
+        let r = s
+            .req("DELETE", "/playlist_items?playlist_id=eq.1")
+            .header("prefer", "max-affected=2")
+            .send();
+        let v = r.assert_error(400, "max_affected_exceeded");
+        assert_eq!(
+            v["message"], "the request would affect 3 rows, more than max-affected=2",
+            "{b}"
+        );
+        assert_eq!(v["details"], "The query affects 3 rows", "{b}");
+        let r = s.get("/playlist_items?playlist_id=eq.1&select=track_id&order=track_id");
+        assert_eq!(
+            r.text, r#"[{"track_id":1},{"track_id":3},{"track_id":7}]"#,
+            "{b}"
+        );
+        // Within the limit it goes through.
+        let r = s
+            .req("DELETE", "/playlist_items?playlist_id=eq.1")
+            .header("prefer", "max-affected=3")
+            .send();
+        assert_eq!(r.status, 204, "{b}: {}", r.text);
+        assert_eq!(s.get("/playlist_items?playlist_id=eq.1").text, "[]");
+        assert_eq!(s.ids("/artists?select=id"), [1, 2, 3, 4, 5]);
+    });
+}
