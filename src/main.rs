@@ -116,12 +116,17 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn check(config: Config) -> ExitCode {
+    // `check` looks, it never creates: a missing SQLite file is an error, not a new file.
+    if let Err(e) = restable::config::require_sqlite_file(&config.database.url) {
+        eprintln!("restable check: {e}");
+        return ExitCode::from(1);
+    }
     match restable::state::build(config).await {
         Ok(state) => {
             for svc in state.cache.services.values() {
                 let methods: Vec<&str> = svc.methods.iter().map(|m| m.as_str()).collect();
                 println!(
-                    "{:<24} /{:<20} -> table {} ({} columns, key: {})",
+                    "{:<24} /{:<20} -> table {} ({}, key: {})",
                     if methods.is_empty() {
                         "(embedding only)".to_string()
                     } else {
@@ -129,7 +134,7 @@ async fn check(config: Config) -> ExitCode {
                     },
                     svc.name,
                     svc.table.name,
-                    svc.columns.len(),
+                    restable::column_count(svc.columns.len()),
                     if svc.primary_key.is_empty() {
                         "none".to_string()
                     } else {
@@ -176,6 +181,10 @@ async fn init(url: Option<&str>) -> ExitCode {
         eprintln!("restable init: give --database-url URL");
         return ExitCode::from(2);
     };
+    if let Err(e) = restable::config::require_sqlite_file(&url) {
+        eprintln!("restable init: {e}");
+        return ExitCode::from(2);
+    }
     let cfg = restable::config::DatabaseConfig {
         url: url.clone(),
         ..Default::default()
