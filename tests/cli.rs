@@ -613,6 +613,52 @@ fn serves_and_exits_0_on_sigterm() {
 }
 
 #[test]
+fn startup_says_listening_once_and_counts_columns() {
+    for b in backends() {
+        let db = TestServer::start(
+            b,
+            "CREATE TABLE one (id INTEGER PRIMARY KEY);\n",
+            "[services.one]\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path(), &db.url, "127.0.0.1:0", "[services.one]\n");
+        let mut p = Proc::spawn(restable().arg("--config").arg(&file));
+        let addr = p.listening();
+        // The server answers, so anything logged at start-up is in by now.
+        let (status, _) = http_get(&format!("http://{addr}/_health"));
+        assert_eq!(status, 200);
+        std::thread::sleep(Duration::from_millis(200));
+        let out = p.output();
+        let listening: Vec<&str> = out.lines().filter(|l| l.contains("listening")).collect();
+        assert_eq!(listening.len(), 1, "{}: {out}", b.name());
+        assert!(
+            listening[0].ends_with(&format!(" INFO listening on http://{addr}")),
+            "{out}"
+        );
+        assert!(!out.contains("server started"), "{out}");
+        assert!(
+            out.lines().any(
+                |l| l.ends_with(" INFO GET/POST/PATCH/PUT/DELETE /one -> table one (1 column)")
+            ),
+            "{}: {out}",
+            b.name()
+        );
+        p.signal("TERM");
+        let st = p.wait_exit(Duration::from_secs(15));
+        assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", p.output());
+    }
+}
+
+#[test]
+fn help_names_each_variable_once() {
+    let out = restable().arg("--help").output().expect("run --help");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(help.matches("RESTABLE_LOG_FORMAT").count(), 1, "{help}");
+    assert_eq!(help.matches("RESTABLE_CONFIG").count(), 1, "{help}");
+}
+
+#[test]
 fn exits_0_on_sigint() {
     for b in backends() {
         let db = database(b, false);
