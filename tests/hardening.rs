@@ -365,3 +365,98 @@ fn an_enum_message_names_a_few_values_not_all() {
         assert_eq!(r.status, 201, "{}: {}", b.name(), r.text);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Decimals: declared precision and scale, and finiteness, on every backend
+
+#[test]
+fn a_decimal_must_fit_its_declared_precision_on_every_backend() {
+    // tracks.unit_price is NUMERIC(4,2) (DECIMAL(4,2) on MariaDB). SQLite took 1e400
+    // (stored as Infinity, read back as null), 1e30, 1,001 digits and 100.
+    each_backend(|s| {
+        let b = s.backend.name();
+        let huge = format!("1{}", "0".repeat(1000));
+        let out_of_range = |t: &str| {
+            let head: String = t.chars().take(40).collect();
+            let shown = if head.len() < t.len() {
+                format!("{head}...")
+            } else {
+                head
+            };
+            format!("{shown} is out of range for a decimal column")
+        };
+        let too_big = |t: &str| {
+            format!(
+                "{t} does not fit {}: at most 2 digits before the decimal point",
+                if s.backend == Backend::Sqlite {
+                    "NUMERIC(4,2)"
+                } else if s.backend == Backend::Postgres {
+                    "numeric(4,2)"
+                } else {
+                    "decimal(4,2)"
+                }
+            )
+        };
+        let cases = [
+            // (serde_json writes an exponent with its sign.)
+            ("1e400", out_of_range("1e+400")),
+            (huge.as_str(), out_of_range(&huge)),
+            ("1e30", too_big("1e+30")),
+            ("100", too_big("100")),
+            ("-99.995", too_big("-99.995")),
+        ];
+        for (value, message) in &cases {
+            for (body, path) in [
+                (
+                    format!(r#"{{"id":20,"name":"X","album_id":1,"unit_price":{value}}}"#),
+                    "/unit_price",
+                ),
+                (
+                    format!(
+                        r#"[{{"id":20,"name":"X","album_id":1,"unit_price":1}},{{"id":21,"name":"Y","album_id":1,"unit_price":{value}}}]"#
+                    ),
+                    "/1/unit_price",
+                ),
+            ] {
+                let r = s
+                    .req("POST", "/tracks")
+                    .header("content-type", "application/json")
+                    .raw(body.as_bytes())
+                    .send();
+                let v = r.assert_error(400, "validation_failed");
+                assert_eq!(
+                    v["details"],
+                    json!([{"path": path, "message": message}]),
+                    "{b}: {value}"
+                );
+            }
+            let r = s
+                .req("PATCH", "/tracks/1")
+                .header("content-type", "application/json")
+                .raw(format!(r#"{{"unit_price":{value}}}"#).as_bytes())
+                .send();
+            let v = r.assert_error(400, "validation_failed");
+            assert_eq!(v["details"][0]["message"], *message, "{b}: {value}");
+        }
+        // What fits is kept exactly.
+        let r = s
+            .req("POST", "/tracks?select=id,unit_price")
+            .header("content-type", "application/json")
+            .raw(br#"[{"id":20,"name":"X","album_id":1,"unit_price":99.99},{"id":21,"name":"Y","album_id":1,"unit_price":-0.01}]"#)
+            .send();
+        assert_eq!(r.status, 201, "{b}: {}", r.text);
+        assert_eq!(
+            r.text, r#"[{"id":20,"unit_price":99.99},{"id":21,"unit_price":-0.01}]"#,
+            "{b}"
+        );
+        let r = s.get("/tracks?select=unit_price&id=gte.20&order=id");
+        assert_eq!(
+            r.text, r#"[{"unit_price":99.99},{"unit_price":-0.01}]"#,
+            "{b}"
+        );
+        assert_eq!(
+            s.get("/tracks/1?select=unit_price").text,
+            r#"{"unit_price":0.99}"#
+        );
+    });
+}
