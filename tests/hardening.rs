@@ -241,6 +241,25 @@ fn a_large_bad_body_gets_a_small_error() {
     });
 }
 
+#[test]
+fn a_long_unknown_key_is_quoted_short() {
+    each_backend(|s| {
+        let key = "k".repeat(10_000);
+        let r = s.post("/artists", &json!({"name": "X", key.clone(): 1}));
+        let v = r.assert_error(400, "validation_failed");
+        assert_eq!(
+            v["details"],
+            json!([{
+                "path": format!("/{key}"),
+                "message": format!("'{}...' is not a column of 'artists'", &key[..64]),
+            }]),
+            "{}",
+            s.backend.name()
+        );
+        assert!(r.text.len() < 10_400, "{}", r.text.len());
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Allow on item routes
 

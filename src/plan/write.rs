@@ -136,6 +136,15 @@ impl Problems {
     }
 }
 
+/// A key as a message quotes it: at most 64 characters (the `path` has it in full), so a
+/// body of long unknown keys does not get an error twice its size.
+fn shorten(key: &str) -> std::borrow::Cow<'_, str> {
+    match key.char_indices().nth(64) {
+        Some((at, _)) => format!("{}...", &key[..at]).into(),
+        None => key.into(),
+    }
+}
+
 fn pointer(prefix: &str, key: &str) -> String {
     let escaped = key.replace('~', "~0").replace('/', "~1");
     format!("{prefix}/{escaped}")
@@ -184,7 +193,7 @@ fn check_object(
                 problems.add(|| {
                     Problem::new(
                         pointer(prefix, key),
-                        format!("'{key}' is not a column of '{}'", svc.name),
+                        format!("'{}' is not a column of '{}'", shorten(key), svc.name),
                     )
                 });
             }
