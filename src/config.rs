@@ -288,6 +288,48 @@ impl Config {
     }
 }
 
+/// A service name (a URL segment: letters, digits, `_`, `-`, not starting with `_`) for
+/// a table as `init` found it: lower case, every run of other characters one `_`, so that
+/// `"Order Items"` is `order_items` and PostgreSQL's `sales.orders` is `sales_orders`.
+/// `None` when nothing usable is left (a name of only non-ASCII letters).
+pub fn service_name(table: &str) -> Option<String> {
+    let mut out = String::with_capacity(table.len());
+    for c in table.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    (!out.is_empty()).then(|| out.to_string())
+}
+
+/// The file of a `sqlite://` URL, when it names one (not `:memory:`, not a URI with
+/// `mode=memory`); `None` for other backends.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|kv| kv == "mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
+/// For the commands that only look at a database (`init`, `check`): a SQLite file that
+/// does not exist is an error naming it, where opening it would create an empty one.
+pub fn require_sqlite_file(url: &str) -> Result<(), String> {
+    match sqlite_file(url) {
+        Some(path) if !path.exists() => Err(format!(
+            "the SQLite database {} does not exist (check the path in the database URL)",
+            path.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `sqlite://music.db` in the file means `music.db` beside the file.
 fn resolve_sqlite_path(url: &str, base: &Path) -> String {
     let Some(rest) = url
@@ -369,34 +411,38 @@ pub fn render_init(
         "[database]\nurl = {}\n",
         toml::Value::String(url.to_string())
     ));
-    for (n, name) in tables.iter().enumerate() {
-        let section = if name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    // A name that is already a service name is kept; the others are cleaned up, and one
+    // that then collides (`Order Items` beside `order_items`) gets `_2`, `_3`, ...
+    let usable = |name: &str| {
+        !name.is_empty()
             && !name.starts_with('_')
-        {
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let mut taken: Vec<String> = tables.iter().filter(|t| usable(t)).cloned().collect();
+    for (n, name) in tables.iter().enumerate() {
+        let section = if usable(name) {
             name.clone()
         } else {
-            let clean: String = name
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            format!("t{}", clean.trim_start_matches('_'))
+            let base = service_name(name).unwrap_or_else(|| format!("table_{}", n + 1));
+            let mut section = base.clone();
+            let mut k = 2;
+            while taken.contains(&section) {
+                section = format!("{base}_{k}");
+                k += 1;
+            }
+            taken.push(section.clone());
+            section
         };
         out.push('\n');
         let table = introspected.get(n).and_then(Option::as_ref);
         if let Some(t) = table {
             out.push_str(&format!(
-                "# {} {} ({} columns{})\n",
+                "# {} {} ({}{})\n",
                 if t.is_view { "view" } else { "table" },
                 name,
-                t.columns.len(),
+                crate::column_count(t.columns.len()),
                 if t.primary_key.is_empty() {
                     ", no primary key".to_string()
                 } else {
@@ -490,6 +536,52 @@ mod tests {
         assert_eq!(c.database.url, "sqlite:///etc/r/music.db");
         assert_eq!(c.database.pool_size, 16);
         assert_eq!(c.database.sqlite_cache_mib, 8);
+    }
+
+    #[test]
+    fn init_service_names() {
+        assert_eq!(service_name("Order Items").as_deref(), Some("order_items"));
+        assert_eq!(
+            service_name("sales.orders").as_deref(),
+            Some("sales_orders")
+        );
+        assert_eq!(service_name("\"a.b\"").as_deref(), Some("a_b"));
+        assert_eq!(service_name("__x  y__").as_deref(), Some("x_y"));
+        assert_eq!(service_name("Big-Table").as_deref(), Some("big-table"));
+        assert_eq!(service_name("日本"), None);
+        let tables = [
+            "Order Items".to_string(),
+            "order_items".to_string(),
+            "日本".into(),
+        ];
+        let out = render_init("sqlite://x.db", &tables, &[]);
+        let doc: toml::Table = out.parse().expect("TOML");
+        let services = doc["services"].as_table().expect("services");
+        assert_eq!(services["order_items"].get("table"), None);
+        assert_eq!(
+            services["order_items_2"]["table"].as_str(),
+            Some("Order Items")
+        );
+        assert_eq!(services["table_3"]["table"].as_str(), Some("日本"));
+    }
+
+    #[test]
+    fn sqlite_files() {
+        assert_eq!(
+            sqlite_file("sqlite://a/b.db"),
+            Some(PathBuf::from("a/b.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:b.db?mode=ro"),
+            Some(PathBuf::from("b.db"))
+        );
+        assert_eq!(sqlite_file("sqlite://:memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://h/db"), None);
+        assert!(require_sqlite_file("sqlite:///nonexistent/typo.db")
+            .unwrap_err()
+            .contains("/nonexistent/typo.db does not exist"));
+        assert!(require_sqlite_file("postgres://h/db").is_ok());
     }
 
     #[test]

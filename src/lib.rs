@@ -62,6 +62,15 @@ pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+/// `1 column`, `8 columns`.
+pub fn column_count(n: usize) -> String {
+    if n == 1 {
+        "1 column".to_string()
+    } else {
+        format!("{n} columns")
+    }
+}
+
 /// Log one line per service.
 pub fn log_routes(state: &state::AppState) {
     for svc in state.cache.services.values() {
@@ -72,10 +81,10 @@ pub fn log_routes(state: &state::AppState) {
             methods.join("/")
         };
         tracing::info!(
-            "{methods} /{} -> table {} ({} columns)",
+            "{methods} /{} -> table {} ({})",
             svc.name,
             svc.table.name,
-            svc.columns.len()
+            column_count(svc.columns.len())
         );
     }
 }

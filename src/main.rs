@@ -23,7 +23,7 @@ struct Cli {
     /// Database URL: sqlite://path, postgres://..., mysql://... (overrides [database] url)
     #[arg(long = "database-url", global = true)]
     database_url: Option<String>,
-    /// Log format on stderr: text (default) or json (one object per line) [env: RESTABLE_LOG_FORMAT]
+    /// Log format on stderr: text or json (one object per line)
     #[arg(long = "log-format", global = true, env = "RESTABLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -47,9 +47,20 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RESTABLE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let spec = ["RESTABLE_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()));
+    let mut filter = spec
+        .as_deref()
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    // poem logs its own `listening addr=socket://...` and `server started` beside our
+    // `listening on http://...`: one start-up line is enough, unless poem is asked for.
+    if !spec.as_deref().is_some_and(|s| s.contains("poem")) {
+        if let Ok(d) = "poem::server=warn".parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     use std::io::IsTerminal;
     // Logs go to stderr, so `check`, `init` and `openapi` output on stdout stays clean.
     let builder = tracing_subscriber::fmt()
@@ -116,12 +127,17 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn check(config: Config) -> ExitCode {
+    // `check` looks, it never creates: a missing SQLite file is an error, not a new file.
+    if let Err(e) = restable::config::require_sqlite_file(&config.database.url) {
+        eprintln!("restable check: {e}");
+        return ExitCode::from(1);
+    }
     match restable::state::build(config).await {
         Ok(state) => {
             for svc in state.cache.services.values() {
                 let methods: Vec<&str> = svc.methods.iter().map(|m| m.as_str()).collect();
                 println!(
-                    "{:<24} /{:<20} -> table {} ({} columns, key: {})",
+                    "{:<24} /{:<20} -> table {} ({}, key: {})",
                     if methods.is_empty() {
                         "(embedding only)".to_string()
                     } else {
@@ -129,7 +145,7 @@ async fn check(config: Config) -> ExitCode {
                     },
                     svc.name,
                     svc.table.name,
-                    svc.columns.len(),
+                    restable::column_count(svc.columns.len()),
                     if svc.primary_key.is_empty() {
                         "none".to_string()
                     } else {
@@ -176,6 +192,10 @@ async fn init(url: Option<&str>) -> ExitCode {
         eprintln!("restable init: give --database-url URL");
         return ExitCode::from(2);
     };
+    if let Err(e) = restable::config::require_sqlite_file(&url) {
+        eprintln!("restable init: {e}");
+        return ExitCode::from(2);
+    }
     let cfg = restable::config::DatabaseConfig {
         url: url.clone(),
         ..Default::default()

@@ -424,6 +424,136 @@ fn init_prints_a_services_toml_for_every_table() {
 }
 
 #[test]
+fn init_and_check_refuse_a_missing_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", missing.display());
+    let out = restable()
+        .arg("init")
+        .arg("--database-url")
+        .arg(&url)
+        .output()
+        .expect("run init");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "restable init: the SQLite database {} does not exist (check the path in the database URL)",
+            missing.display()
+        )
+    );
+    assert!(!missing.exists(), "init created {}", missing.display());
+
+    // `check` too (exit 1, as for every problem it finds), with the path resolved
+    // against the config file's folder.
+    let file = write_config(
+        dir.path(),
+        "sqlite://typo.db",
+        "127.0.0.1:0",
+        "[services.t]\n",
+    );
+    let out = restable()
+        .arg("check")
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .expect("run check");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains(&format!("{} does not exist", missing.display())),
+        "{stderr}"
+    );
+    assert!(!missing.exists(), "check created {}", missing.display());
+}
+
+#[test]
+fn init_names_services_after_awkward_tables() {
+    for b in backends() {
+        let sql = match b {
+            Backend::Sqlite => {
+                "CREATE TABLE \"Order Items\" (id INTEGER PRIMARY KEY, qty INTEGER);\n\
+                 CREATE TABLE order_items (id INTEGER PRIMARY KEY);\n"
+            }
+            Backend::Postgres => {
+                "CREATE TABLE \"Order Items\" (id INTEGER PRIMARY KEY, qty INTEGER);\n\
+                 CREATE TABLE order_items (id INTEGER PRIMARY KEY);\n\
+                 CREATE SCHEMA sales;\n\
+                 CREATE TABLE sales.orders (id INTEGER PRIMARY KEY);\n"
+            }
+            Backend::MySql => {
+                "CREATE TABLE `Order Items` (id INTEGER PRIMARY KEY, qty INTEGER);\n\
+                 CREATE TABLE order_items (id INTEGER PRIMARY KEY);\n"
+            }
+        };
+        let db = TestServer::start(b, sql, "[services.order_items]\n");
+        let out = restable()
+            .arg("init")
+            .arg("--database-url")
+            .arg(&db.url)
+            .output()
+            .expect("run init");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(out.status.code(), Some(0), "{}", b.name());
+        let doc: toml::Table = stdout
+            .parse()
+            .unwrap_or_else(|e| panic!("not TOML ({e}):\n{stdout}"));
+        let services = doc["services"].as_table().expect("[services.*]");
+        let mut found: Vec<(String, Option<String>)> = services
+            .iter()
+            .map(|(name, t)| {
+                let table = t.get("table").and_then(|v| v.as_str()).map(String::from);
+                (name.clone(), table)
+            })
+            .collect();
+        found.sort();
+        // A table whose name is already a service name keeps it.
+        let mut want = vec![
+            ("order_items".to_string(), None),
+            ("order_items_2".to_string(), Some("Order Items".to_string())),
+        ];
+        if b == Backend::Postgres {
+            want.push(("sales_orders".to_string(), Some("sales.orders".to_string())));
+        }
+        want.sort();
+        assert_eq!(found, want, "{}: {stdout}", b.name());
+        assert!(
+            stdout.contains("# table Order Items (2 columns, key id)"),
+            "{stdout}"
+        );
+
+        // It is a working configuration.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.toml");
+        std::fs::write(&file, &stdout).unwrap();
+        let out = restable()
+            .arg("check")
+            .arg("--config")
+            .arg(&file)
+            .output()
+            .expect("run check");
+        let printed = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{printed}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            printed.contains("/order_items_2") && printed.contains("(1 column, key: id)"),
+            "{printed}"
+        );
+    }
+}
+
+#[test]
 fn init_without_a_database_url_fails() {
     let out = restable().arg("init").output().expect("run init");
     assert_ne!(out.status.code(), Some(0));
@@ -480,6 +610,52 @@ fn serves_and_exits_0_on_sigterm() {
         // No longer listening.
         assert!(std::net::TcpStream::connect(&addr).is_err());
     }
+}
+
+#[test]
+fn startup_says_listening_once_and_counts_columns() {
+    for b in backends() {
+        let db = TestServer::start(
+            b,
+            "CREATE TABLE one (id INTEGER PRIMARY KEY);\n",
+            "[services.one]\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path(), &db.url, "127.0.0.1:0", "[services.one]\n");
+        let mut p = Proc::spawn(restable().arg("--config").arg(&file));
+        let addr = p.listening();
+        // The server answers, so anything logged at start-up is in by now.
+        let (status, _) = http_get(&format!("http://{addr}/_health"));
+        assert_eq!(status, 200);
+        std::thread::sleep(Duration::from_millis(200));
+        let out = p.output();
+        let listening: Vec<&str> = out.lines().filter(|l| l.contains("listening")).collect();
+        assert_eq!(listening.len(), 1, "{}: {out}", b.name());
+        assert!(
+            listening[0].ends_with(&format!(" INFO listening on http://{addr}")),
+            "{out}"
+        );
+        assert!(!out.contains("server started"), "{out}");
+        assert!(
+            out.lines().any(
+                |l| l.ends_with(" INFO GET/POST/PATCH/PUT/DELETE /one -> table one (1 column)")
+            ),
+            "{}: {out}",
+            b.name()
+        );
+        p.signal("TERM");
+        let st = p.wait_exit(Duration::from_secs(15));
+        assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", p.output());
+    }
+}
+
+#[test]
+fn help_names_each_variable_once() {
+    let out = restable().arg("--help").output().expect("run --help");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(help.matches("RESTABLE_LOG_FORMAT").count(), 1, "{help}");
+    assert_eq!(help.matches("RESTABLE_CONFIG").count(), 1, "{help}");
 }
 
 #[test]

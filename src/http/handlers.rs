@@ -84,9 +84,14 @@ fn decode_segment(s: &str) -> ApiResult<String> {
         .map_err(|_| ApiError::bad_request("bad_path", "the URL path is not valid UTF-8"))
 }
 
-fn allow_header(svc: &Service) -> String {
+/// The `Allow` header of a route: the service's methods, without POST on an item route
+/// (`/{service}/{key}`), which only GET, HEAD, PATCH, PUT and DELETE serve.
+fn allow_header(svc: &Service, item: bool) -> String {
     let mut out = vec!["OPTIONS"];
     for m in &svc.methods {
+        if item && *m == Method::Post {
+            continue;
+        }
         out.push(m.as_str());
         if *m == Method::Get {
             out.push("HEAD");
@@ -95,11 +100,11 @@ fn allow_header(svc: &Service) -> String {
     out.join(", ")
 }
 
-fn not_allowed(svc: &Service, method: &str) -> ApiError {
+fn not_allowed(svc: &Service, method: &str, item: bool) -> ApiError {
     ApiError::MethodNotAllowed {
         method: method.to_string(),
         service: svc.name.clone(),
-        allow: allow_header(svc),
+        allow: allow_header(svc, item),
     }
 }
 
@@ -165,8 +170,8 @@ async fn route(
         HttpMethod::PATCH => Action::Patch,
         HttpMethod::PUT => Action::Put,
         HttpMethod::DELETE => Action::Delete,
-        HttpMethod::OPTIONS => return Ok(options(state, &req, &svc)),
-        other => return Err(not_allowed(&svc, other.as_str())),
+        HttpMethod::OPTIONS => return Ok(options(state, &req, &svc, key.is_some())),
+        other => return Err(not_allowed(&svc, other.as_str(), key.is_some())),
     };
     let needed = match action {
         Action::Get | Action::Head => Method::Get,
@@ -176,7 +181,7 @@ async fn route(
         Action::Delete => Method::Delete,
     };
     if !svc.allows(needed) || (action == Action::Post && key.is_some()) {
-        return Err(not_allowed(&svc, method.as_str()));
+        return Err(not_allowed(&svc, method.as_str(), key.is_some()));
     }
 
     let raw_query = req.uri().query().unwrap_or("").to_string();
@@ -227,8 +232,8 @@ fn index(state: &AppState) -> Response {
     )
 }
 
-fn options(state: &AppState, req: &Request, svc: &Service) -> Response {
-    let allow = allow_header(svc);
+fn options(state: &AppState, req: &Request, svc: &Service, item: bool) -> Response {
+    let allow = allow_header(svc, item);
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .body(Body::empty());
@@ -732,7 +737,7 @@ fn put_key_from_filters(svc: &Service, api: &ApiRequest) -> ApiResult<Vec<String
     let bad = || ApiError::MethodNotAllowed {
         method: "PUT".into(),
         service: svc.name.clone(),
-        allow: allow_header(svc),
+        allow: allow_header(svc, false),
     };
     if svc.primary_key.is_empty() || !api.query.logic.is_empty() {
         return Err(bad());

@@ -171,7 +171,10 @@ impl Cell<'_> {
     /// exponent).
     fn number_text<E: de::Error>(&self, text: &str) -> Result<SqlValue, E> {
         match self.0.kind {
-            ValueKind::Decimal => Ok(SqlValue::Decimal(text.to_string())),
+            ValueKind::Decimal => match super::value::check_decimal(self.0, text) {
+                Ok(()) => Ok(SqlValue::Decimal(text.to_string())),
+                Err(_) => Err(give_up()),
+            },
             ValueKind::Float => text
                 .parse::<f64>()
                 .ok()
@@ -186,7 +189,13 @@ impl Cell<'_> {
         match self.0.kind {
             ValueKind::Integer => Ok(SqlValue::Int(i)),
             ValueKind::Float => Ok(SqlValue::Float(i as f64)),
-            ValueKind::Decimal => Ok(SqlValue::Decimal(i.to_string())),
+            ValueKind::Decimal => {
+                let text = i.to_string();
+                match super::value::check_decimal(self.0, &text) {
+                    Ok(()) => Ok(SqlValue::Decimal(text)),
+                    Err(_) => Err(give_up()),
+                }
+            }
             _ => Err(give_up()),
         }
     }

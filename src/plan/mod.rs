@@ -98,7 +98,10 @@ pub fn column_index(svc: &Service, name: &str) -> ApiResult<usize> {
         .ok_or_else(|| unknown_column(svc, name))
 }
 
-/// `select=` -> the output columns (all visible columns when absent or `*`).
+/// `select=` -> the output columns (all visible columns when absent or `*`). Each output
+/// name appears once, where it first appears: `select=id,id` and `select=*,id` give one
+/// `id` key (PostgREST writes the key twice, which most JSON parsers read as one anyway),
+/// and `select=x:id,x:name` gives `x` from `id`.
 pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult<Vec<Selected>> {
     let all = || {
         svc.columns.iter().enumerate().map(|(i, c)| Selected {
@@ -109,10 +112,20 @@ pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult
     let Some(items) = select else {
         return Ok(all().collect());
     };
-    let mut out = Vec::with_capacity(items.len());
+    let mut out: Vec<Selected> = Vec::with_capacity(items.len());
+    let mut star = false;
     for item in items {
         match item {
-            SelectItem::Star => out.extend(all()),
+            // After one `*` every column's own name is taken: a second one adds nothing.
+            SelectItem::Star if star => {}
+            SelectItem::Star => {
+                star = true;
+                for s in all() {
+                    if !out.iter().any(|o| o.output == s.output) {
+                        out.push(s);
+                    }
+                }
+            }
             SelectItem::Column { name, alias, cast } => {
                 let column = column_index(svc, name)?;
                 if let Some(cast) = cast {
@@ -121,10 +134,13 @@ pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult
                         Some("select the column without '::type'".to_string()),
                     ));
                 }
-                out.push(Selected {
-                    column,
-                    output: alias.clone().unwrap_or_else(|| name.clone()),
-                });
+                let output = alias.as_ref().unwrap_or(name);
+                if !out.iter().any(|s| s.output == *output) {
+                    out.push(Selected {
+                        column,
+                        output: output.clone(),
+                    });
+                }
             }
             SelectItem::Embed { relation, .. } => {
                 return Err(ApiError::NoRelationship {

@@ -71,6 +71,102 @@ fn kind_name(kind: ValueKind) -> &'static str {
     }
 }
 
+/// `(precision, scale)` of a declared `NUMERIC(p,s)` / `DECIMAL(p,s)` / `numeric(p)` type
+/// (any case, `unsigned` and the like after it ignored); `None` when the type gives none.
+pub fn decimal_bounds(declared: &str) -> Option<(u32, u32)> {
+    let (name, rest) = declared.split_once('(')?;
+    let name = name.trim().to_ascii_lowercase();
+    if !matches!(name.as_str(), "numeric" | "decimal" | "dec" | "fixed") {
+        return None;
+    }
+    let (args, _) = rest.split_once(')')?;
+    let mut parts = args.split(',').map(str::trim);
+    let precision: u32 = parts.next()?.parse().ok()?;
+    let scale: u32 = match parts.next() {
+        Some(s) => s.parse().ok()?,
+        None => 0,
+    };
+    (parts.next().is_none() && precision > 0 && scale <= precision).then_some((precision, scale))
+}
+
+/// The decimal text `t` (as [`is_decimal_text`] accepts it) as its significant digits
+/// (no leading zeros) and the position of the decimal point in them: the value is
+/// `0.DIGITS × 10^point`. `None` for zero.
+fn decimal_digits(t: &str) -> Option<(Vec<u8>, i64)> {
+    let t = t.trim_start_matches(['+', '-']);
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => (
+            &t[..i],
+            t[i + 1..]
+                .parse::<i64>()
+                .unwrap_or(if t[i + 1..].starts_with('-') {
+                    i64::MIN / 4
+                } else {
+                    i64::MAX / 4
+                }),
+        ),
+        None => (t, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = int
+        .bytes()
+        .chain(frac.bytes())
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    let zeros = digits.iter().take_while(|d| **d == 0).count();
+    if zeros == digits.len() {
+        return None;
+    }
+    let point =
+        (int.len() as i64 - zeros as i64).saturating_add(exp.clamp(i64::MIN / 4, i64::MAX / 4));
+    Some((digits[zeros..].to_vec(), point))
+}
+
+/// A body's decimal for `column`: finite (as every backend can store it; SQLite would
+/// keep 1e400 as Infinity), and within a declared `NUMERIC(p,s)` once rounded to `s`
+/// places, as PostgreSQL checks it (`numeric field overflow`) and SQLite never does.
+/// The text itself is kept, so digits that fit are stored exactly.
+pub fn check_decimal(column: &Column, t: &str) -> Result<(), String> {
+    let shown = || {
+        let head: String = t.chars().take(40).collect();
+        if head.len() < t.len() {
+            format!("{head}...")
+        } else {
+            head
+        }
+    };
+    let Some((digits, point)) = decimal_digits(t) else {
+        return Ok(());
+    };
+    if !t.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Err(format!("{} is out of range for a decimal column", shown()));
+    }
+    let Some((precision, scale)) = decimal_bounds(&column.declared_type) else {
+        return Ok(());
+    };
+    // Round to `scale` places (half away from zero): a carry can add an integer digit.
+    let kept = point + i64::from(scale);
+    let mut int_digits = point.max(0);
+    if kept >= 0 && (kept as usize) < digits.len() {
+        let kept = kept as usize;
+        let carry_out = digits[kept] >= 5 && digits[..kept].iter().all(|d| *d == 9);
+        if carry_out {
+            int_digits = (point + 1).max(0);
+        }
+    }
+    let allowed = i64::from(precision - scale);
+    if int_digits > allowed {
+        return Err(format!(
+            "{} does not fit {}: at most {allowed} digit{} before the decimal point",
+            shown(),
+            column.declared_type,
+            if allowed == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(())
+}
+
 /// Why a value does not fit: `"'abc' is not an integer"`.
 fn mismatch(shown: &str, kind: ValueKind) -> String {
     let mut shown: String = shown.chars().take(60).collect();
@@ -260,7 +356,11 @@ pub fn from_json(column: &Column, v: &Value) -> Result<SqlValue, String> {
             _ => Err(bad()),
         },
         ValueKind::Decimal => match v {
-            Value::Number(n) => Ok(SqlValue::Decimal(n.to_string())),
+            Value::Number(n) => {
+                let text = n.to_string();
+                check_decimal(column, &text)?;
+                Ok(SqlValue::Decimal(text))
+            }
             _ => Err(bad()),
         },
         ValueKind::Boolean => match v {
@@ -316,6 +416,52 @@ mod tests {
                     .with_timezone(&Utc)
             )
         );
+    }
+
+    #[test]
+    fn decimal_precision_and_scale() {
+        assert_eq!(decimal_bounds("NUMERIC(4,2)"), Some((4, 2)));
+        assert_eq!(decimal_bounds("numeric(10)"), Some((10, 0)));
+        assert_eq!(decimal_bounds("decimal(4, 2) unsigned"), Some((4, 2)));
+        assert_eq!(decimal_bounds("numeric"), None);
+        assert_eq!(decimal_bounds("varchar(4)"), None);
+        assert_eq!(decimal_bounds("numeric(2,4)"), None);
+        let c = Column::plain("price", "NUMERIC(4,2)", ValueKind::Decimal);
+        for ok in [
+            "0", "0.99", "99.99", "-99.99", "99.994", "1.234", "0.005", "1e1", "9.9e1", "0.000001",
+            "1e-400", "00099.99",
+        ] {
+            assert_eq!(check_decimal(&c, ok), Ok(()), "{ok}");
+        }
+        for bad in ["100", "-100", "99.995", "1e2", "1e30", "123456"] {
+            assert_eq!(
+                check_decimal(&c, bad),
+                Err(format!(
+                    "{bad} does not fit NUMERIC(4,2): at most 2 digits before the decimal point"
+                )),
+                "{bad}"
+            );
+        }
+        let huge = format!("1{}", "0".repeat(1000));
+        for bad in ["1e400", "-1e400", huge.as_str()] {
+            let e = check_decimal(&c, bad).unwrap_err();
+            assert!(e.ends_with("is out of range for a decimal column"), "{e}");
+            assert!(e.len() < 100, "{e}");
+        }
+        // No declared precision: only finiteness.
+        let free = Column::plain("n", "numeric", ValueKind::Decimal);
+        assert_eq!(check_decimal(&free, "1e300"), Ok(()));
+        assert!(check_decimal(&free, "1e400").is_err());
+        let one = Column::plain("n", "numeric(1,0)", ValueKind::Decimal);
+        assert_eq!(check_decimal(&one, "9.4"), Ok(()));
+        assert_eq!(
+            check_decimal(&one, "9.5"),
+            Err("9.5 does not fit numeric(1,0): at most 1 digit before the decimal point".into())
+        );
+        let v: Value = serde_json::from_str("100").unwrap();
+        assert!(from_json(&c, &v).is_err());
+        let v: Value = serde_json::from_str("12.34").unwrap();
+        assert_eq!(from_json(&c, &v), Ok(SqlValue::Decimal("12.34".into())));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Write plans: a JSON body checked against a service (JSON Schema through the
 //! `jsonschema` crate for types, lengths and enums; the schema cache for unknown,
 //! read-only and missing columns; typed conversion for formats) and turned into typed
-//! rows. Every problem in a body is reported at once, each with its JSON pointer.
+//! rows. Every problem in a body is reported at once, each with its JSON pointer, up to
+//! [`MAX_PROBLEMS`]; the rest are only counted, so that an error body stays small.
 
 use std::sync::Arc;
 
@@ -88,6 +89,62 @@ enum Mode {
     Patch,
 }
 
+/// Most problems listed in one `validation_failed` error. The rest are counted (without
+/// building their messages) and said in one last entry.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// The problems of one body: the first [`MAX_PROBLEMS`] in full, the others counted.
+#[derive(Default)]
+struct Problems {
+    list: Vec<Problem>,
+    more: usize,
+}
+
+impl Problems {
+    /// Record a problem; `make` runs only while there is room to list it.
+    fn add(&mut self, make: impl FnOnce() -> Problem) {
+        if self.list.len() < MAX_PROBLEMS {
+            self.list.push(make());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.list.len() + self.more
+    }
+
+    fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// `Err(validation_failed)` when there is any problem.
+    fn into_result(self) -> ApiResult<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut problems = self.list;
+        if self.more > 0 {
+            let more = self.more;
+            let noun = if more == 1 { "problem" } else { "problems" };
+            problems.push(Problem::new(
+                "",
+                format!("... and {more} more {noun} not listed (the first {MAX_PROBLEMS} are)"),
+            ));
+        }
+        Err(ApiError::Validation { problems })
+    }
+}
+
+/// A key as a message quotes it: at most 64 characters (the `path` has it in full), so a
+/// body of long unknown keys does not get an error twice its size.
+fn shorten(key: &str) -> std::borrow::Cow<'_, str> {
+    match key.char_indices().nth(64) {
+        Some((at, _)) => format!("{}...", &key[..at]).into(),
+        None => key.into(),
+    }
+}
+
 fn pointer(prefix: &str, key: &str) -> String {
     let escaped = key.replace('~', "~0").replace('/', "~1");
     format!("{prefix}/{escaped}")
@@ -101,9 +158,9 @@ fn check_object(
     prefix: &str,
     mode: Mode,
     only: Option<&[usize]>,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems,
 ) -> Vec<(usize, SqlValue)> {
-    let before = problems.len();
+    let before = problems.count();
     let mut out = Vec::with_capacity(obj.len());
     let mut schema_failed: Vec<String> = Vec::new();
     // Most bodies are valid: the boolean check is much cheaper than collecting errors.
@@ -128,15 +185,17 @@ fn check_object(
             }
         }
         schema_failed.push(key);
-        problems.push(Problem::new(format!("{prefix}{path}"), err.to_string()));
+        problems.add(|| Problem::new(format!("{prefix}{path}"), err.to_string()));
     }
     for (key, v) in obj {
         let Some(i) = svc.column_index(key) else {
             if only.is_none() {
-                problems.push(Problem::new(
-                    pointer(prefix, key),
-                    format!("'{key}' is not a column of '{}'", svc.name),
-                ));
+                problems.add(|| {
+                    Problem::new(
+                        pointer(prefix, key),
+                        format!("'{}' is not a column of '{}'", shorten(key), svc.name),
+                    )
+                });
             }
             continue;
         };
@@ -147,10 +206,8 @@ fn check_object(
         }
         let col = &svc.columns[i];
         if col.read_only {
-            problems.push(Problem::new(
-                pointer(prefix, key),
-                format!("column '{key}' is read-only"),
-            ));
+            problems
+                .add(|| Problem::new(pointer(prefix, key), format!("column '{key}' is read-only")));
             continue;
         }
         if schema_failed.iter().any(|k| k == key) {
@@ -158,7 +215,7 @@ fn check_object(
         }
         match super::value::from_json(col, v) {
             Ok(value) => out.push((i, value)),
-            Err(message) => problems.push(Problem::new(pointer(prefix, key), message)),
+            Err(message) => problems.add(|| Problem::new(pointer(prefix, key), message)),
         }
     }
     if mode == Mode::Insert {
@@ -173,14 +230,16 @@ fn check_object(
                 None => obj.contains_key(&col.name),
             };
             if !given {
-                problems.push(Problem::new(
-                    pointer(prefix, &col.name),
-                    format!("required column '{}' is missing", col.name),
-                ));
+                problems.add(|| {
+                    Problem::new(
+                        pointer(prefix, &col.name),
+                        format!("required column '{}' is missing", col.name),
+                    )
+                });
             }
         }
     }
-    if problems.len() > before {
+    if problems.count() > before {
         out.clear();
     }
     out
@@ -212,12 +271,12 @@ fn resolve_columns(svc: &Service, names: Option<&[String]>) -> ApiResult<Option<
 fn as_object<'a>(
     v: &'a Value,
     path: &str,
-    problems: &mut Vec<Problem>,
+    problems: &mut Problems,
 ) -> Option<&'a Map<String, Value>> {
     match v {
         Value::Object(m) => Some(m),
         _ => {
-            problems.push(Problem::new(path, "expected a JSON object"));
+            problems.add(|| Problem::new(path, "expected a JSON object"));
             None
         }
     }
@@ -251,7 +310,7 @@ pub(crate) fn insert_rows(
             })
         }
     };
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     let mut batches: Vec<InsertBatch> = Vec::new();
     for (n, v) in objects.iter().enumerate() {
         let prefix = if single {
@@ -268,9 +327,7 @@ pub(crate) fn insert_rows(
         }
         add_row(&mut batches, values, only, default_missing);
     }
-    if !problems.is_empty() {
-        return Err(ApiError::Validation { problems });
-    }
+    problems.into_result()?;
     Ok((batches, single))
 }
 
@@ -398,11 +455,9 @@ fn single_object(body: &Value) -> ApiResult<&Map<String, Value>> {
 /// PATCH: the columns to set from a partial object.
 pub fn patch_assignments(svc: &Service, body: &Value) -> ApiResult<Vec<(usize, Assign)>> {
     let obj = single_object(body)?;
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     let values = check_object(svc, body, obj, "", Mode::Patch, None, &mut problems);
-    if !problems.is_empty() {
-        return Err(ApiError::Validation { problems });
-    }
+    problems.into_result()?;
     Ok(values
         .into_iter()
         .map(|(c, v)| (c, Assign::Value(v)))
@@ -418,7 +473,7 @@ pub fn put_plan(
 ) -> ApiResult<PutPlan> {
     let key_cond = super::key_condition(svc, key)?;
     let obj = single_object(body)?;
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     let mut values = check_object(svc, body, obj, "", Mode::Patch, None, &mut problems);
     // The key comes from the URL; the body may repeat it but not contradict it.
     let mut key_values = Vec::new();
@@ -447,15 +502,15 @@ pub fn put_plan(
         let required = !col.nullable && !col.has_default && !col.generated && !col.read_only;
         let is_key = key_values.iter().any(|(k, _)| *k == i);
         if required && !is_key && !values.iter().any(|(c, _)| *c == i) {
-            problems.push(Problem::new(
-                pointer("", &col.name),
-                format!("required column '{}' is missing", col.name),
-            ));
+            problems.add(|| {
+                Problem::new(
+                    pointer("", &col.name),
+                    format!("required column '{}' is missing", col.name),
+                )
+            });
         }
     }
-    if !problems.is_empty() {
-        return Err(ApiError::Validation { problems });
-    }
+    problems.into_result()?;
     let mut update: Vec<(usize, Assign)> = Vec::new();
     for (i, col) in svc.columns.iter().enumerate() {
         if col.read_only || col.generated || key_values.iter().any(|(k, _)| *k == i) {

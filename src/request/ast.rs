@@ -176,4 +176,7 @@ pub struct ParseError {
     pub column: usize,
     /// Human-readable explanation, e.g. `unexpected "x" expecting "asc" or "desc"`.
     pub details: String,
+    /// The input is well-formed but one of its lists is longer than the grammar allows
+    /// (`details` names the list and the limit): not a syntax error.
+    pub too_many: bool,
 }

@@ -27,6 +27,12 @@
 //   (`what` = `"path"`). Only an unquoted last segment can be a reserved word, and only a
 //   `not` segment right before `and`/`or` negates it.
 //
+// - Every list is bounded (the constants below), below what any backend accepts: SQLite
+//   refuses more than 2,000 result columns and expressions nested deeper than 1,000 (each
+//   `AND`/`OR` member nests one level), PostgreSQL more than 1,664 target-list entries,
+//   and every backend a few tens of thousands of bound parameters. A longer list is a
+//   `ParseError` with `too_many` set, whose `details` name the list and its limit.
+//
 // The parser works on `char`s (never byte offsets), so it cannot panic on non-ASCII input;
 // error columns are 1-based character positions within the failing key or value.
 
@@ -36,8 +42,19 @@ use super::ast::*;
 pub const MAX_VALUE_LEN: usize = 64 * 1024;
 /// Deepest nesting of embeds in `select` and of groups in logic trees.
 pub const MAX_DEPTH: usize = 32;
-/// Most elements in one `in` list, array literal or logic group.
+/// Most values in all `in.(...)` lists of one query string together.
 pub const MAX_LIST_ITEMS: usize = 10_000;
+/// Most entries in `select` (counted over every nesting level).
+pub const MAX_SELECT_ITEMS: usize = 500;
+/// Most terms in one `order`.
+pub const MAX_ORDER_TERMS: usize = 100;
+/// Most conditions in one query string: each filter and each member of a logic tree
+/// counts one, and a `(any)`/`(all)` list one per element.
+pub const MAX_CONDITIONS: usize = 500;
+/// Most names in `columns`.
+pub const MAX_COLUMNS: usize = 1_000;
+/// Most names in `on_conflict` (PostgreSQL's limit on the columns of one index).
+pub const MAX_ON_CONFLICT: usize = 32;
 
 const FIELD_NAME: &str = "field name (* or [a..z0..9_$])";
 const OPERATOR: &str = "operator (eq, gt, ...)";
@@ -54,6 +71,7 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<QueryParams, ParseError
                 input: String::new(),
                 column: 1,
                 details: "empty parameter name".into(),
+                too_many: false,
             });
         }
         if key.len() > MAX_VALUE_LEN {
@@ -70,19 +88,93 @@ pub fn parse_query(pairs: &[(String, String)]) -> Result<QueryParams, ParseError
             "columns" => {
                 check_len("columns", value)?;
                 if q.columns.is_none() {
-                    q.columns = Some(parse_columns("columns", value)?);
+                    q.columns = Some(parse_names("columns", value, MAX_COLUMNS)?);
                 }
             }
             "on_conflict" => {
                 check_len("on_conflict", value)?;
                 if q.on_conflict.is_none() {
-                    q.on_conflict = Some(parse_columns("on_conflict", value)?);
+                    q.on_conflict = Some(parse_names("on_conflict", value, MAX_ON_CONFLICT)?);
                 }
             }
-            _ => classify(&mut q, key, value)?,
+            _ => {
+                classify(&mut q, key, value)?;
+                check_totals(&q)?;
+            }
         }
     }
     Ok(q)
+}
+
+/// The query-wide bounds: conditions and `in` values, over every filter and logic tree
+/// parsed so far (checked after each one, so a long query string stops at the first
+/// parameter past a limit).
+fn check_totals(q: &QueryParams) -> Result<(), ParseError> {
+    let mut conditions = 0;
+    let mut values = 0;
+    for (_, f) in &q.filters {
+        count_filter(f, &mut conditions, &mut values);
+    }
+    for (_, tree) in &q.logic {
+        count_tree(tree, &mut conditions, &mut values);
+    }
+    if conditions > MAX_CONDITIONS {
+        return Err(too_many_conditions());
+    }
+    if values > MAX_LIST_ITEMS {
+        return Err(too_many_values());
+    }
+    Ok(())
+}
+
+fn count_filter(f: &Filter, conditions: &mut usize, values: &mut usize) {
+    match &f.operation {
+        Operation::Quantified { values: v, .. } => *conditions += v.len().max(1),
+        Operation::In(v) => {
+            *conditions += 1;
+            *values += v.len();
+        }
+        _ => *conditions += 1,
+    }
+}
+
+fn count_tree(tree: &LogicTree, conditions: &mut usize, values: &mut usize) {
+    match tree {
+        LogicTree::Filter(f) => count_filter(f, conditions, values),
+        LogicTree::Group { children, .. } => {
+            *conditions += 1;
+            for c in children {
+                count_tree(c, conditions, values);
+            }
+        }
+    }
+}
+
+/// A list longer than its bound: `details` say which list and the limit.
+fn too_many(what: &str, details: String) -> ParseError {
+    ParseError {
+        what: what.into(),
+        input: String::new(),
+        column: 1,
+        details,
+        too_many: true,
+    }
+}
+
+fn too_many_conditions() -> ParseError {
+    too_many(
+        "filter",
+        format!(
+            "too many conditions: at most {MAX_CONDITIONS} filters, logic-tree members and (any)/(all) elements are allowed in one request"
+        ),
+    )
+}
+
+fn too_many_values() -> ParseError {
+    too_many(
+        "filter",
+        format!("too many values in in.(...) lists: at most {MAX_LIST_ITEMS} are allowed in one request"),
+    )
 }
 
 fn classify(q: &mut QueryParams, key: &str, value: &str) -> Result<(), ParseError> {
@@ -164,6 +256,7 @@ fn too_long(what: &str, value: &str) -> ParseError {
         input: format!("{head}..."),
         column: 1,
         details: format!("value longer than {MAX_VALUE_LEN} bytes"),
+        too_many: false,
     }
 }
 
@@ -274,6 +367,7 @@ impl<'a> Cursor<'a> {
             input: self.input.to_string(),
             column: at + 1,
             details,
+            too_many: false,
         }
     }
 
@@ -565,7 +659,7 @@ fn in_list(c: &mut Cursor, in_logic: bool) -> Result<Vec<String>, ParseError> {
     if !c.eat(')') {
         loop {
             if items.len() >= MAX_LIST_ITEMS {
-                return Err(c.error_at(c.pos, format!("more than {MAX_LIST_ITEMS} elements")));
+                return Err(too_many_values());
             }
             // A quoted element may have whitespace before its opening quote; an unquoted
             // one keeps its whitespace.
@@ -647,8 +741,8 @@ fn array_literal(c: &mut Cursor) -> Result<Vec<String>, ParseError> {
         return Ok(items);
     }
     loop {
-        if items.len() >= MAX_LIST_ITEMS {
-            return Err(c.error_at(c.pos, format!("more than {MAX_LIST_ITEMS} elements")));
+        if items.len() >= MAX_CONDITIONS {
+            return Err(too_many_conditions());
         }
         c.skip_ws();
         let mut out = String::new();
@@ -740,8 +834,8 @@ fn group_body(c: &mut Cursor, depth: usize) -> Result<Vec<LogicTree>, ParseError
     c.expect('(', "\"(\"")?;
     let mut children = Vec::new();
     loop {
-        if children.len() >= MAX_LIST_ITEMS {
-            return Err(c.error_at(c.pos, format!("more than {MAX_LIST_ITEMS} elements")));
+        if children.len() >= MAX_CONDITIONS {
+            return Err(too_many_conditions());
         }
         c.skip_ws();
         children.push(logic_element(c, depth)?);
@@ -797,16 +891,28 @@ pub fn parse_select(value: &str) -> Result<Option<Vec<SelectItem>>, ParseError> 
         return Ok(None);
     }
     let mut c = Cursor::new("select", value);
-    let items = select_list(&mut c, 0)?;
+    let mut count = 0;
+    let items = select_list(&mut c, 0, &mut count)?;
     c.expect_end("\",\" or end of input")?;
     Ok(Some(items))
 }
 
-fn select_list(c: &mut Cursor, depth: usize) -> Result<Vec<SelectItem>, ParseError> {
+fn select_list(
+    c: &mut Cursor,
+    depth: usize,
+    count: &mut usize,
+) -> Result<Vec<SelectItem>, ParseError> {
     let mut items = Vec::new();
     loop {
+        *count += 1;
+        if *count > MAX_SELECT_ITEMS {
+            return Err(too_many(
+                "select",
+                format!("too many entries in select: at most {MAX_SELECT_ITEMS} are allowed"),
+            ));
+        }
         c.skip_ws();
-        items.push(select_item(c, depth)?);
+        items.push(select_item(c, depth, count)?);
         c.skip_ws();
         if !c.eat(',') {
             return Ok(items);
@@ -814,7 +920,7 @@ fn select_list(c: &mut Cursor, depth: usize) -> Result<Vec<SelectItem>, ParseErr
     }
 }
 
-fn select_item(c: &mut Cursor, depth: usize) -> Result<SelectItem, ParseError> {
+fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<SelectItem, ParseError> {
     if c.eat('*') {
         return Ok(SelectItem::Star);
     }
@@ -851,7 +957,7 @@ fn select_item(c: &mut Cursor, depth: usize) -> Result<SelectItem, ParseError> {
         let items = if c.eat(')') {
             Vec::new()
         } else {
-            let items = select_list(c, depth + 1)?;
+            let items = select_list(c, depth + 1, count)?;
             c.expect(')', "\",\" or \")\"")?;
             items
         };
@@ -892,8 +998,11 @@ pub fn parse_order(value: &str) -> Result<Vec<OrderTerm>, ParseError> {
     let mut c = Cursor::new("order", value);
     let mut terms = Vec::new();
     loop {
-        if terms.len() >= MAX_LIST_ITEMS {
-            return Err(c.error_at(c.pos, format!("more than {MAX_LIST_ITEMS} terms")));
+        if terms.len() >= MAX_ORDER_TERMS {
+            return Err(too_many(
+                "order",
+                format!("too many terms in order: at most {MAX_ORDER_TERMS} are allowed"),
+            ));
         }
         c.skip_ws();
         terms.push(order_term(&mut c)?);
@@ -1015,11 +1124,19 @@ fn parse_count(what: &str, value: &str) -> Result<u64, ParseError> {
 /// Parse a comma-separated list of (possibly double-quoted) names, as in `columns=` and
 /// `on_conflict=`. `what` names the parameter in errors.
 pub fn parse_columns(what: &str, value: &str) -> Result<Vec<String>, ParseError> {
+    parse_names(what, value, MAX_COLUMNS)
+}
+
+/// [`parse_columns`] with at most `max` names.
+fn parse_names(what: &str, value: &str, max: usize) -> Result<Vec<String>, ParseError> {
     let mut c = Cursor::new(what, value);
     let mut names = Vec::new();
     loop {
-        if names.len() >= MAX_LIST_ITEMS {
-            return Err(c.error_at(c.pos, format!("more than {MAX_LIST_ITEMS} names")));
+        if names.len() >= max {
+            return Err(too_many(
+                what,
+                format!("too many names in {what}: at most {max} are allowed"),
+            ));
         }
         c.skip_ws();
         names.push(c.field_name(FIELD_NAME)?);
@@ -2407,11 +2524,61 @@ mod tests {
         assert!(q(&[("id", &v)]).is_ok());
         // Too many list elements.
         let many = format!("in.({})", vec!["1"; MAX_LIST_ITEMS + 1].join(","));
-        assert!(filter_err(&many).details.contains("more than"));
+        let e = filter_err(&many);
+        assert!(e.too_many && e.details.contains("in.(...)"), "{e:?}");
         let enough = format!("in.({})", vec!["1"; MAX_LIST_ITEMS].join(","));
         assert!(parse_filter(&enough).is_ok());
-        let many = format!("eq(any).{{{}}}", vec!["1"; MAX_LIST_ITEMS + 1].join(","));
-        assert!(filter_err(&many).details.contains("more than"));
+        let many = format!("eq(any).{{{}}}", vec!["1"; MAX_CONDITIONS + 1].join(","));
+        assert!(filter_err(&many).details.contains("too many conditions"));
+    }
+
+    #[test]
+    fn every_list_is_bounded() {
+        let list = |item: &str, n: usize| vec![item; n].join(",");
+        // select, over every nesting level.
+        assert!(q(&[("select", &list("id", MAX_SELECT_ITEMS))]).is_ok());
+        let e = err(&[("select", &list("id", MAX_SELECT_ITEMS + 1))]);
+        assert!(e.too_many && e.what == "select", "{e:?}");
+        assert_eq!(
+            e.details,
+            "too many entries in select: at most 500 are allowed"
+        );
+        let nested = format!("id,a({})", list("id", MAX_SELECT_ITEMS - 1));
+        assert!(err(&[("select", &nested)]).too_many);
+        // order
+        assert!(q(&[("order", &list("id", MAX_ORDER_TERMS))]).is_ok());
+        let e = err(&[("order", &list("id.desc", MAX_ORDER_TERMS + 1))]);
+        assert!(e.too_many && e.details.contains("at most 100"), "{e:?}");
+        // columns, on_conflict
+        assert!(q(&[("columns", &list("a", MAX_COLUMNS))]).is_ok());
+        assert!(err(&[("columns", &list("a", MAX_COLUMNS + 1))]).too_many);
+        assert!(q(&[("on_conflict", &list("a", MAX_ON_CONFLICT))]).is_ok());
+        let e = err(&[("on_conflict", &list("a", MAX_ON_CONFLICT + 1))]);
+        assert_eq!(
+            e.details,
+            "too many names in on_conflict: at most 32 are allowed"
+        );
+        // Conditions: filters, logic-tree members (groups too), (any)/(all) elements.
+        let filters: Vec<(&str, &str)> = vec![("id", "eq.1"); MAX_CONDITIONS];
+        assert!(q(&filters).is_ok());
+        let filters: Vec<(&str, &str)> = vec![("id", "eq.1"); MAX_CONDITIONS + 1];
+        assert!(err(&filters).details.contains("too many conditions"));
+        let tree = format!("({})", list("id.eq.1", MAX_CONDITIONS - 1));
+        assert!(q(&[("or", &tree)]).is_ok());
+        let e = err(&[("or", &tree), ("id", "eq.1")]);
+        assert!(e.too_many && e.details.contains("at most 500"), "{e:?}");
+        let tree = format!("({})", list("id.eq.1", MAX_CONDITIONS + 1));
+        assert!(err(&[("or", &tree)]).too_many);
+        let any = format!("like(any).{{{}}}", list("a", 300));
+        assert!(err(&[("a", &any), ("b", &any)]).too_many);
+        // in.(...) values, over the whole query.
+        let half = format!("in.({})", list("1", MAX_LIST_ITEMS / 2));
+        assert!(q(&[("a", &half), ("b", &half)]).is_ok());
+        let e = err(&[("a", &half), ("b", &half), ("c", "in.(1)")]);
+        assert_eq!(
+            e.details,
+            "too many values in in.(...) lists: at most 10000 are allowed in one request"
+        );
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct ApiRequest {
 
 impl From<ParseError> for ApiError {
     fn from(e: ParseError) -> Self {
+        if e.too_many {
+            // Well-formed but too long: the message names the list and its limit.
+            return ApiError::bad_filter(e.details, None);
+        }
         ApiError::bad_filter(e.postgrest_message(), Some(e.details))
     }
 }
