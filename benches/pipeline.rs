@@ -195,8 +195,14 @@ fn parse(case: &Case, headers: &HeaderMap) -> ApiRequest {
 }
 
 fn read_plan(svc: &Arc<Service>, req: &ApiRequest) -> ReadPlan {
-    plan::read_plan(svc, &req.query, req.key.as_deref(), req.range)
-        .expect("the benchmark request plans")
+    plan::read_plan(
+        &Default::default(),
+        svc,
+        &req.query,
+        req.key.as_deref(),
+        req.range,
+    )
+    .expect("the benchmark request plans")
 }
 
 fn check_parsed(case: &Case, req: &ApiRequest) {
@@ -292,6 +298,7 @@ fn bench_plan(c: &mut Criterion) {
         g.bench_function(case.name, |b| {
             b.iter(|| {
                 black_box(plan::read_plan(
+                    black_box(&Default::default()),
                     black_box(&svc),
                     black_box(&req.query),
                     black_box(req.key.as_deref()),

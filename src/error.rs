@@ -54,6 +54,13 @@ pub enum ApiError {
         message: String,
         hint: Option<String>,
     },
+    /// More than one relationship matches an embed (PostgREST's PGRST201, status 300).
+    #[error("{message}")]
+    AmbiguousEmbed {
+        message: String,
+        details: Value,
+        hint: String,
+    },
     #[error("{message}")]
     RangeNotSatisfiable {
         message: String,
@@ -111,6 +118,7 @@ impl ApiError {
                 "unique_violation" | "foreign_key_violation" => 409,
                 _ => 400,
             },
+            ApiError::AmbiguousEmbed { .. } => 300,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } | ApiError::NotWritable { .. } => 405,
             ApiError::NotAcceptable { .. } => 406,
@@ -137,6 +145,7 @@ impl ApiError {
             ApiError::MaxAffected { .. } => "max_affected_exceeded",
             ApiError::KeyMismatch { .. } => "key_mismatch",
             ApiError::NoRelationship { .. } => "no_relationship",
+            ApiError::AmbiguousEmbed { .. } => "ambiguous_relationship",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -182,6 +191,7 @@ impl ApiError {
                 Value::Null,
             ),
             ApiError::NoRelationship { hint, .. } => (Value::Null, json!(hint)),
+            ApiError::AmbiguousEmbed { details, hint, .. } => (details.clone(), json!(hint)),
             ApiError::RangeNotSatisfiable { details, .. } => (json!(details), Value::Null),
             ApiError::NotAcceptable { details, .. } => (json!(details), Value::Null),
             ApiError::MethodNotAllowed { allow, .. } => {

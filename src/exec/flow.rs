@@ -158,14 +158,7 @@ fn all_columns(svc: &Service) -> Vec<Selected> {
 }
 
 fn read_plan(svc: &Arc<Service>, select: Vec<Selected>, filter: Option<Condition>) -> ReadPlan {
-    ReadPlan {
-        service: Arc::clone(svc),
-        select,
-        filter,
-        order: Vec::new(),
-        limit: None,
-        offset: 0,
-    }
+    ReadPlan::simple(svc, select, filter)
 }
 
 async fn count_where<T: WriteTx>(

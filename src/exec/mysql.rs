@@ -225,7 +225,11 @@ impl Executor for MySqlBackend {
             &MYSQL
         };
 
-        let mut session = format!("SET SESSION sql_mode = '{SQL_MODE}', time_zone = '+00:00'");
+        // group_concat_max_len bounds JSON_ARRAYAGG too: embedded arrays (SPEC 4.6) would
+        // be cut at its default of 1 MiB.
+        let mut session = format!(
+            "SET SESSION sql_mode = '{SQL_MODE}', time_zone = '+00:00', group_concat_max_len = 4294967295"
+        );
         let ms = request_timeout.as_millis();
         if ms > 0 {
             if mariadb {
@@ -1101,7 +1105,7 @@ async fn stream(
 ) -> ApiResult<Streamed> {
     let svc = &r.plan.service;
     let stmt = sql::select(ctx.dialect, &r.plan);
-    let enc = RowEncoder::for_selected(svc, r.format, &r.plan.select);
+    let enc = RowEncoder::for_read(&r.plan, r.format);
     let reported = known.and_then(|(t, report)| report.then_some(t));
     let ncols = enc.columns.len();
     let mut rows = query_of(&stmt).fetch(&mut *conn);

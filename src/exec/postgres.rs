@@ -364,7 +364,7 @@ fn plain_error(e: &sqlx::Error) -> String {
 fn read_statement(plan: &ReadPlan, count: bool, windowed: bool) -> (Statement, usize) {
     let d = &PgDialect;
     let inner = sql::select(d, plan);
-    let inner_columns = plan.select.len().max(1);
+    let inner_columns = plan.output_len().max(1);
     if !windowed && !count {
         return (inner, inner_columns);
     }
@@ -798,7 +798,7 @@ async fn stream_rows(
     // runs again with them (nothing has been sent yet).
     let mut windowed = !bounded || r.count;
     let (mut stmt, inner_columns) = read_statement(&r.plan, r.count, windowed);
-    let enc = RowEncoder::for_selected(&svc, r.format, &r.plan.select);
+    let enc = RowEncoder::for_read(&r.plan, r.format);
     let new_sink = |enc: RowEncoder,
                     head_tx: oneshot::Sender<ApiResult<Head>>,
                     chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,

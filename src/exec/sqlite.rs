@@ -241,6 +241,26 @@ fn regexp_function(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// `restable_base64(blob)`: the base64 text of a value, for BLOB columns inside embedded
+/// JSON (the SQLite dialect's `embed_value`), as the encoder writes them at the top level.
+fn base64_function(conn: &Connection) -> rusqlite::Result<()> {
+    use base64::Engine;
+    conn.create_scalar_function(
+        "restable_base64",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+            Ok(match ctx.get_raw(0) {
+                ValueRef::Null => None,
+                ValueRef::Text(t) | ValueRef::Blob(t) => Some(b64(t)),
+                ValueRef::Integer(i) => Some(b64(i.to_string().as_bytes())),
+                ValueRef::Real(f) => Some(b64(f.to_string().as_bytes())),
+            })
+        },
+    )
+}
+
 /// Process-wide SQLite settings; call before the process opens its first connection (the
 /// binary does so first thing in `main`; a library user may, or keep SQLite's defaults).
 ///
@@ -279,6 +299,7 @@ fn open_connection(path: &str, flags: OpenFlags, cache_mib: u32) -> rusqlite::Re
     conn.pragma_update(None, "cache_size", -i64::from(cache_mib) * 1024)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     regexp_function(&conn)?;
+    base64_function(&conn)?;
     Ok(conn)
 }
 
@@ -838,7 +859,7 @@ fn read_rows(
         })
         .map(|n| n.max(0) as u64)
     };
-    let enc = RowEncoder::for_selected(svc, r.format, &r.plan.select);
+    let enc = RowEncoder::for_read(&r.plan, r.format);
     let mut prepared = match prepare(conn, stmt) {
         Ok(p) => p,
         Err(e) => return fail(head_tx, e),
@@ -1210,7 +1231,7 @@ mod tests {
             let q = crate::request::parse_query(q).unwrap();
             sql::select(
                 &Sqlite,
-                &crate::plan::read_plan(&svc, &q, None, None).unwrap(),
+                &crate::plan::read_plan(&Default::default(), &svc, &q, None, None).unwrap(),
             )
         };
         let pages: Vec<Statement> = (0..20)

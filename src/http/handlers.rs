@@ -375,7 +375,7 @@ fn body_of(out: RowBody) -> Body {
 
 async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResult<Response> {
     let item = api.key.is_some();
-    let mut plan = plan::read_plan(svc, &api.query, api.key.as_deref(), api.range)?;
+    let mut plan = plan::read_plan(&state.cache, svc, &api.query, api.key.as_deref(), api.range)?;
     let format = if item && api.format == Format::Json {
         Format::Object
     } else {

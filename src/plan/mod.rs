@@ -3,6 +3,7 @@
 //! reaches SQL as an identifier. Plans know the schema cache, never SQL or HTTP.
 
 mod body;
+pub mod embed;
 pub mod value;
 pub mod write;
 
@@ -13,7 +14,8 @@ use crate::request::ast::{
     CmpOp, Direction, Filter, IsValue, LogicOp, LogicTree, Nulls, Operation, OrderTerm, Quantifier,
     QueryParams, SelectItem,
 };
-use crate::schema::{Service, ValueKind};
+use crate::schema::{SchemaCache, Service, ValueKind};
+pub use embed::{Embed, Link, Related, RelatedOrder};
 pub use value::SqlValue;
 
 /// A column of the service (index into `Service::columns`) and the key it is output under.
@@ -63,13 +65,18 @@ pub enum Condition {
         column: usize,
         value: SqlValue,
     },
+    /// A related row exists (`!inner`, `rel=not.is.null`); `Not` of it for `rel=is.null`.
+    Related(Box<Related>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderBy {
+    /// A column of the service, or of `related`'s service.
     pub column: usize,
     pub descending: bool,
     pub nulls_first: bool,
+    /// `order=rel(col)`: the column is a to-one embed's.
+    pub related: Option<Arc<RelatedOrder>>,
 }
 
 /// A read of one service.
@@ -81,12 +88,34 @@ pub struct ReadPlan {
     pub order: Vec<OrderBy>,
     pub limit: Option<u64>,
     pub offset: u64,
+    /// Related rows embedded in each row (SPEC 4.6).
+    pub embeds: Vec<Embed>,
+}
+
+impl ReadPlan {
+    /// A read of `select` columns of `svc` filtered by `filter`, in no particular order.
+    pub fn simple(svc: &Arc<Service>, select: Vec<Selected>, filter: Option<Condition>) -> Self {
+        ReadPlan {
+            service: Arc::clone(svc),
+            select,
+            filter,
+            order: Vec::new(),
+            limit: None,
+            offset: 0,
+            embeds: Vec::new(),
+        }
+    }
+
+    /// Columns in each row of the answer: the selected columns and the shown embeds.
+    pub fn output_len(&self) -> usize {
+        self.select.len() + self.embeds.iter().filter(|e| e.shown).count()
+    }
 }
 
 /// The longest regular expression accepted in `match`/`imatch`.
 const MAX_REGEX_LEN: usize = 1000;
 
-fn unknown_column(svc: &Service, name: &str) -> ApiError {
+pub(crate) fn unknown_column(svc: &Service, name: &str) -> ApiError {
     ApiError::UnknownColumn {
         service: svc.name.clone(),
         column: name.to_string(),
@@ -101,8 +130,32 @@ pub fn column_index(svc: &Service, name: &str) -> ApiResult<usize> {
 /// `select=` -> the output columns (all visible columns when absent or `*`). Each output
 /// name appears once, where it first appears: `select=id,id` and `select=*,id` give one
 /// `id` key (PostgREST writes the key twice, which most JSON parsers read as one anyway),
-/// and `select=x:id,x:name` gives `x` from `id`.
+/// and `select=x:id,x:name` gives `x` from `id`. Embeds are refused (a write's answer).
 pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult<Vec<Selected>> {
+    if let Some(SelectItem::Embed { relation, .. }) = select
+        .unwrap_or_default()
+        .iter()
+        .find(|i| matches!(i, SelectItem::Embed { .. }))
+    {
+        return Err(ApiError::NoRelationship {
+            message: format!(
+                "embedding '{relation}' in the answer of a write is not supported yet"
+            ),
+            hint: Some(format!(
+                "select the columns of '{}' only, and read the related rows with a GET",
+                svc.name
+            )),
+        });
+    }
+    select_level(svc, select).map(|(s, _)| s)
+}
+
+/// The columns of one `select` level, and for each embed item (in order) the number of
+/// columns before it.
+fn select_level(
+    svc: &Service,
+    select: Option<&[SelectItem]>,
+) -> ApiResult<(Vec<Selected>, Vec<usize>)> {
     let all = || {
         svc.columns.iter().enumerate().map(|(i, c)| Selected {
             column: i,
@@ -110,9 +163,10 @@ pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult
         })
     };
     let Some(items) = select else {
-        return Ok(all().collect());
+        return Ok((all().collect(), Vec::new()));
     };
     let mut out: Vec<Selected> = Vec::with_capacity(items.len());
+    let mut positions = Vec::new();
     let mut star = false;
     for item in items {
         match item {
@@ -142,18 +196,10 @@ pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult
                     });
                 }
             }
-            SelectItem::Embed { relation, .. } => {
-                return Err(ApiError::NoRelationship {
-                    message: format!(
-                        "Could not find a relationship between '{}' and '{relation}'",
-                        svc.name
-                    ),
-                    hint: Some("embedding related rows is not available yet".into()),
-                });
-            }
+            SelectItem::Embed { .. } => positions.push(out.len()),
         }
     }
-    Ok(out)
+    Ok((out, positions))
 }
 
 fn require_kind(
@@ -260,6 +306,42 @@ fn single_condition(svc: &Service, column: usize, op: CmpOp, raw: &str) -> ApiRe
 
 /// One filter -> a condition on `svc`.
 pub fn filter_condition(svc: &Service, f: &Filter) -> ApiResult<Condition> {
+    filter_condition_in(svc, f, &[])
+}
+
+/// One filter -> a condition on `svc`, whose embeds at this level are `embeds`: a filter
+/// on an embed's name (`tracks=not.is.null`) asks for related rows.
+pub(crate) fn filter_condition_in(
+    svc: &Service,
+    f: &Filter,
+    embeds: &[Embed],
+) -> ApiResult<Condition> {
+    if svc.column_index(&f.column).is_none() {
+        if let Some(e) = embed::find(embeds, &f.column) {
+            let exists = match &f.operation {
+                Operation::Is(IsValue::Null) => false,
+                Operation::Is(IsValue::NotNull) => true,
+                _ => {
+                    return Err(ApiError::bad_filter(
+                        format!(
+                            "only is.null or not.is.null filters are allowed on the embedded resource '{}'",
+                            f.column
+                        ),
+                        Some(format!(
+                            "filter the embedded rows with {}.<column>=<op>.<value>",
+                            f.column
+                        )),
+                    ))
+                }
+            };
+            let cond = embed::related_condition(e);
+            return Ok(if exists != f.negated {
+                cond
+            } else {
+                Condition::Not(Box::new(cond))
+            });
+        }
+    }
     let column = column_index(svc, &f.column)?;
     let cond = match &f.operation {
         Operation::Compare { op, value } => single_condition(svc, column, *op, value)?,
@@ -339,9 +421,9 @@ pub fn filter_condition(svc: &Service, f: &Filter) -> ApiResult<Condition> {
     })
 }
 
-fn tree_condition(svc: &Service, tree: &LogicTree) -> ApiResult<Condition> {
+fn tree_condition_in(svc: &Service, tree: &LogicTree, embeds: &[Embed]) -> ApiResult<Condition> {
     match tree {
-        LogicTree::Filter(f) => filter_condition(svc, f),
+        LogicTree::Filter(f) => filter_condition_in(svc, f, embeds),
         LogicTree::Group {
             op,
             negated,
@@ -349,7 +431,7 @@ fn tree_condition(svc: &Service, tree: &LogicTree) -> ApiResult<Condition> {
         } => {
             let parts = children
                 .iter()
-                .map(|c| tree_condition(svc, c))
+                .map(|c| tree_condition_in(svc, c, embeds))
                 .collect::<ApiResult<Vec<_>>>()?;
             let group = match op {
                 LogicOp::And => Condition::And(parts),
@@ -364,7 +446,7 @@ fn tree_condition(svc: &Service, tree: &LogicTree) -> ApiResult<Condition> {
     }
 }
 
-fn not_embedded(name: &str) -> ApiError {
+pub(crate) fn not_embedded(name: &str) -> ApiError {
     ApiError::bad_filter(
         format!("'{name}' is not an embedded resource in this request"),
         Some(format!(
@@ -386,7 +468,7 @@ pub fn root_condition(svc: &Service, q: &QueryParams) -> ApiResult<Option<Condit
         if let Some(first) = path.first() {
             return Err(not_embedded(first));
         }
-        parts.push(tree_condition(svc, tree)?);
+        parts.push(tree_condition_in(svc, tree, &[])?);
     }
     Ok(match parts.len() {
         0 => None,
@@ -434,12 +516,19 @@ pub fn key_condition(svc: &Service, key: &[String]) -> ApiResult<Condition> {
 }
 
 fn order_terms(svc: &Service, terms: &[OrderTerm]) -> ApiResult<Vec<OrderBy>> {
+    order_terms_in(svc, terms, &[])
+}
+
+fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiResult<Vec<OrderBy>> {
     let mut out = Vec::with_capacity(terms.len() + svc.primary_key.len());
     for t in terms {
-        if let Some(rel) = &t.relation {
-            return Err(not_embedded(rel));
-        }
-        let column = column_index(svc, &t.column)?;
+        let (column, related) = match &t.relation {
+            Some(rel) => {
+                let (column, _, r) = embed::related_order(embeds, rel, &t.column)?;
+                (column, Some(Arc::new(r)))
+            }
+            None => (column_index(svc, &t.column)?, None),
+        };
         let descending = t.direction == Some(Direction::Desc);
         // PostgreSQL's defaults on every backend: NULLs last ascending, first descending.
         let nulls_first = match t.nulls {
@@ -451,16 +540,21 @@ fn order_terms(svc: &Service, terms: &[OrderTerm]) -> ApiResult<Vec<OrderBy>> {
             column,
             descending,
             nulls_first,
+            related,
         });
     }
     // The key breaks ties, so pages are stable and every backend returns the same order.
     for name in &svc.primary_key {
         if let Some(column) = svc.column_index(name) {
-            if !out.iter().any(|o| o.column == column) {
+            if !out
+                .iter()
+                .any(|o| o.column == column && o.related.is_none())
+            {
                 out.push(OrderBy {
                     column,
                     descending: false,
                     nulls_first: false,
+                    related: None,
                 });
             }
         }
@@ -488,16 +582,11 @@ pub fn resolve_page(
 ) -> ApiResult<(Option<u64>, u64)> {
     let mut limit = None;
     let mut offset = 0u64;
-    for (path, n) in &q.limit {
-        if let Some(first) = path.first() {
-            return Err(not_embedded(first));
-        }
+    // Embeds' own limits and offsets (`tracks.limit=3`) belong to their plans.
+    for (_, n) in q.limit.iter().filter(|(path, _)| path.is_empty()) {
         limit = Some(*n);
     }
-    for (path, n) in &q.offset {
-        if let Some(first) = path.first() {
-            return Err(not_embedded(first));
-        }
+    for (_, n) in q.offset.iter().filter(|(path, _)| path.is_empty()) {
         offset = *n;
     }
     if let Some((lower, upper)) = range {
@@ -518,28 +607,73 @@ pub fn resolve_page(
     Ok((limit, offset))
 }
 
-/// `GET /{service}` (or `/{service}/{key}` when `key` is given).
-pub fn read_plan(
+/// The plan of one level of a read: `svc` with the `select` items given, and the
+/// filters, logic trees, order, limit and offset the request gives for `path` (empty for
+/// the root). `relation` is the name an embed was asked for by (for its parameters).
+fn level_plan(
+    cache: &SchemaCache,
     svc: &Arc<Service>,
+    items: Option<&[SelectItem]>,
     q: &QueryParams,
-    key: Option<&[String]>,
-    range: Option<(u64, Option<u64>)>,
+    path: &[String],
+    relation: Option<&str>,
+    budget: &mut embed::Budget,
 ) -> ApiResult<ReadPlan> {
-    let select = resolve_select(svc, q.select.as_deref())?;
-    let mut filter = root_condition(svc, q)?;
-    if let Some(key) = key {
-        let kc = key_condition(svc, key)?;
-        filter = Some(match filter {
-            Some(f) => Condition::And(vec![kc, f]),
-            None => kc,
-        });
-    }
-    let order = resolve_order(svc, q)?;
-    let (limit, offset) = if key.is_some() {
-        (None, 0)
-    } else {
-        resolve_page(svc, q, range)?
+    let (select, positions) = select_level(svc, items)?;
+    let embeds = match items {
+        Some(items) => embed::resolve(cache, svc, items, q, path, budget, &positions)?,
+        None => Vec::new(),
     };
+    // A parameter's path names an embed by its output name, or by the relation's name.
+    let here = |p: &[String]| -> bool {
+        p.len() == path.len()
+            && p.iter().zip(path).enumerate().all(|(i, (a, b))| {
+                a == b || (i + 1 == path.len() && relation.is_some_and(|r| r == a))
+            })
+    };
+    let mut parts = Vec::new();
+    for (p, f) in &q.filters {
+        if here(p) {
+            parts.push(filter_condition_in(svc, f, &embeds)?);
+        }
+    }
+    for (p, tree) in &q.logic {
+        if here(p) {
+            parts.push(tree_condition_in(svc, tree, &embeds)?);
+        }
+    }
+    if let Some(items) = items {
+        parts.extend(embed::inner_conditions(items, &embeds));
+    }
+    let filter = match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(Condition::And(parts)),
+    };
+    let mut terms: &[OrderTerm] = &[];
+    for (p, t) in &q.order {
+        if here(p) {
+            terms = t;
+        }
+    }
+    let order = order_terms_in(svc, terms, &embeds)?;
+    let mut limit = None;
+    let mut offset = 0;
+    if !path.is_empty() {
+        for (p, n) in &q.limit {
+            if here(p) {
+                limit = Some(*n);
+            }
+        }
+        for (p, n) in &q.offset {
+            if here(p) {
+                offset = *n;
+            }
+        }
+        if svc.max_rows > 0 {
+            limit = Some(limit.map_or(svc.max_rows, |l| l.min(svc.max_rows)));
+        }
+    }
     Ok(ReadPlan {
         service: Arc::clone(svc),
         select,
@@ -547,5 +681,56 @@ pub fn read_plan(
         order,
         limit,
         offset,
+        embeds,
     })
+}
+
+/// Every parameter path must name embeds of the request (by output or relation name).
+fn check_paths(plan: &ReadPlan, q: &QueryParams) -> ApiResult<()> {
+    let paths = q
+        .filters
+        .iter()
+        .map(|(p, _)| p)
+        .chain(q.logic.iter().map(|(p, _)| p))
+        .chain(q.order.iter().map(|(p, _)| p))
+        .chain(q.limit.iter().map(|(p, _)| p))
+        .chain(q.offset.iter().map(|(p, _)| p));
+    for p in paths {
+        let mut embeds = &plan.embeds;
+        for name in p {
+            match embed::find(embeds, name) {
+                Some(e) => embeds = &e.plan.embeds,
+                None => return Err(not_embedded(name)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `GET /{service}` (or `/{service}/{key}` when `key` is given).
+pub fn read_plan(
+    cache: &SchemaCache,
+    svc: &Arc<Service>,
+    q: &QueryParams,
+    key: Option<&[String]>,
+    range: Option<(u64, Option<u64>)>,
+) -> ApiResult<ReadPlan> {
+    let mut budget = embed::Budget::new();
+    let mut plan = level_plan(cache, svc, q.select.as_deref(), q, &[], None, &mut budget)?;
+    check_paths(&plan, q)?;
+    if let Some(key) = key {
+        let kc = key_condition(svc, key)?;
+        plan.filter = Some(match plan.filter.take() {
+            Some(f) => Condition::And(vec![kc, f]),
+            None => kc,
+        });
+    }
+    let (limit, offset) = if key.is_some() {
+        (None, 0)
+    } else {
+        resolve_page(svc, q, range)?
+    };
+    plan.limit = limit;
+    plan.offset = offset;
+    Ok(plan)
 }

@@ -118,19 +118,14 @@ pub struct OutColumn {
     pub unknown_type: bool,
     /// Digits after the point for `NUMERIC(p,s)`.
     pub scale: Option<usize>,
+    /// An embed: JSON text the database built, written without its whitespace.
+    pub embedded: bool,
     /// `{"name":` or `,"name":` precomputed.
     json_key: String,
     csv_name: String,
 }
 
-/// Scale of `NUMERIC(p,s)` / `DECIMAL(p,s)`.
-pub fn decimal_scale(declared: &str) -> Option<usize> {
-    let open = declared.find('(')?;
-    let close = declared[open..].find(')')? + open;
-    let inner = &declared[open + 1..close];
-    let (_, s) = inner.split_once(',')?;
-    s.trim().parse().ok()
-}
+pub use crate::schema::types::decimal_scale;
 
 /// The columns of one response, in output order.
 #[derive(Debug, Clone)]
@@ -160,11 +155,42 @@ pub fn out_columns<'a>(
                 } else {
                     None
                 },
+                embedded: false,
                 json_key,
                 csv_name: name.to_string(),
             }
         })
         .collect()
+}
+
+/// The compact form of JSON text the database wrote (PostgreSQL's `json_agg` puts `, \n `
+/// between elements, MariaDB a space after every `:` and `,`): whitespace outside strings
+/// dropped, so every backend answers the same bytes.
+fn write_compact_json(out: &mut Vec<u8>, text: &[u8]) {
+    out.reserve(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text {
+        if in_string {
+            out.push(b);
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else {
+            match b {
+                b' ' | b'\n' | b'\r' | b'\t' => {}
+                b'"' => {
+                    in_string = true;
+                    out.push(b);
+                }
+                _ => out.push(b),
+            }
+        }
+    }
 }
 
 impl RowEncoder {
@@ -175,6 +201,30 @@ impl RowEncoder {
         RowEncoder {
             format,
             columns: out_columns(columns),
+        }
+    }
+
+    /// The encoder of a read's rows: its columns and embeds, in output order.
+    pub fn for_read(plan: &crate::plan::ReadPlan, format: Format) -> Self {
+        if plan.embeds.is_empty() {
+            return Self::for_selected(&plan.service, format, &plan.select);
+        }
+        let svc = &plan.service;
+        let outputs = crate::plan::embed::outputs(plan);
+        let json = Column::plain("", "json", ValueKind::Json);
+        let mut columns: Vec<OutColumn> = out_columns(outputs.iter().map(|o| match o {
+            crate::plan::embed::Output::Column(s) => {
+                (s.output.as_str(), &svc.columns[s.column].column)
+            }
+            crate::plan::embed::Output::Embed(e) => (e.output.as_str(), &json),
+        }))
+        .to_vec();
+        for (c, o) in columns.iter_mut().zip(&outputs) {
+            c.embedded = matches!(o, crate::plan::embed::Output::Embed(_));
+        }
+        RowEncoder {
+            format,
+            columns: columns.into(),
         }
     }
 
@@ -333,6 +383,8 @@ fn timestamp_text(out: &mut Vec<u8>, s: &str) {
 fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
     match (c.kind, cell) {
         (_, Cell::Null) => out.extend_from_slice(b"null"),
+        (_, Cell::Text(t)) if c.embedded => write_compact_json(out, t.as_bytes()),
+        (_, Cell::Bytes(t)) if c.embedded => write_compact_json(out, t),
         (_, t @ (Cell::Date(_) | Cell::Timestamp(..))) => {
             out.push(b'"');
             time_text(out, &t);

@@ -157,6 +157,15 @@ impl TypeName {
     }
 }
 
+/// Scale of `NUMERIC(p,s)` / `DECIMAL(p,s)`.
+pub fn decimal_scale(declared: &str) -> Option<usize> {
+    let open = declared.find('(')?;
+    let close = declared[open..].find(')')? + open;
+    let inner = &declared[open + 1..close];
+    let (_, s) = inner.split_once(',')?;
+    s.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! parameter limits) sits behind the `Dialect` trait; the builders here are shared. Knows
 //! SQL, never HTTP. Identifiers come only from the schema cache and are always quoted.
 
+pub mod embed;
 pub mod mysql;
 pub mod postgres;
 mod shape;
@@ -15,6 +16,7 @@ use crate::plan::{Condition, OrderBy, ReadPlan, Selected, SqlValue};
 use crate::request::ast::CmpOp;
 use crate::request::prefer::Resolution;
 use crate::schema::{Column, Service};
+use embed::{EmbedSql, Parent};
 
 /// SQL text and its parameters, in placeholder order.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +98,18 @@ pub trait Dialect: Send + Sync {
     ) -> bool {
         false
     }
+    /// Embedding (`sql/embed.rs`): the value of `column` (of the table in scope) inside an
+    /// embedded JSON object, the way the response encoder writes it at the top level.
+    fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
+        b.ident(&column.name);
+    }
+    /// The JSON of embed `e` for the row in scope, as an expression: an object or NULL
+    /// (to-one), an array of objects, `[]` when none (to-many).
+    fn embed(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>);
+    /// An embed as an item of a statement's own select list (text for the decoder).
+    fn embed_column(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
+        self.embed(b, e);
+    }
     /// The upsert tail of an INSERT: standard `ON CONFLICT (...) DO UPDATE SET c =
     /// EXCLUDED.c` / `DO NOTHING` (SQLite, PostgreSQL); MySQL overrides it.
     fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
@@ -133,6 +147,10 @@ pub struct Builder<'d> {
     /// parameters are collected.
     text: bool,
     single_use: bool,
+    /// The table in scope is an embed's alias (`_e<n>`), not the statement's own table.
+    pub scope: Option<u32>,
+    /// Aliases handed out so far (`_e1`, `_e2`, ...).
+    aliases: u32,
 }
 
 impl<'d> Builder<'d> {
@@ -143,6 +161,8 @@ impl<'d> Builder<'d> {
             dialect,
             text: true,
             single_use: false,
+            scope: None,
+            aliases: 0,
         }
     }
 
@@ -154,7 +174,21 @@ impl<'d> Builder<'d> {
             dialect,
             text: false,
             single_use: false,
+            scope: None,
+            aliases: 0,
         }
+    }
+
+    /// A number for a new table alias, unique in the statement.
+    pub fn next_alias(&mut self) -> u32 {
+        self.aliases += 1;
+        self.aliases
+    }
+
+    /// What an ORDER BY term sorts by (dialects call this from `order_term`): the column
+    /// qualified by its table, or a to-one related row's column (`order=rel(col)`).
+    pub fn order_target(&mut self, svc: &Service, column: &Column, o: &OrderBy) {
+        embed::order_target(self, svc, column, o);
     }
 
     pub fn push(&mut self, s: &str) {
@@ -210,9 +244,13 @@ impl<'d> Builder<'d> {
         self.params.push(v);
     }
 
-    /// `"table"."column"`: unambiguous in ORDER BY even when the select list casts.
+    /// `"table"."column"`: unambiguous in ORDER BY even when the select list casts (an
+    /// embed's alias instead of the table within an embed).
     pub fn qualified(&mut self, svc: &Service, column: &str) {
-        self.table(svc);
+        match self.scope {
+            Some(n) => embed::alias(self, 'e', n),
+            None => self.table(svc),
+        }
         self.push(".");
         self.ident(column);
     }
@@ -347,6 +385,7 @@ pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
             let d = b.dialect;
             d.is_distinct(b, &svc.columns[*column], value.clone())
         }
+        Condition::Related(r) => embed::exists(b, svc, r),
     }
 }
 
@@ -440,22 +479,30 @@ fn write_select(b: &mut Builder<'_>, plan: &ReadPlan) {
     let svc = &plan.service;
     let d = b.dialect;
     b.push("SELECT ");
-    if plan.select.is_empty() {
+    if plan.output_len() == 0 {
         b.push("1");
-    } else {
+    } else if plan.embeds.is_empty() {
         b.output_list(svc, plan.select.iter().map(|s| s.column));
+    } else {
+        for (n, o) in crate::plan::embed::outputs(plan).into_iter().enumerate() {
+            if n > 0 {
+                b.push(", ");
+            }
+            match o {
+                crate::plan::embed::Output::Column(s) => d.select_column(b, &svc.columns[s.column]),
+                crate::plan::embed::Output::Embed(e) => {
+                    let e = EmbedSql::new(b, e, Parent::Table(svc));
+                    d.embed_column(b, &e);
+                }
+            }
+        }
     }
     b.push(" FROM ");
     b.table(svc);
     where_clause(b, svc, plan.filter.as_ref());
     if !plan.order.is_empty() {
         b.push(" ORDER BY ");
-        for (n, o) in plan.order.iter().enumerate() {
-            if n > 0 {
-                b.push(", ");
-            }
-            d.order_term(b, svc, &svc.columns[o.column], o);
-        }
+        embed::order_list(b, svc, &plan.order);
     }
     d.limit_offset(b, plan.limit, plan.offset);
 }

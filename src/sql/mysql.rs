@@ -4,6 +4,7 @@
 //! where the server has it (MariaDB >= 10.5: INSERT and DELETE; MySQL: none). Knows SQL
 //! text, never a connection: the executor picks one of the two values at connect time.
 
+use super::embed::{EmbedSql, Field};
 use super::{Builder, Dialect, WriteKind};
 use crate::plan::write::OnConflict;
 use crate::plan::{OrderBy, SqlValue};
@@ -89,6 +90,90 @@ impl MySql {
 }
 
 impl Dialect for MySql {
+    fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
+        match column.kind {
+            ValueKind::Boolean => {
+                b.push("JSON_EXTRACT(CASE WHEN ");
+                b.ident(&column.name);
+                b.push(" IS NULL THEN 'null' WHEN ");
+                b.ident(&column.name);
+                b.push(" THEN 'true' ELSE 'false' END, '$')");
+            }
+            ValueKind::Json => {
+                b.push("JSON_EXTRACT(");
+                b.ident(&column.name);
+                b.push(", '$')");
+            }
+            ValueKind::Bytes => {
+                b.push("REPLACE(TO_BASE64(");
+                b.ident(&column.name);
+                b.push("), CHAR(10), '')");
+            }
+            ValueKind::Timestamp | ValueKind::TimestampTz => {
+                // ISO-8601 wants a `T` where MySQL writes a space.
+                b.push("REPLACE(");
+                self.select_column(b, column);
+                b.push(", ' ', 'T')");
+            }
+            _ => self.select_column(b, column),
+        }
+    }
+
+    fn embed(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
+        if e.count() {
+            b.push("(SELECT JSON_ARRAY(JSON_OBJECT('count', COUNT(*)))");
+            e.from_where(b);
+            b.push(")");
+            return;
+        }
+        let object = |b: &mut Builder<'_>| {
+            b.push("JSON_OBJECT(");
+            for (i, f) in e.fields().iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                match f {
+                    Field::Column { key, column } => {
+                        b.param(SqlValue::Text(key.to_string()));
+                        b.push(", ");
+                        self.embed_value(b, column);
+                    }
+                    Field::Embed { key, embed } => {
+                        b.param(SqlValue::Text(key.to_string()));
+                        // A subquery's JSON is text to JSON_OBJECT unless re-read as JSON.
+                        b.push(", JSON_EXTRACT(");
+                        e.nested(b, embed);
+                        b.push(", '$')");
+                    }
+                }
+            }
+            b.push(")");
+        };
+        if e.many() {
+            // MariaDB orders and pages inside the aggregate (a derived table cannot see
+            // the parent row).
+            b.push("COALESCE((SELECT JSON_ARRAYAGG(");
+            object(b);
+            e.order_by(b);
+            if e.limit().is_some() || e.offset() > 0 {
+                b.push(" LIMIT ");
+                b.push(&e.limit().unwrap_or(u64::MAX >> 1).to_string());
+                if e.offset() > 0 {
+                    b.push(" OFFSET ");
+                    b.push(&e.offset().to_string());
+                }
+            }
+            b.push(")");
+            e.from_where(b);
+            b.push("), JSON_ARRAY())");
+        } else {
+            b.push("(SELECT ");
+            object(b);
+            e.from_where(b);
+            b.push(" LIMIT 1)");
+        }
+    }
+
     fn shape_tag(&self) -> u32 {
         3 + u32::from(self.returning_insert_delete)
     }
@@ -178,14 +263,14 @@ impl Dialect for MySql {
     fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
         // MySQL sorts NULL as the smallest value and has no NULLS FIRST/LAST.
         if column.nullable {
-            b.qualified(svc, &column.name);
+            b.order_target(svc, column, o);
             b.push(if o.nulls_first {
                 " IS NULL DESC, "
             } else {
                 " IS NULL ASC, "
             });
         }
-        b.qualified(svc, &column.name);
+        b.order_target(svc, column, o);
         b.push(if o.descending { " DESC" } else { " ASC" });
     }
 

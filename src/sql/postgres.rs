@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::embed::{alias, EmbedSql, Field};
 use super::{Builder, Dialect};
 use crate::plan::{OrderBy, SqlValue};
 use crate::schema::{Column, Service, ValueKind};
@@ -183,6 +184,77 @@ impl Postgres {
 }
 
 impl Dialect for Postgres {
+    fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
+        // Inside a row that row_to_json / json_agg encode with to_json, which writes every
+        // known type as the encoder does; bytea as base64 and unknown types as text need
+        // saying.
+        match column.kind {
+            ValueKind::Bytes => {
+                b.push("translate(encode(");
+                b.ident(&column.name);
+                b.push(", 'base64'), E'\\n', '')");
+            }
+            _ if column.unknown_type => {
+                b.ident(&column.name);
+                b.push("::text");
+            }
+            _ => b.ident(&column.name),
+        }
+    }
+
+    fn embed(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
+        if e.count() {
+            b.push("(SELECT json_build_array(json_build_object('count', count(*)))");
+            e.from_where(b);
+            b.push(")");
+            return;
+        }
+        // The row of a derived table, whose column names are the keys.
+        let row = |b: &mut Builder<'_>| {
+            b.push("(SELECT ");
+            for (i, f) in e.fields().iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                let key = match f {
+                    Field::Column { key, column } => {
+                        self.embed_value(b, column);
+                        key
+                    }
+                    Field::Embed { key, embed } => {
+                        e.nested(b, embed);
+                        key
+                    }
+                };
+                b.push(" AS ");
+                b.ident(key);
+            }
+            e.from_where(b);
+        };
+        if e.many() {
+            b.push("(SELECT coalesce(json_agg(");
+            alias(b, 'x', e.n);
+            b.push("), '[]') FROM ");
+            row(b);
+            e.order_by(b);
+            self.limit_offset(b, e.limit(), e.offset());
+        } else {
+            b.push("(SELECT row_to_json(");
+            alias(b, 'x', e.n);
+            b.push(") FROM ");
+            row(b);
+            b.push(" LIMIT 1");
+        }
+        b.push(") AS ");
+        alias(b, 'x', e.n);
+        b.push(")");
+    }
+
+    fn embed_column(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
+        self.embed(b, e);
+        b.push("::text");
+    }
+
     fn shape_tag(&self) -> u32 {
         2
     }
@@ -295,7 +367,7 @@ impl Dialect for Postgres {
     fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
         // Qualified: a bare name would sort by the select list's cast output instead of
         // the column, and miss its index.
-        b.qualified(svc, &column.name);
+        b.order_target(svc, column, o);
         b.push(if o.descending { " DESC" } else { " ASC" });
         // PostgreSQL's default is NULLS LAST ascending and NULLS FIRST descending; say so
         // only when asked for the other one (a plain index serves the default order).

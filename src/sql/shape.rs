@@ -82,6 +82,10 @@ fn finish(k: Vec<u32>) -> Option<Vec<u32>> {
 /// operators, value types, list lengths), its order, and whether it has a limit and an
 /// offset. None when too long to keep.
 pub(super) fn read(d: &dyn Dialect, kind: Kind, plan: &ReadPlan) -> Option<Vec<u32>> {
+    if !plan.embeds.is_empty() || plan.order.iter().any(|o| o.related.is_some()) {
+        // Built each time (an embed's shape is a tree of plans).
+        return None;
+    }
     let mut k = start(d, kind);
     if let Kind::Select = kind {
         k.push(index(plan.select.len()));
@@ -114,6 +118,8 @@ fn condition(k: &mut Vec<u32>, c: &Condition) {
         return;
     }
     match c {
+        // A related row's condition is a tree of its own: never cached (too long a key).
+        Condition::Related(_) => k.resize(MAX_KEY_LEN + 1, u32::MAX),
         Condition::And(parts) | Condition::Or(parts) => {
             k.push(if matches!(c, Condition::And(_)) { 1 } else { 2 });
             k.push(index(parts.len()));
@@ -199,7 +205,7 @@ mod tests {
 
     fn select(d: &dyn Dialect, svc: &Arc<Service>, query: &str) -> sql::Statement {
         let q = parse_query(query).expect("query");
-        let plan = read_plan(svc, &q, None, None).expect("plan");
+        let plan = read_plan(&Default::default(), svc, &q, None, None).expect("plan");
         let stmt = sql::select(d, &plan);
         assert_eq!(stmt, sql::build_select(d, &plan), "{query}");
         stmt

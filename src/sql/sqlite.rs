@@ -2,9 +2,10 @@
 //! case-sensitive `like`, a Rust `regexp()` function (registered by the executor) for
 //! `ilike`/`match`/`imatch`, explicit `NULLS FIRST/LAST`, `ON CONFLICT` upserts.
 
+use super::embed::{alias, EmbedSql, Field};
 use super::{Builder, Dialect};
 use crate::plan::{OrderBy, SqlValue};
-use crate::schema::{Column, Service};
+use crate::schema::{Column, Service, ValueKind};
 
 pub struct Sqlite;
 
@@ -62,6 +63,140 @@ pub fn like_to_regex(pattern: &str) -> String {
 }
 
 impl Dialect for Sqlite {
+    fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
+        let c = |b: &mut Builder<'_>| b.ident(&column.name);
+        match column.kind {
+            ValueKind::Boolean => {
+                b.push("CASE WHEN ");
+                c(b);
+                b.push(" IS NULL THEN NULL WHEN ");
+                c(b);
+                b.push(" THEN json('true') ELSE json('false') END");
+            }
+            ValueKind::Decimal => {
+                // Numbers SQLite holds as INTEGER or REAL get the declared scale, digits
+                // stored as a BLOB are the exact decimal (as the encoder writes them).
+                b.push("CASE typeof(");
+                c(b);
+                b.push(")");
+                if let Some(scale) = crate::schema::types::decimal_scale(&column.declared_type) {
+                    b.push(" WHEN 'integer' THEN json(printf('%.");
+                    b.number(scale.min(30) as i64);
+                    b.push("f', ");
+                    c(b);
+                    b.push(")) WHEN 'real' THEN json(printf('%.");
+                    b.number(scale.min(30) as i64);
+                    b.push("f', ");
+                    c(b);
+                    b.push("))");
+                }
+                b.push(" WHEN 'blob' THEN json(CAST(");
+                c(b);
+                b.push(" AS TEXT)) ELSE ");
+                c(b);
+                b.push(" END");
+            }
+            ValueKind::Timestamp | ValueKind::TimestampTz => {
+                // Stored as `YYYY-MM-DD HH:MM:SS`; ISO-8601 wants a `T`.
+                b.push("CASE WHEN substr(");
+                c(b);
+                b.push(", 11, 1) = ' ' THEN substr(");
+                c(b);
+                b.push(", 1, 10) || 'T' || substr(");
+                c(b);
+                b.push(", 12) ELSE ");
+                c(b);
+                b.push(" END");
+            }
+            ValueKind::Json => {
+                b.push("CASE WHEN json_valid(");
+                c(b);
+                b.push(") THEN json(");
+                c(b);
+                b.push(") ELSE ");
+                c(b);
+                b.push(" END");
+            }
+            ValueKind::Bytes => {
+                b.push("restable_base64(");
+                c(b);
+                b.push(")");
+            }
+            _ => c(b),
+        }
+    }
+
+    fn embed(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
+        if e.count() {
+            b.push("(SELECT json_array(json_object('count', count(*)))");
+            e.from_where(b);
+            b.push(")");
+            return;
+        }
+        let object = |b: &mut Builder<'_>| {
+            // json_object takes at most 127 arguments: keys past the first 60 are added
+            // with json_insert, which keeps their order.
+            let fields = e.fields();
+            let extra = fields.len().saturating_sub(60);
+            for _ in 0..extra {
+                b.push("json_insert(");
+            }
+            b.push("json_object(");
+            for (i, f) in fields.iter().enumerate() {
+                let (key, value) = match f {
+                    Field::Column { key, .. } | Field::Embed { key, .. } => (*key, f),
+                };
+                if i == 60 {
+                    b.push(")");
+                }
+                if i > 0 {
+                    b.push(", ");
+                }
+                if i >= 60 {
+                    let mut path = String::from("$.\"");
+                    path.push_str(&key.replace('"', ""));
+                    path.push('"');
+                    b.param(SqlValue::Text(path));
+                } else {
+                    b.param(SqlValue::Text(key.to_string()));
+                }
+                b.push(", ");
+                match value {
+                    Field::Column { column, .. } => self.embed_value(b, column),
+                    Field::Embed { embed, .. } => {
+                        b.push("json(");
+                        e.nested(b, embed);
+                        b.push(")");
+                    }
+                }
+                if i >= 60 {
+                    b.push(")");
+                }
+            }
+            if fields.len() <= 60 {
+                b.push(")");
+            }
+        };
+        if e.many() {
+            b.push("(SELECT json_group_array(json(");
+            alias(b, 'x', e.n);
+            b.push(".\"j\")) FROM (SELECT ");
+            object(b);
+            b.push(" AS \"j\"");
+            e.from_where(b);
+            e.order_by(b);
+            self.limit_offset(b, e.limit(), e.offset());
+            b.push(") AS ");
+            alias(b, 'x', e.n);
+            b.push(")");
+        } else {
+            b.push("(SELECT ");
+            object(b);
+            e.from_where(b);
+            b.push(" LIMIT 1)");
+        }
+    }
+
     fn shape_tag(&self) -> u32 {
         1
     }
@@ -124,7 +259,7 @@ impl Dialect for Sqlite {
     }
 
     fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
-        b.qualified(svc, &column.name);
+        b.order_target(svc, column, o);
         b.push(if o.descending { " DESC" } else { " ASC" });
         // SQLite sorts NULL as the smallest value; say where NULLs go when there can be any.
         if column.nullable {

@@ -415,6 +415,8 @@ impl TestServer {
         let base = format!("http://{}", running.addr);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // A 300 (an ambiguous embed) is an answer to check, not a redirect.
+            .max_redirects(0)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();

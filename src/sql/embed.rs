@@ -1,0 +1,274 @@
+//! Embedded rows in the statement of a read (SPEC 4.6). Each embed is a correlated
+//! subquery of the select list that the database turns into JSON: an object (or NULL) for
+//! a to-one embed, an array of objects for a to-many one. One statement answers a request
+//! whatever the number of parents, and the parents stream as any other rows. This file
+//! writes what is the same everywhere (how a child is linked to its parent, its filter,
+//! order and paging, nesting); the JSON functions are each dialect's (`Dialect::embed`).
+//! Knows SQL, never HTTP.
+
+use super::{write_condition, Builder};
+use crate::plan::{Condition, Embed, Link, OrderBy, Related};
+use crate::schema::{Column, Service};
+
+/// The row an embed's children are linked to: the statement's own table, or an enclosing
+/// embed's alias.
+#[derive(Clone, Copy)]
+pub enum Parent<'a> {
+    Table(&'a Service),
+    Alias(u32),
+}
+
+impl Parent<'_> {
+    fn column(&self, b: &mut Builder<'_>, name: &str) {
+        match self {
+            Parent::Table(svc) => b.table(svc),
+            Parent::Alias(n) => alias(b, 'e', *n),
+        }
+        b.push(".");
+        b.ident(name);
+    }
+}
+
+/// `"_e3"`: the quoted alias of kind `kind` number `n` (`e` embedded table, `j` junction,
+/// `x` derived table, `o` ordering lookup).
+pub fn alias(b: &mut Builder<'_>, kind: char, n: u32) {
+    let mut name = String::with_capacity(4);
+    name.push('_');
+    name.push(kind);
+    name.push_str(itoa::Buffer::new().format(n));
+    b.ident(&name);
+}
+
+/// One key of an embedded object.
+pub enum Field<'p> {
+    Column { key: &'p str, column: &'p Column },
+    Embed { key: &'p str, embed: &'p Embed },
+}
+
+/// An embed being written, for the dialect: its fields, and the parts of its subquery.
+pub struct EmbedSql<'p> {
+    pub embed: &'p Embed,
+    parent: Parent<'p>,
+    /// Number of this embed's table alias (`_e<n>`) and derived table (`_x<n>`).
+    pub n: u32,
+}
+
+impl<'p> EmbedSql<'p> {
+    pub fn new(b: &mut Builder<'_>, embed: &'p Embed, parent: Parent<'p>) -> Self {
+        EmbedSql {
+            embed,
+            parent,
+            n: b.next_alias(),
+        }
+    }
+
+    /// A to-many embed (an array).
+    pub fn many(&self) -> bool {
+        !self.embed.link.to_one()
+    }
+
+    /// `rel(count)`: `[{"count": n}]`.
+    pub fn count(&self) -> bool {
+        self.embed.count
+    }
+
+    pub fn limit(&self) -> Option<u64> {
+        self.embed.plan.limit
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.embed.plan.offset
+    }
+
+    /// The keys of each embedded object, in output order.
+    pub fn fields(&self) -> Vec<Field<'p>> {
+        let plan = &self.embed.plan;
+        crate::plan::embed::outputs(plan)
+            .into_iter()
+            .map(|o| match o {
+                crate::plan::embed::Output::Column(s) => Field::Column {
+                    key: &s.output,
+                    column: &plan.service.columns[s.column].column,
+                },
+                crate::plan::embed::Output::Embed(e) => Field::Embed {
+                    key: &e.output,
+                    embed: e,
+                },
+            })
+            .collect()
+    }
+
+    /// A nested embed's JSON, for a field of this one's objects.
+    pub fn nested(&self, b: &mut Builder<'_>, embed: &Embed) {
+        let e = EmbedSql::new(b, embed, Parent::Alias(self.n));
+        let d = b.dialect;
+        d.embed(b, &e);
+    }
+
+    /// ` FROM child AS _e<n> WHERE <link> [AND <filter>]`.
+    pub fn from_where(&self, b: &mut Builder<'_>) {
+        let plan = &self.embed.plan;
+        b.push(" FROM ");
+        b.table(&plan.service);
+        b.push(" AS ");
+        alias(b, 'e', self.n);
+        b.push(" WHERE ");
+        link(b, &self.embed.link, self.parent, self.n);
+        if let Some(f) = &plan.filter {
+            b.push(" AND ");
+            let outer = b.scope.replace(self.n);
+            write_condition(b, &plan.service, f);
+            b.scope = outer;
+        }
+    }
+
+    /// ` ORDER BY ...` of the embedded rows (nothing for a to-one embed).
+    pub fn order_by(&self, b: &mut Builder<'_>) {
+        let plan = &self.embed.plan;
+        if !self.many() || plan.order.is_empty() {
+            return;
+        }
+        b.push(" ORDER BY ");
+        let outer = b.scope.replace(self.n);
+        order_list(b, &plan.service, &plan.order);
+        b.scope = outer;
+    }
+}
+
+/// The ORDER BY terms of `order` on `svc` (the table in scope).
+pub(super) fn order_list(b: &mut Builder<'_>, svc: &Service, order: &[OrderBy]) {
+    let d = b.dialect;
+    for (n, o) in order.iter().enumerate() {
+        if n > 0 {
+            b.push(", ");
+        }
+        match &o.related {
+            Some(r) => {
+                // The related column is NULL where there is no related row.
+                let mut column = r.service.columns[o.column].column.clone();
+                column.nullable = true;
+                d.order_term(b, svc, &column, o);
+            }
+            None => d.order_term(b, svc, &svc.columns[o.column], o),
+        }
+    }
+}
+
+/// What an ORDER BY term sorts by: the column in scope, or for `order=rel(col)` the
+/// to-one related row's column.
+pub(super) fn order_target(b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
+    let Some(r) = &o.related else {
+        return b.qualified(svc, &column.name);
+    };
+    let n = b.next_alias();
+    b.push("(SELECT ");
+    alias(b, 'o', n);
+    b.push(".");
+    b.ident(&column.name);
+    b.push(" FROM ");
+    b.table(&r.service);
+    b.push(" AS ");
+    alias(b, 'o', n);
+    b.push(" WHERE ");
+    let parent = match b.scope {
+        Some(p) => Parent::Alias(p),
+        None => Parent::Table(svc),
+    };
+    for (i, (p, c)) in r.pairs.iter().enumerate() {
+        if i > 0 {
+            b.push(" AND ");
+        }
+        alias(b, 'o', n);
+        b.push(".");
+        b.ident(c);
+        b.push(" = ");
+        parent.column(b, p);
+    }
+    b.push(")");
+}
+
+/// The condition linking child `_e<n>` to `parent`.
+fn link(b: &mut Builder<'_>, link: &Link, parent: Parent<'_>, n: u32) {
+    let child = |b: &mut Builder<'_>, col: &str| {
+        alias(b, 'e', n);
+        b.push(".");
+        b.ident(col);
+    };
+    match link {
+        Link::ToOne(pairs) | Link::ToMany(pairs) => {
+            for (i, (p, c)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    b.push(" AND ");
+                }
+                child(b, c);
+                b.push(" = ");
+                parent.column(b, p);
+            }
+        }
+        Link::Junction {
+            junction,
+            parent: to_parent,
+            child: to_child,
+        } => {
+            b.push("EXISTS (SELECT 1 FROM ");
+            b.table(junction);
+            b.push(" AS ");
+            alias(b, 'j', n);
+            b.push(" WHERE ");
+            let mut first = true;
+            for (c, j) in to_child {
+                if !first {
+                    b.push(" AND ");
+                }
+                first = false;
+                alias(b, 'j', n);
+                b.push(".");
+                b.ident(j);
+                b.push(" = ");
+                child(b, c);
+            }
+            for (p, j) in to_parent {
+                b.push(" AND ");
+                alias(b, 'j', n);
+                b.push(".");
+                b.ident(j);
+                b.push(" = ");
+                parent.column(b, p);
+            }
+            b.push(")");
+        }
+    }
+}
+
+/// `EXISTS (SELECT 1 FROM child AS _e<n> WHERE <link> [AND <filter>])` for the row of
+/// `svc` in scope.
+pub(super) fn exists(b: &mut Builder<'_>, svc: &Service, r: &Related) {
+    let parent = match b.scope {
+        Some(p) => Parent::Alias(p),
+        None => Parent::Table(svc),
+    };
+    let n = b.next_alias();
+    b.push("EXISTS (SELECT 1 FROM ");
+    b.table(&r.service);
+    b.push(" AS ");
+    alias(b, 'e', n);
+    b.push(" WHERE ");
+    link(b, &r.link, parent, n);
+    if let Some(f) = &r.filter {
+        b.push(" AND ");
+        let outer = b.scope.replace(n);
+        write_condition(b, &r.service, f);
+        b.scope = outer;
+    }
+    b.push(")");
+}
+
+/// Whether a condition asks for related rows (such statements are not shape-cached).
+pub fn has_related(c: &Condition) -> bool {
+    match c {
+        Condition::Related(_) => true,
+        Condition::And(parts) | Condition::Or(parts) => parts.iter().any(has_related),
+        Condition::Not(inner) => has_related(inner),
+        _ => false,
+    }
+}
