@@ -458,3 +458,96 @@ table = \"playlist_tracks\"
         );
     }
 }
+
+#[test]
+fn embeds_in_write_answers() {
+    each_backend(|s| {
+        // POST with return=representation: the written row with its embed.
+        let r = s
+            .req("POST", "/albums?select=title,artist:artists(name)")
+            .header("Prefer", "return=representation")
+            .json(&json!({"id": 20, "title": "Powerage", "artist_id": 1}))
+            .send();
+        assert_eq!(r.status, 201, "{}: {}", s.backend.name(), r.text);
+        assert_eq!(
+            r.json(),
+            json!([{"title": "Powerage", "artist": {"name": "AC/DC"}}])
+        );
+        assert_eq!(r.header("location"), Some("/albums/20"));
+        // A bulk POST, rows in key order.
+        let r = s
+            .req("POST", "/albums?select=id,artists(id)")
+            .header("Prefer", "return=representation")
+            .json(&json!([
+                {"id": 22, "title": "B", "artist_id": 2},
+                {"id": 21, "title": "A", "artist_id": 3}
+            ]))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(
+            r.json(),
+            json!([{"id": 21, "artists": {"id": 3}}, {"id": 22, "artists": {"id": 2}}])
+        );
+        // PATCH: the new state, the embed following the changed foreign key.
+        let r = s
+            .req("PATCH", "/albums?id=eq.20&select=id,artists(name)")
+            .header("Prefer", "return=representation")
+            .json(&json!({"artist_id": 2}))
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json(), json!([{"id": 20, "artists": {"name": "Accept"}}]));
+        // Item PATCH answers the object.
+        let r = s.patch(
+            "/albums/20?select=title,tracks(id)",
+            &json!({"title": "P2"}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json(), json!({"title": "P2", "tracks": []}));
+        // PUT.
+        let r = s
+            .req("PUT", "/albums/23?select=id,artists(name)")
+            .header("Prefer", "return=representation")
+            .json(&json!({"id": 23, "title": "Put", "artist_id": 4}))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(
+            r.json(),
+            json!([{"id": 23, "artists": {"name": "Audioslave"}}])
+        );
+        // DELETE: the rows as they were, read before they went.
+        let r = s
+            .req("DELETE", "/albums?id=gte.20&select=id,artists(name)")
+            .header("Prefer", "return=representation")
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.json(),
+            json!([
+                {"id": 20, "artists": {"name": "Accept"}},
+                {"id": 21, "artists": {"name": "Aerosmith"}},
+                {"id": 22, "artists": {"name": "Accept"}},
+                {"id": 23, "artists": {"name": "Audioslave"}}
+            ])
+        );
+        assert_eq!(s.get("/albums?id=gte.20").json(), json!([]));
+        // A dry run answers the same and keeps nothing.
+        let r = s
+            .req("POST", "/albums?select=title,artists(name)")
+            .header("Prefer", "return=representation,tx=rollback")
+            .json(&json!({"id": 30, "title": "Dry", "artist_id": 5}))
+            .send();
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(
+            r.json(),
+            json!([{"title": "Dry", "artists": {"name": "Crosby, Stills and Nash"}}])
+        );
+        assert_eq!(s.get("/albums?id=eq.30").json(), json!([]));
+        // Unknown relations are refused before anything is written.
+        s.req("POST", "/albums?select=id,nope(id)")
+            .header("Prefer", "return=representation")
+            .json(&json!({"id": 31, "title": "X", "artist_id": 1}))
+            .send()
+            .assert_error(400, "no_relationship");
+        assert_eq!(s.get("/albums?id=eq.31").json(), json!([]));
+    });
+}

@@ -107,6 +107,21 @@ impl Returning {
         self.rows += 1;
     }
 
+    /// The collector of a read's rows (its columns and embeds), without keys.
+    fn for_plan(plan: &ReadPlan, format: Format) -> Self {
+        let enc = RowEncoder::for_read(plan, format);
+        let mut body = Vec::new();
+        enc.start(&mut body);
+        Returning {
+            enc,
+            visible: plan.output_len(),
+            key_at: Vec::new(),
+            body,
+            rows: 0,
+            keys: Vec::new(),
+        }
+    }
+
     /// Key values of the rows seen so far (in key-column order).
     pub fn keys(&self) -> &[Vec<String>] {
         &self.keys
@@ -345,7 +360,11 @@ async fn insert_batch<T: WriteTx>(
 /// besides the statement, or that may have to undo it afterwards (a dry run, a singular
 /// `Accept`), needs the transaction.
 pub fn single_statement(d: &dyn Dialect, w: &WriteRequest) -> bool {
-    if w.if_match.is_some() || w.rollback || w.max_affected.is_some() || w.format == Format::Object
+    if w.if_match.is_some()
+        || w.rollback
+        || w.max_affected.is_some()
+        || w.format == Format::Object
+        || embedding(w)
     {
         return false;
     }
@@ -377,12 +396,33 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         WriteOp::Delete(p) => (Arc::clone(&p.service), p.returning.clone()),
         WriteOp::Put(p) => (Arc::clone(&p.service), p.returning.clone()),
     };
-    let selected = if w.want_rows { selected } else { Vec::new() };
+    // With embeds the written rows are read again, by key, with their related rows.
+    if embedding(w) && svc.primary_key.is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_filter",
+            format!(
+                "'{}' has no primary key: the rows a write changed cannot be read again with related rows",
+                svc.name
+            ),
+        ));
+    }
+    let mut embedded = embedding(w).then(|| {
+        let mut plan = read_plan(&svc, selected.clone(), None);
+        plan.embeds = w.embeds.clone();
+        plan.order = key_order(&svc);
+        plan
+    });
+    let selected = if w.want_rows && embedded.is_none() {
+        selected
+    } else {
+        Vec::new()
+    };
     // Keys serve a one-row insert's `Location` and count an upsert's updated rows; a
     // bulk insert without them returns nothing but its row count.
     let keys = match &w.op {
         WriteOp::Insert(p) => {
-            p.row_count == 1
+            embedded.is_some()
+                || p.row_count == 1
                 || p.on_conflict
                     .as_ref()
                     .is_some_and(|c| c.resolution == Resolution::MergeDuplicates)
@@ -391,6 +431,7 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
     };
     let (mut ret, ret_cols) = Returning::with_keys(&svc, w.format, &selected, keys);
     let mut inserted = 0u64;
+    let mut embedded_rows: Option<Returning> = None;
 
     if let Some(expected) = &w.if_match {
         let key = match &w.op {
@@ -444,6 +485,13 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
             .await?;
         }
         WriteOp::Delete(plan) => {
+            if let Some(read) = &mut embedded {
+                // Read before they are gone.
+                read.filter = plan.filter.clone();
+                let mut rows = Returning::for_plan(read, w.format);
+                tx.query(&svc, &sql::select(d, read), &mut rows).await?;
+                embedded_rows = Some(rows);
+            }
             if d.returning(WriteKind::Delete) {
                 let stmt = sql::delete(d, &svc, plan.filter.as_ref(), &ret_cols);
                 tx.query(&svc, &stmt, &mut ret).await?;
@@ -474,7 +522,17 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
             });
         }
     }
-    let (body, rows, keys) = ret.finish();
+    if let (Some(read), None) = (&mut embedded, &embedded_rows) {
+        let keys = key_values(&svc, ret.keys())?;
+        read.filter = Some(keys_condition(&svc, &keys)?);
+        let mut rows = Returning::for_plan(read, w.format);
+        tx.query(&svc, &sql::select(d, read), &mut rows).await?;
+        embedded_rows = Some(rows);
+    }
+    let (mut body, rows, keys) = ret.finish();
+    if let Some(embedded) = embedded_rows {
+        body = embedded.finish().0;
+    }
     if w.format == Format::Object && rows != 1 && w.want_rows {
         return Err(ApiError::NotAcceptable {
             message: "Cannot coerce the result to a single JSON object".into(),
@@ -487,6 +545,44 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         body: bytes::Bytes::from(body),
         keys,
     })
+}
+
+/// A write whose answer shows related rows.
+fn embedding(w: &WriteRequest) -> bool {
+    w.want_rows && !w.embeds.is_empty()
+}
+
+/// The primary key, ascending (the order written rows are read again in).
+fn key_order(svc: &Service) -> Vec<crate::plan::OrderBy> {
+    svc.primary_key
+        .iter()
+        .filter_map(|k| svc.column_index(k))
+        .map(|column| crate::plan::OrderBy {
+            column,
+            descending: false,
+            nulls_first: false,
+            related: None,
+        })
+        .collect()
+}
+
+/// Key values from their URL text (as `Returning` collects them).
+fn key_values(svc: &Service, keys: &[Vec<String>]) -> ApiResult<Vec<Vec<SqlValue>>> {
+    let cols: Vec<usize> = svc
+        .primary_key
+        .iter()
+        .map(|k| crate::plan::column_index(svc, k))
+        .collect::<ApiResult<_>>()?;
+    keys.iter()
+        .map(|k| {
+            cols.iter()
+                .zip(k)
+                .map(|(&i, text)| {
+                    crate::plan::value::from_text(&svc.columns[i], text).map_err(ApiError::internal)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// UPDATE (or, with nothing to set, a read of the same rows) into `ret`.

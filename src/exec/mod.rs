@@ -139,6 +139,8 @@ pub struct WriteRequest {
     pub max_affected: Option<u64>,
     /// `If-Match` on an item write: the row's current ETag must equal this.
     pub if_match: Option<String>,
+    /// Related rows embedded in the written rows of the answer (`?select=*,artists(name)`).
+    pub embeds: Vec<crate::plan::Embed>,
 }
 
 pub struct WriteOutput {

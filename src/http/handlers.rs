@@ -485,8 +485,13 @@ async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResu
     Ok(with_applied(resp, api, false))
 }
 
-fn returning(svc: &Service, api: &ApiRequest) -> ApiResult<Vec<Selected>> {
-    plan::resolve_select(svc, api.query.select.as_deref())
+/// The columns and embeds a write's answer shows (`?select=`).
+fn returning(
+    state: &AppState,
+    svc: &Arc<Service>,
+    api: &ApiRequest,
+) -> ApiResult<(Vec<Selected>, Vec<plan::Embed>)> {
+    plan::write_returning(&state.cache, svc, &api.query)
 }
 
 fn write_format(api: &ApiRequest) -> Format {
@@ -577,7 +582,7 @@ async fn post(
     api: &ApiRequest,
     body: Option<&Bytes>,
 ) -> ApiResult<Response> {
-    let returning = returning(svc, api)?;
+    let (returning, embeds) = returning(state, svc, api)?;
     let body = body.cloned().unwrap_or_default();
     let plan = if body.len() < LARGE_BODY {
         write::insert_plan(
@@ -635,6 +640,7 @@ async fn post(
             rollback: rollback(api),
             max_affected: None,
             if_match: None,
+            embeds,
         })
         .await?;
     let status = if upsert_merge && out.inserted == 0 {
@@ -688,6 +694,7 @@ async fn patch(
     let set_values: Vec<(usize, Assign)> = write::patch_assignments(svc, &value)?;
     let filter = guarded_filter(svc, api)?;
     let item = api.key.is_some();
+    let (ret_cols, embeds) = returning(state, svc, api)?;
     let out = state
         .db
         .write(WriteRequest {
@@ -695,13 +702,14 @@ async fn patch(
                 service: Arc::clone(svc),
                 set: set_values,
                 filter,
-                returning: returning(svc, api)?,
+                returning: ret_cols,
             }),
             format: write_format(api),
             want_rows: wants_rows(api, item) || item,
             rollback: rollback(api),
             max_affected: api.prefer.max_affected,
             if_match: if item { api.if_match.clone() } else { None },
+            embeds,
         })
         .await?;
     if item && out.rows == 0 {
@@ -784,7 +792,8 @@ async fn put(
         ));
     }
     let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
-    let plan = write::put_plan(svc, &key, &value, returning(svc, api)?)?;
+    let (ret_cols, embeds) = returning(state, svc, api)?;
+    let plan = write::put_plan(svc, &key, &value, ret_cols)?;
     let item = api.key.is_some();
     let out = state
         .db
@@ -795,6 +804,7 @@ async fn put(
             rollback: rollback(api),
             max_affected: None,
             if_match: api.if_match.clone(),
+            embeds,
         })
         .await?;
     let status = if out.inserted > 0 {
@@ -822,19 +832,21 @@ async fn delete(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiRe
     let filter = guarded_filter(svc, api)?;
     let item = api.key.is_some();
     let repr = api.prefer.return_ == Some(ReturnPref::Representation);
+    let (ret_cols, embeds) = returning(state, svc, api)?;
     let out = state
         .db
         .write(WriteRequest {
             op: WriteOp::Delete(DeletePlan {
                 service: Arc::clone(svc),
                 filter,
-                returning: returning(svc, api)?,
+                returning: ret_cols,
             }),
             format: write_format(api),
             want_rows: repr || api.format == Format::Object,
             rollback: rollback(api),
             max_affected: api.prefer.max_affected,
             if_match: if item { api.if_match.clone() } else { None },
+            embeds,
         })
         .await?;
     if item && out.rows == 0 {

@@ -707,6 +707,31 @@ fn check_paths(plan: &ReadPlan, q: &QueryParams) -> ApiResult<()> {
     Ok(())
 }
 
+/// The columns and embeds the answer of a write shows (`?select=*,artists(name)`), with
+/// each embed's own parameters (`artists.order=...`); the write's filters are its own.
+pub fn write_returning(
+    cache: &SchemaCache,
+    svc: &Arc<Service>,
+    q: &QueryParams,
+) -> ApiResult<(Vec<Selected>, Vec<Embed>)> {
+    let items = q.select.as_deref();
+    if !items.is_some_and(|i| i.iter().any(|i| matches!(i, SelectItem::Embed { .. }))) {
+        return Ok((resolve_select(svc, items)?, Vec::new()));
+    }
+    let (select, positions) = select_level(svc, items)?;
+    let mut budget = embed::Budget::new();
+    let embeds = embed::resolve(
+        cache,
+        svc,
+        items.unwrap_or_default(),
+        q,
+        &[],
+        &mut budget,
+        &positions,
+    )?;
+    Ok((select, embeds))
+}
+
 /// `GET /{service}` (or `/{service}/{key}` when `key` is given).
 pub fn read_plan(
     cache: &SchemaCache,

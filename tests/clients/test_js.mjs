@@ -283,6 +283,51 @@ test('composite key table', async () => {
   ])
 })
 
+test('embed many-to-one, one-to-many, many-to-many', async () => {
+  eq(ok(await from('albums').select('title, artists(name)').eq('id', 3)), [
+    { title: 'Balls to the Wall', artists: { name: 'Accept' } },
+  ])
+  eq(ok(await from('artists').select('name, albums(title)').eq('id', 2).order('year', { referencedTable: 'albums' })), [
+    { name: 'Accept', albums: [{ title: 'Restless and Wild' }, { title: 'Balls to the Wall' }] },
+  ])
+  eq(ok(await from('playlists').select('name, tracks(id)').eq('id', 2).order('id', { referencedTable: 'tracks' })), [
+    { name: 'Heavy', tracks: [{ id: 4 }, { id: 5 }] },
+  ])
+})
+
+test('embed referencedTable order, limit and range', async () => {
+  eq(
+    ok(
+      await from('artists')
+        .select('id, albums(id)')
+        .eq('id', 1)
+        .order('id', { referencedTable: 'albums', ascending: false })
+        .limit(1, { referencedTable: 'albums' })
+    ),
+    [{ id: 1, albums: [{ id: 2 }] }]
+  )
+  eq(
+    ok(await from('artists').select('id, albums(id)').eq('id', 2).order('id', { referencedTable: 'albums' }).range(1, 1, { referencedTable: 'albums' })),
+    [{ id: 2, albums: [{ id: 4 }] }]
+  )
+})
+
+test('embed !inner with a filter on the embedded rows', async () => {
+  eq(ok(await from('artists').select('id, albums!inner(title)').gt('albums.year', 2000)), [
+    { id: 4, albums: [{ title: 'Audioslave' }] },
+  ])
+  eq(ok(await from('artists').select('id, albums(title)').gt('albums.year', 2000).not('albums', 'is', null)), [
+    { id: 4, albums: [{ title: 'Audioslave' }] },
+  ])
+})
+
+test('embed alias and count', async () => {
+  eq(ok(await from('albums').select('title, artist:artists(name)').eq('id', 1)), [
+    { title: 'For Those About To Rock', artist: { name: 'AC/DC' } },
+  ])
+  eq(ok(await from('artists').select('name, albums(count)').eq('id', 1)), [{ name: 'AC/DC', albums: [{ count: 2 }] }])
+})
+
 // ---------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------

@@ -270,6 +270,41 @@ def order_two_columns():
 
 
 @test
+def embed_shapes():
+    eq(
+        table("albums").select("title, artists(name)").eq("id", 3).execute().data,
+        [{"title": "Balls to the Wall", "artists": {"name": "Accept"}}],
+    )
+    eq(
+        table("artists").select("name, albums(title)").eq("id", 2).order("year", foreign_table="albums").execute().data,
+        [{"name": "Accept", "albums": [{"title": "Restless and Wild"}, {"title": "Balls to the Wall"}]}],
+    )
+    eq(
+        table("playlists").select("name, tracks(id)").eq("id", 2).order("id", foreign_table="tracks").execute().data,
+        [{"name": "Heavy", "tracks": [{"id": 4}, {"id": 5}]}],
+    )
+
+
+@test
+def embed_foreign_table_order_and_limit():
+    r = (
+        table("artists")
+        .select("id, albums(id)")
+        .eq("id", 1)
+        .order("id", desc=True, foreign_table="albums")
+        .limit(1, foreign_table="albums")
+        .execute()
+    )
+    eq(r.data, [{"id": 1, "albums": [{"id": 2}]}])
+
+
+@test
+def embed_inner():
+    r = table("artists").select("id, albums!inner(title)").gt("albums.year", 2000).execute()
+    eq(r.data, [{"id": 4, "albums": [{"title": "Audioslave"}]}])
+
+
+@test
 def limit():
     eq(ids(table("artists").select("id").order("id").limit(2).execute()), [1, 2])
 
