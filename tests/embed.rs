@@ -551,3 +551,40 @@ fn embeds_in_write_answers() {
         assert_eq!(s.get("/albums?id=eq.31").json(), json!([]));
     });
 }
+
+#[test]
+fn spread_of_a_to_one_embed() {
+    each_backend(|s| {
+        assert_eq!(
+            get(
+                s,
+                "/albums?select=title,...artists(artist_name:name,artist_id:id)&id=eq.3"
+            ),
+            json!([{"title": "Balls to the Wall", "artist_name": "Accept", "artist_id": 2}])
+        );
+        // With a decimal, and ordered by the spread embed.
+        assert_eq!(
+            get(
+                s,
+                "/tracks?select=id,...albums(title)&id=lte.2&order=albums(title),id"
+            ),
+            json!([
+                {"id": 1, "title": "For Those About To Rock"},
+                {"id": 2, "title": "For Those About To Rock"}
+            ])
+        );
+        // CSV columns follow.
+        let r = s
+            .req("GET", "/albums?select=id,...artists(name)&id=eq.3")
+            .header("Accept", "text/csv")
+            .send();
+        assert_eq!(r.text, "id,name\n3,Accept");
+        // Only a to-one embed, at the top level, with columns.
+        s.get("/artists?select=id,...albums(title)")
+            .assert_error(400, "bad_filter");
+        s.get("/albums?select=id,...artists(name,albums(id))")
+            .assert_error(400, "bad_filter");
+        s.get("/albums?select=id,...title")
+            .assert_error(400, "bad_filter");
+    });
+}

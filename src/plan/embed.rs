@@ -99,6 +99,8 @@ pub struct Embed {
     /// `rel(count)`: the number of related rows, as `[{"count": n}]` (PostgREST's legacy
     /// count, which Supabase clients use).
     pub count: bool,
+    /// `...rel(cols)`: a to-one embed whose columns are written into the parent row.
+    pub spread: bool,
 }
 
 /// A parent condition on related rows: `EXISTS` (or `NOT EXISTS`) a child row linked to
@@ -313,6 +315,7 @@ pub(super) fn resolve(
             relation,
             alias,
             hint,
+            spread,
             items: sub,
             ..
         } = item
@@ -355,6 +358,23 @@ pub(super) fn resolve(
             Some(relation.as_str()),
             budget,
         )?;
+        if *spread {
+            let why = if !link.to_one() {
+                Some("only a to-one embed (an object) can be spread into its parent")
+            } else if !path.is_empty() {
+                Some("a spread is allowed at the top level of select only")
+            } else if !plan.embeds.is_empty() || count {
+                Some("a spread takes columns only")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(ApiError::bad_filter(
+                    format!("cannot spread '{relation}': {why}"),
+                    None,
+                ));
+            }
+        }
         let embed = Embed {
             output,
             relation: relation.clone(),
@@ -363,6 +383,7 @@ pub(super) fn resolve(
             plan,
             shown: !sub.is_empty(),
             count,
+            spread: *spread,
         };
         if out
             .iter()
@@ -452,18 +473,29 @@ pub(super) fn related_order(
 pub enum Output<'p> {
     Column(&'p Selected),
     Embed(&'p Embed),
+    /// A column of a spread embed, in the parent row.
+    Spread(&'p Embed, &'p Selected),
 }
 
 /// The columns and shown embeds of `plan` in output order.
-pub fn outputs(plan: &ReadPlan) -> Vec<Output<'_>> {
+pub fn outputs<'p>(plan: &'p ReadPlan) -> Vec<Output<'p>> {
     let mut out = Vec::with_capacity(plan.select.len() + plan.embeds.len());
     let mut embeds = plan.embeds.iter().filter(|e| e.shown).peekable();
+    let push = |out: &mut Vec<Output<'p>>, e: &'p Embed| {
+        if e.spread {
+            out.extend(e.plan.select.iter().map(|s| Output::Spread(e, s)));
+        } else {
+            out.push(Output::Embed(e));
+        }
+    };
     for (i, s) in plan.select.iter().enumerate() {
         while let Some(e) = embeds.next_if(|e| e.position <= i) {
-            out.push(Output::Embed(e));
+            push(&mut out, e);
         }
         out.push(Output::Column(s));
     }
-    out.extend(embeds.map(Output::Embed));
+    for e in embeds {
+        push(&mut out, e);
+    }
     out
 }

@@ -106,9 +106,16 @@ impl ReadPlan {
         }
     }
 
-    /// Columns in each row of the answer: the selected columns and the shown embeds.
+    /// Columns in each row of the answer: the selected columns, the shown embeds and the
+    /// columns of spread ones.
     pub fn output_len(&self) -> usize {
-        self.select.len() + self.embeds.iter().filter(|e| e.shown).count()
+        self.select.len()
+            + self
+                .embeds
+                .iter()
+                .filter(|e| e.shown)
+                .map(|e| if e.spread { e.plan.select.len() } else { 1 })
+                .sum::<usize>()
     }
 }
 

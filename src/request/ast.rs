@@ -118,6 +118,8 @@ pub enum SelectItem {
         hint: Option<String>,
         /// `!inner`: drop parent rows without a match. (`!left` is the default.)
         inner: bool,
+        /// `...rel(...)`: the embed's columns go into the parent row itself.
+        spread: bool,
         items: Vec<SelectItem>,
     },
 }

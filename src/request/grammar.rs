@@ -16,8 +16,9 @@
 // - Inside `or=(...)`/`and=(...)` an unquoted value runs to the next `,`/`)` and trailing
 //   whitespace is dropped ("whitespace around elements is allowed"); quote the value to
 //   keep it. A `{...}` value (no nested `{`) is kept raw, braces included, for plain ops.
-// - JSON paths (`col->a->>b`) and spreads (`...rel(...)`) are not part of the AST: both are
-//   parse errors. `!left`/`!inner` must be the whole word; `rel!a!b` keeps the first hint.
+// - JSON paths (`col->a->>b`) are not part of the AST: they are parse errors. A spread
+//   `...rel(...)` must be an embed. `!left`/`!inner` must be the whole word; `rel!a!b`
+//   keeps the first hint.
 // - `select`, `columns`, `on_conflict`: the first occurrence wins (later ones are ignored,
 //   like PostgREST's lookup); `order`/`limit`/`offset`: the last one per embed path wins.
 // - `limit`/`offset` must be non-negative integers, otherwise an error whose `what` is
@@ -924,6 +925,7 @@ fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<Select
     if c.eat('*') {
         return Ok(SelectItem::Star);
     }
+    let spread = c.eat_str("...");
     let first = c.field_name(FIELD_NAME)?;
     let (alias, name) = if c.peek() == Some(':') && c.peek_at(c.pos + 1) != Some(':') {
         c.bump();
@@ -966,8 +968,12 @@ fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<Select
             alias,
             hint,
             inner: join.unwrap_or(false),
+            spread,
             items,
         });
+    }
+    if spread {
+        return Err(c.unexpected("\"(\" (a spread is an embed: ...rel(columns))"));
     }
     if params > 0 {
         return Err(c.unexpected("\"!\" or \"(\""));
@@ -1366,6 +1372,7 @@ mod tests {
                     alias: None,
                     hint: None,
                     inner: false,
+                    spread: false,
                     items: vec![col("id")],
                 }
             ])
@@ -2108,6 +2115,7 @@ mod tests {
             alias: alias.map(Into::into),
             hint: hint.map(Into::into),
             inner,
+            spread: false,
             items,
         }
     }
@@ -2272,7 +2280,8 @@ mod tests {
             "name!hint",
             "rel!(x)",
             "rel!a!b!c(*)",
-            "...rel(*)",
+            "...rel",
+            "...*",
             "data->>x",
             "a:b:c",
             "\"unterminated",

@@ -217,6 +217,9 @@ impl RowEncoder {
                 (s.output.as_str(), &svc.columns[s.column].column)
             }
             crate::plan::embed::Output::Embed(e) => (e.output.as_str(), &json),
+            crate::plan::embed::Output::Spread(e, s) => {
+                (s.output.as_str(), &e.plan.service.columns[s.column].column)
+            }
         }))
         .to_vec();
         for (c, o) in columns.iter_mut().zip(&outputs) {

@@ -94,6 +94,11 @@ impl<'p> EmbedSql<'p> {
                     key: &e.output,
                     embed: e,
                 },
+                // Refused by the plan: spreads are top-level only.
+                crate::plan::embed::Output::Spread(e, s) => Field::Column {
+                    key: &s.output,
+                    column: &e.plan.service.columns[s.column].column,
+                },
             })
             .collect()
     }

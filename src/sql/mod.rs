@@ -494,6 +494,16 @@ fn write_select(b: &mut Builder<'_>, plan: &ReadPlan) {
                     let e = EmbedSql::new(b, e, Parent::Table(svc));
                     d.embed_column(b, &e);
                 }
+                crate::plan::embed::Output::Spread(e, s) => {
+                    // One column of the related row: a scalar subquery, decoded and
+                    // encoded like a column of the statement's own table.
+                    let child = &e.plan.service.columns[s.column];
+                    let e = EmbedSql::new(b, e, Parent::Table(svc));
+                    b.push("(SELECT ");
+                    d.select_column(b, child);
+                    e.from_where(b);
+                    b.push(" LIMIT 1)");
+                }
             }
         }
     }
