@@ -201,6 +201,7 @@ fn read_plan(svc: &Arc<Service>, req: &ApiRequest) -> ReadPlan {
         &req.query,
         req.key.as_deref(),
         req.range,
+        &Default::default(),
     )
     .expect("the benchmark request plans")
 }
@@ -303,6 +304,7 @@ fn bench_plan(c: &mut Criterion) {
                     black_box(&req.query),
                     black_box(req.key.as_deref()),
                     black_box(req.range),
+                    black_box(&Default::default()),
                 ))
             })
         });

@@ -83,6 +83,68 @@ pub struct ServiceConfig {
     pub primary_key: Option<Vec<String>>,
     pub max_rows: Option<u64>,
     pub allow_unfiltered_writes: bool,
+    /// Role -> the methods it may use (`[services.tracks.roles] anon = ["GET"]`); absent:
+    /// open to every role.
+    pub roles: Option<BTreeMap<String, Vec<String>>>,
+    /// Row ownership: every read and write is confined to rows whose `owner_column`
+    /// equals the token's `owner_claim` (default `sub`).
+    pub owner_column: Option<String>,
+    pub owner_claim: Option<String>,
+}
+
+/// `[auth]` (SPEC 4.7).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `none` (default): no authentication; `jwt`: bearer tokens.
+    pub mode: String,
+    /// The environment variable holding the HS256/384/512 secret.
+    pub jwt_secret_env: Option<String>,
+    /// A PEM public key (RSA, EC P-256/P-384 or Ed25519).
+    pub jwt_public_key_file: Option<String>,
+    /// A JSON Web Key Set file.
+    pub jwks_file: Option<String>,
+    /// A JSON Web Key Set fetched at start, on reload, and when a token names an unknown
+    /// `kid` (at most every `jwks_refresh_s` seconds).
+    pub jwks_url: Option<String>,
+    pub jwks_refresh_s: u64,
+    /// Dotted path of the role in the claims (`app_metadata.role`).
+    pub role_claim: String,
+    /// `aud` a token must carry, when set.
+    pub audience: Option<String>,
+    /// `iss` a token must carry, when set.
+    pub issuer: Option<String>,
+    /// The role of requests without a token; none: such requests get 401.
+    pub anonymous_role: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_s: u64,
+    /// PostgreSQL only: each request's transaction runs as the token's role.
+    pub database_roles: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: "none".into(),
+            jwt_secret_env: None,
+            jwt_public_key_file: None,
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_s: 10,
+            role_claim: "role".into(),
+            audience: None,
+            issuer: None,
+            anonymous_role: None,
+            leeway_s: 30,
+            database_roles: false,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn enabled(&self) -> bool {
+        self.mode == "jwt"
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -90,6 +152,7 @@ pub struct ServiceConfig {
 struct FileConfig {
     server: ServerConfig,
     database: DatabaseConfig,
+    auth: AuthConfig,
     services: BTreeMap<String, ServiceConfig>,
 }
 
@@ -102,6 +165,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// `init_sql` resolved against the config file's folder.
     pub init_sql_path: Option<PathBuf>,
+    /// `[auth]`, its file paths resolved against the config file's folder.
+    pub auth: AuthConfig,
     pub services: BTreeMap<String, ServiceConfig>,
 }
 
@@ -198,12 +263,20 @@ impl Config {
             database.url = resolve_sqlite_path(&database.url, &base);
         }
         let init_sql_path = database.init_sql.as_ref().map(|p| base.join(p));
+        let mut auth = parsed.auth;
+        for path in [&mut auth.jwt_public_key_file, &mut auth.jwks_file]
+            .into_iter()
+            .flatten()
+        {
+            *path = base.join(&*path).display().to_string();
+        }
 
         let config = Config {
             file: file.to_path_buf(),
             server: parsed.server,
             database,
             init_sql_path,
+            auth,
             services: parsed.services,
         };
         config
@@ -235,7 +308,9 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err(("server.max_body_bytes".into(), "must be at least 1".into()));
         }
-        backend_of(&self.database.url).map_err(|m| ("database.url".to_string(), m))?;
+        let backend =
+            backend_of(&self.database.url).map_err(|m| ("database.url".to_string(), m))?;
+        self.check_auth(backend)?;
         if self.services.is_empty() {
             return Err((
                 "services".into(),
@@ -268,6 +343,36 @@ impl Config {
                     }
                 }
             }
+            if let Some(roles) = &svc.roles {
+                if !self.auth.enabled() {
+                    return Err((
+                        format!("{key}.roles"),
+                        "roles need [auth] mode = \"jwt\"".into(),
+                    ));
+                }
+                for (role, methods) in roles {
+                    for m in methods {
+                        if crate::schema::Method::parse(m).is_none() {
+                            return Err((
+                                format!("{key}.roles.{role}"),
+                                format!("'{m}' is not one of GET, POST, PATCH, PUT, DELETE"),
+                            ));
+                        }
+                    }
+                }
+            }
+            if svc.owner_column.is_some() && !self.auth.enabled() {
+                return Err((
+                    format!("{key}.owner_column"),
+                    "row ownership needs [auth] mode = \"jwt\"".into(),
+                ));
+            }
+            if svc.owner_claim.is_some() && svc.owner_column.is_none() {
+                return Err((
+                    format!("{key}.owner_claim"),
+                    "owner_claim needs owner_column".into(),
+                ));
+            }
             if let Some(pk) = &svc.primary_key {
                 if pk.is_empty() {
                     return Err((
@@ -276,6 +381,54 @@ impl Config {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn check_auth(&self, backend: Backend) -> Result<(), (String, String)> {
+        let a = &self.auth;
+        match a.mode.as_str() {
+            "none" => {
+                return if a.database_roles {
+                    Err(("auth.database_roles".into(), "needs mode = \"jwt\"".into()))
+                } else {
+                    Ok(())
+                }
+            }
+            "jwt" => {}
+            other => {
+                return Err((
+                    "auth.mode".into(),
+                    format!("'{other}' is not \"none\" or \"jwt\""),
+                ))
+            }
+        }
+        let sources = [
+            a.jwt_secret_env.is_some(),
+            a.jwt_public_key_file.is_some(),
+            a.jwks_file.is_some(),
+            a.jwks_url.is_some(),
+        ];
+        if !sources.contains(&true) {
+            return Err((
+                "auth".into(),
+                "mode = \"jwt\" needs a key: jwt_secret_env, jwt_public_key_file, jwks_file or jwks_url".into(),
+            ));
+        }
+        if a.role_claim.trim().is_empty() {
+            return Err(("auth.role_claim".into(), "must not be empty".into()));
+        }
+        if a.database_roles && backend == Backend::Postgres {
+            return Err((
+                "auth.database_roles".into(),
+                "is not available yet: use [services.X.roles] and owner_column, which work on every backend".into(),
+            ));
+        }
+        if a.database_roles && backend != Backend::Postgres {
+            return Err((
+                "auth.database_roles".into(),
+                "database roles exist on PostgreSQL only (SET LOCAL ROLE); use [services.X.roles] and owner_column on SQLite and MySQL/MariaDB".into(),
+            ));
         }
         Ok(())
     }

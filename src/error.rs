@@ -93,6 +93,16 @@ pub enum ApiError {
         message: String,
         details: Option<String>,
     },
+    /// No valid token (401, with `WWW-Authenticate: Bearer`).
+    #[error("{message}")]
+    Unauthorized {
+        message: String,
+        /// A token was sent and refused (`error="invalid_token"`).
+        invalid_token: bool,
+    },
+    /// A valid token whose role may not do this (403).
+    #[error("{message}")]
+    Forbidden { message: String },
     #[error("the database is unavailable")]
     DbUnavailable { details: String },
     #[error("the request took longer than {ms} ms")]
@@ -119,6 +129,8 @@ impl ApiError {
                 _ => 400,
             },
             ApiError::AmbiguousEmbed { .. } => 300,
+            ApiError::Unauthorized { .. } => 401,
+            ApiError::Forbidden { .. } => 403,
             ApiError::NotFound { .. } => 404,
             ApiError::MethodNotAllowed { .. } | ApiError::NotWritable { .. } => 405,
             ApiError::NotAcceptable { .. } => 406,
@@ -146,6 +158,8 @@ impl ApiError {
             ApiError::KeyMismatch { .. } => "key_mismatch",
             ApiError::NoRelationship { .. } => "no_relationship",
             ApiError::AmbiguousEmbed { .. } => "ambiguous_relationship",
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",

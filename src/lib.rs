@@ -5,6 +5,7 @@
 //! to HTTP by `http`. `state` holds config + schema cache + pool behind one swappable
 //! handle; `config` reads services.toml.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod exec;

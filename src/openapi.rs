@@ -47,9 +47,21 @@ fn local_times(svc: &Service, mut schema: Value) -> Value {
 /// The OpenAPI 3.1.0 document for every service in `cache`. `server_url`, when given,
 /// becomes the only entry of `servers` (otherwise paths are relative to the document).
 pub fn document(cache: &SchemaCache, server_url: Option<&str>) -> Value {
+    document_for(cache, server_url, None)
+}
+
+/// The document as a caller of `role` sees it: the services and methods that role may use
+/// (`None`: authentication off, or no role).
+pub fn document_for(cache: &SchemaCache, server_url: Option<&str>, role: Option<&str>) -> Value {
     let names = SchemaNames::new(cache);
     let mut schemas = Map::new();
-    for svc in cache.services.values() {
+    // Only what the caller may see (with roles configured, a service no role of the
+    // caller's may use is not mentioned).
+    for svc in cache
+        .services
+        .values()
+        .filter(|s| s.roles.is_none() || !s.methods_for(role).is_empty())
+    {
         let mut schema = local_times(svc, svc.json_schema.clone());
         if let Value::Object(m) = &mut schema {
             m.remove("$schema");
@@ -59,16 +71,24 @@ pub fn document(cache: &SchemaCache, server_url: Option<&str>) -> Value {
     schemas.insert(ERROR.to_string(), error_schema());
 
     let mut paths = Map::new();
-    paths.insert("/".into(), index_path(cache));
+    paths.insert("/".into(), index_path(cache, role));
     paths.insert("/openapi.json".into(), openapi_path());
     paths.insert("/_health".into(), health_path());
     paths.insert("/_ready".into(), ready_path());
-    paths.insert("/_schema/{service}".into(), schema_path(cache));
+    paths.insert("/_schema/{service}".into(), schema_path(cache, role));
     paths.insert("/_metrics".into(), metrics_path());
     let mut tags = Vec::new();
-    for svc in cache.services.values().filter(|s| !s.methods.is_empty()) {
+    for svc in cache
+        .services
+        .values()
+        .filter(|s| !s.methods_for(role).is_empty())
+    {
         let row = format!("#/components/schemas/{}", names.of(&svc.name));
-        let ctx = Ctx { svc, row: &row };
+        let ctx = Ctx {
+            svc,
+            row: &row,
+            role,
+        };
         paths.insert(format!("/{}", svc.name), ctx.collection_path());
         if let Some((template, item)) = ctx.item_path() {
             paths.insert(template, item);
@@ -438,9 +458,15 @@ fn key_schema(col: Option<&ServiceColumn>) -> Value {
 struct Ctx<'a> {
     svc: &'a Service,
     row: &'a str,
+    role: Option<&'a str>,
 }
 
 impl Ctx<'_> {
+    /// The service allows `m`, and the caller's role may use it.
+    fn allows(&self, m: Method) -> bool {
+        self.svc.allows(m) && self.svc.permits(self.role, m)
+    }
+
     fn tags(&self) -> Value {
         json!([self.svc.name])
     }
@@ -482,21 +508,21 @@ impl Ctx<'_> {
     fn collection_path(&self) -> Value {
         let svc = self.svc;
         let mut item = Map::new();
-        if svc.allows(Method::Get) {
+        if self.allows(Method::Get) {
             let get = self.collection_get();
             item.insert("head".into(), head_of(&get, &svc.name, "list"));
             item.insert("get".into(), get);
         }
-        if svc.allows(Method::Post) {
+        if self.allows(Method::Post) {
             item.insert("post".into(), self.collection_post());
         }
-        if svc.allows(Method::Patch) {
+        if self.allows(Method::Patch) {
             item.insert("patch".into(), self.collection_patch());
         }
-        if svc.allows(Method::Put) && !svc.primary_key.is_empty() {
+        if self.allows(Method::Put) && !svc.primary_key.is_empty() {
             item.insert("put".into(), self.collection_put());
         }
-        if svc.allows(Method::Delete) {
+        if self.allows(Method::Delete) {
             item.insert("delete".into(), self.collection_delete());
         }
         Value::Object(item)
@@ -718,18 +744,18 @@ impl Ctx<'_> {
         }
         let mut item = Map::new();
         item.insert("parameters".into(), Value::Array(self.key_params()));
-        if svc.allows(Method::Get) {
+        if self.allows(Method::Get) {
             let get = self.item_get();
             item.insert("head".into(), head_of(&get, &svc.name, "get"));
             item.insert("get".into(), get);
         }
-        if svc.allows(Method::Patch) {
+        if self.allows(Method::Patch) {
             item.insert("patch".into(), self.item_patch());
         }
-        if svc.allows(Method::Put) {
+        if self.allows(Method::Put) {
             item.insert("put".into(), self.item_put());
         }
-        if svc.allows(Method::Delete) {
+        if self.allows(Method::Delete) {
             item.insert("delete".into(), self.item_delete());
         }
         if item.len() == 1 {
@@ -916,11 +942,11 @@ fn simple_get(id: &str, summary: &str, ok: Value, errs: &[u16]) -> Value {
     }})
 }
 
-fn index_path(cache: &SchemaCache) -> Value {
+fn index_path(cache: &SchemaCache, role: Option<&str>) -> Value {
     let count = cache
         .services
         .values()
-        .filter(|s| !s.methods.is_empty())
+        .filter(|s| !s.methods_for(role).is_empty())
         .count();
     simple_get(
         "index",
@@ -1001,11 +1027,11 @@ fn metrics_path() -> Value {
     )
 }
 
-fn schema_path(cache: &SchemaCache) -> Value {
+fn schema_path(cache: &SchemaCache, role: Option<&str>) -> Value {
     let names: Vec<&str> = cache
         .services
         .values()
-        .filter(|s| !s.methods.is_empty())
+        .filter(|s| !s.methods_for(role).is_empty())
         .map(|s| s.name.as_str())
         .collect();
     let mut schema = json!({ "type": "string" });

@@ -6,15 +6,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::Auth;
 use crate::config::redact_url;
 use crate::config::{Config, ConfigError};
 use crate::exec::Database;
-use crate::schema::{Method, Relationship, SchemaCache, Service, ServiceColumn, Table};
+use crate::schema::{Method, Owner, Relationship, SchemaCache, Service, ServiceColumn, Table};
 
 pub struct AppState {
     pub config: Config,
     pub cache: SchemaCache,
     pub db: Database,
+    /// Token verification (`[auth]`); `None` when authentication is off.
+    pub auth: Option<Arc<Auth>>,
 }
 
 #[derive(Debug)]
@@ -92,7 +95,20 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         }
     }
     let cache = build_cache(&config, tables)?;
-    Ok(AppState { config, cache, db })
+    let auth = if config.auth.enabled() {
+        let auth = Auth::load(&config.auth)
+            .await
+            .map_err(|(key, m)| config_error(&config, key, m))?;
+        Some(Arc::new(auth))
+    } else {
+        None
+    };
+    Ok(AppState {
+        config,
+        cache,
+        db,
+        auth,
+    })
 }
 
 fn effective_max_rows(server: u64, service: Option<u64>) -> u64 {
@@ -169,8 +185,13 @@ fn build_cache(config: &Config, tables: Vec<Option<Table>>) -> Result<SchemaCach
                         "unknown column type, served as a string"
                     );
                 }
+                let mut column = c.clone();
+                if sc.owner_column.as_deref() == Some(c.name.as_str()) {
+                    // The server fills it from the token: a body need not send it.
+                    column.has_default = true;
+                }
                 ServiceColumn {
-                    column: c.clone(),
+                    column,
                     read_only: sc.read_only.contains(&c.name) || c.generated,
                     key_position: primary_key.iter().position(|k| k == &c.name),
                 }
@@ -185,7 +206,39 @@ fn build_cache(config: &Config, tables: Vec<Option<Table>>) -> Result<SchemaCach
             }
             None => Method::ALL.to_vec(),
         };
-        let svc = Service::new(
+        let owner = match &sc.owner_column {
+            Some(c) => {
+                let Some(column) = columns.iter().position(|sc| sc.column.name == *c) else {
+                    let why = if table.column(c).is_some() {
+                        "is hidden: the owner column must be visible (make it read_only to keep clients from setting it)"
+                    } else {
+                        "does not exist"
+                    };
+                    return Err(config_error(
+                        config,
+                        format!("{key}.owner_column"),
+                        format!("column '{c}' of table '{table_name}' {why}"),
+                    ));
+                };
+                Some(Owner {
+                    column,
+                    claim: sc.owner_claim.clone().unwrap_or_else(|| "sub".into()),
+                })
+            }
+            None => None,
+        };
+        let roles = sc.roles.as_ref().map(|roles| {
+            roles
+                .iter()
+                .map(|(role, ms)| {
+                    let mut ms: Vec<Method> = ms.iter().filter_map(|m| Method::parse(m)).collect();
+                    ms.sort();
+                    ms.dedup();
+                    (role.clone(), ms)
+                })
+                .collect()
+        });
+        let mut svc = Service::new(
             name.clone(),
             table,
             columns,
@@ -195,6 +248,8 @@ fn build_cache(config: &Config, tables: Vec<Option<Table>>) -> Result<SchemaCach
             sc.allow_unfiltered_writes,
         )
         .map_err(|e| config_error(config, key.clone(), format!("internal schema error: {e}")))?;
+        svc.roles = roles;
+        svc.owner = owner;
         services.insert(name.clone(), svc);
     }
     link_relationships(&mut services);

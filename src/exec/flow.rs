@@ -264,6 +264,7 @@ async fn existing_conflicts<T: WriteTx>(
     tx: &mut T,
     plan: &InsertPlan,
     c: &OnConflict,
+    also: Option<&Condition>,
 ) -> ApiResult<u64> {
     const ROWS_PER_QUERY: usize = 500;
     let svc = &plan.service;
@@ -301,6 +302,10 @@ async fn existing_conflicts<T: WriteTx>(
                         })
                         .collect(),
                 )
+            };
+            let cond = match also {
+                Some(a) => Condition::And(vec![cond, a.clone()]),
+                None => cond,
             };
             existing += count_where(tx, svc, Some(&cond)).await?;
         }
@@ -456,7 +461,26 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         WriteOp::Insert(plan) => {
             let existing = match &plan.on_conflict {
                 Some(c) if c.resolution == Resolution::MergeDuplicates => {
-                    existing_conflicts(tx, plan, c).await?
+                    if let Some((column, v)) = &plan.owner {
+                        // A merge must not update another owner's row: such a row is
+                        // in the way as if the insert had met it.
+                        let theirs = Condition::IsDistinct {
+                            column: *column,
+                            value: v.clone(),
+                        };
+                        if existing_conflicts(tx, plan, c, Some(&theirs)).await? > 0 {
+                            return Err(ApiError::Constraint {
+                                code: "unique_violation",
+                                message: format!(
+                                    "duplicate key value violates a unique constraint of \"{}\"",
+                                    svc.table.bare_name
+                                ),
+                                details: "A row with the same key already exists. (SQLSTATE 23505)"
+                                    .into(),
+                            });
+                        }
+                    }
+                    existing_conflicts(tx, plan, c, None).await?
                 }
                 _ => 0,
             };

@@ -1231,7 +1231,15 @@ mod tests {
             let q = crate::request::parse_query(q).unwrap();
             sql::select(
                 &Sqlite,
-                &crate::plan::read_plan(&Default::default(), &svc, &q, None, None).unwrap(),
+                &crate::plan::read_plan(
+                    &Default::default(),
+                    &svc,
+                    &q,
+                    None,
+                    None,
+                    &Default::default(),
+                )
+                .unwrap(),
             )
         };
         let pages: Vec<Statement> = (0..20)

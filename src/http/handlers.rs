@@ -16,6 +16,7 @@ use poem::{Body, Request, Response};
 use serde_json::{json, Value};
 
 use super::{error_response, PREFERENCE_APPLIED, RANGE_UNIT};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::exec::{ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
 use crate::plan::write::{self, Assign, DeletePlan, InsertOptions, UpdatePlan};
@@ -28,12 +29,20 @@ use crate::response::etag;
 use crate::schema::{Method, Service};
 use crate::state::AppState;
 
+/// The role a request ran as, for its log line (a response extension; never the token).
+#[derive(Clone)]
+pub struct Role(pub String);
+
 pub async fn handle(state: &Arc<AppState>, mut req: Request) -> Response {
     let mut body = Some(req.take_body());
-    let resp = match route(state, req, &mut body).await {
+    let mut role = None;
+    let mut resp = match route(state, req, &mut body, &mut role).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
+    if let Some(role) = role {
+        resp.extensions_mut().insert(Role(role));
+    }
     if let Some(unread) = body.filter(|b| !b.is_empty()) {
         // Answered without reading the body (an early 4xx): read it anyway, within the
         // body limit, so the client is not cut off while it is still sending.
@@ -112,6 +121,7 @@ async fn route(
     state: &Arc<AppState>,
     req: Request,
     body: &mut Option<Body>,
+    role: &mut Option<String>,
 ) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
     let raw_segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -125,10 +135,32 @@ async fn route(
     let method = req.method().clone();
     let is_read = method == HttpMethod::GET || method == HttpMethod::HEAD;
     let first = segments.first().map(String::as_str).unwrap_or("");
+    // Who is asking, for the routes that show or touch services (not health, readiness,
+    // metrics or CORS preflights).
+    let needs_caller = match first {
+        "_health" | "_ready" | "_metrics" => false,
+        _ => method != HttpMethod::OPTIONS,
+    };
+    let caller = match (&state.auth, needs_caller) {
+        (Some(auth), true) => {
+            let caller = auth
+                .caller(
+                    req.headers()
+                        .get(header::AUTHORIZATION)
+                        .map(|v| v.as_bytes()),
+                )
+                .await?;
+            let name = caller.role.as_deref().unwrap_or("-");
+            tracing::Span::current().record("role", name);
+            *role = Some(name.to_string());
+            caller
+        }
+        _ => Caller::open(),
+    };
 
     // Operational routes.
     match (first, segments.len()) {
-        ("", 1) if is_read => return Ok(index(state)),
+        ("", 1) if is_read => return Ok(index(state, &caller)),
         ("_health", 1) if is_read => {
             return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
         }
@@ -144,11 +176,14 @@ async fn route(
         ("openapi.json", 1) if is_read => {
             return Ok(json_response(
                 StatusCode::OK,
-                &crate::openapi::document(&state.cache, None),
+                &crate::openapi::document_for(&state.cache, None, caller.role.as_deref()),
             ))
         }
         ("_schema", 2) if is_read => {
             let svc = service(state, &segments[1])?;
+            if svc.methods_for(caller.role.as_deref()).is_empty() && svc.roles.is_some() {
+                return Err(not_found_service(&segments[1]));
+            }
             return Ok(json_response(StatusCode::OK, &svc.json_schema));
         }
         _ => {}
@@ -183,6 +218,22 @@ async fn route(
     if !svc.allows(needed) || (action == Action::Post && key.is_some()) {
         return Err(not_allowed(&svc, method.as_str(), key.is_some()));
     }
+    if !svc.permits(caller.role.as_deref(), needed) {
+        let message = format!(
+            "role '{}' may not {} '{}'",
+            caller.role.as_deref().unwrap_or("(none)"),
+            needed.as_str(),
+            svc.name
+        );
+        return Err(if caller.token {
+            ApiError::Forbidden { message }
+        } else {
+            ApiError::Unauthorized {
+                message,
+                invalid_token: false,
+            }
+        });
+    }
 
     let raw_query = req.uri().query().unwrap_or("").to_string();
     let api = ApiRequest::parse(action, &svc.name, key, &raw_query, req.headers())?;
@@ -195,34 +246,42 @@ async fn route(
     match action {
         // Each branch's future is boxed so the request future poem moves onto the heap
         // holds none of them inline (moving large futures cost more than the query did).
-        Action::Get | Action::Head => Box::pin(read(state, &svc, &api)).await,
-        Action::Post => Box::pin(post(state, &svc, &api, body.as_ref())).await,
-        Action::Patch => Box::pin(patch(state, &svc, &api, body.as_ref())).await,
-        Action::Put => Box::pin(put(state, &svc, &api, body.as_ref())).await,
-        Action::Delete => Box::pin(delete(state, &svc, &api)).await,
+        Action::Get | Action::Head => Box::pin(read(state, &svc, &api, &caller)).await,
+        Action::Post => Box::pin(post(state, &svc, &api, body.as_ref(), &caller)).await,
+        Action::Patch => Box::pin(patch(state, &svc, &api, body.as_ref(), &caller)).await,
+        Action::Put => Box::pin(put(state, &svc, &api, body.as_ref(), &caller)).await,
+        Action::Delete => Box::pin(delete(state, &svc, &api, &caller)).await,
     }
 }
 
-fn service<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Arc<Service>> {
-    state.cache.service(name).ok_or_else(|| {
-        ApiError::not_found(format!(
-            "Could not find the service '{name}'; GET / lists the services"
-        ))
-    })
+fn not_found_service(name: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "Could not find the service '{name}'; GET / lists the services"
+    ))
 }
 
-fn index(state: &AppState) -> Response {
+fn service<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a Arc<Service>> {
+    state
+        .cache
+        .service(name)
+        .ok_or_else(|| not_found_service(name))
+}
+
+/// The services the caller may use, with the methods their role may use.
+fn index(state: &AppState, caller: &Caller) -> Response {
     let services: Vec<Value> = state
         .cache
         .services
         .values()
-        .filter(|s| !s.methods.is_empty())
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "url": format!("/{}", s.name),
-                "methods": s.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                "schema": format!("/_schema/{}", s.name),
+        .filter_map(|s| {
+            let methods = s.methods_for(caller.role.as_deref());
+            (!methods.is_empty()).then(|| {
+                json!({
+                    "name": s.name,
+                    "url": format!("/{}", s.name),
+                    "methods": methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                    "schema": format!("/_schema/{}", s.name),
+                })
             })
         })
         .collect();
@@ -373,9 +432,21 @@ fn body_of(out: RowBody) -> Body {
     }
 }
 
-async fn read(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResult<Response> {
+async fn read(
+    state: &AppState,
+    svc: &Arc<Service>,
+    api: &ApiRequest,
+    caller: &Caller,
+) -> ApiResult<Response> {
     let item = api.key.is_some();
-    let mut plan = plan::read_plan(&state.cache, svc, &api.query, api.key.as_deref(), api.range)?;
+    let mut plan = plan::read_plan(
+        &state.cache,
+        svc,
+        &api.query,
+        api.key.as_deref(),
+        api.range,
+        caller,
+    )?;
     let format = if item && api.format == Format::Json {
         Format::Object
     } else {
@@ -490,8 +561,9 @@ fn returning(
     state: &AppState,
     svc: &Arc<Service>,
     api: &ApiRequest,
+    caller: &Caller,
 ) -> ApiResult<(Vec<Selected>, Vec<plan::Embed>)> {
-    plan::write_returning(&state.cache, svc, &api.query)
+    plan::write_returning(&state.cache, svc, &api.query, caller)
 }
 
 fn write_format(api: &ApiRequest) -> Format {
@@ -581,10 +653,11 @@ async fn post(
     svc: &Arc<Service>,
     api: &ApiRequest,
     body: Option<&Bytes>,
+    caller: &Caller,
 ) -> ApiResult<Response> {
-    let (returning, embeds) = returning(state, svc, api)?;
+    let (returning, embeds) = returning(state, svc, api, caller)?;
     let body = body.cloned().unwrap_or_default();
-    let plan = if body.len() < LARGE_BODY {
+    let mut plan = if body.len() < LARGE_BODY {
         write::insert_plan(
             svc,
             &body,
@@ -625,6 +698,7 @@ async fn post(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??
     };
+    plan::owner::own_insert(&mut plan, caller)?;
     let single = plan.single;
     let upsert_merge = plan
         .on_conflict
@@ -689,12 +763,14 @@ async fn patch(
     svc: &Arc<Service>,
     api: &ApiRequest,
     body: Option<&Bytes>,
+    caller: &Caller,
 ) -> ApiResult<Response> {
     let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
     let set_values: Vec<(usize, Assign)> = write::patch_assignments(svc, &value)?;
-    let filter = guarded_filter(svc, api)?;
+    plan::owner::own_update(svc, &set_values, caller)?;
+    let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
-    let (ret_cols, embeds) = returning(state, svc, api)?;
+    let (ret_cols, embeds) = returning(state, svc, api, caller)?;
     let out = state
         .db
         .write(WriteRequest {
@@ -780,6 +856,7 @@ async fn put(
     svc: &Arc<Service>,
     api: &ApiRequest,
     body: Option<&Bytes>,
+    caller: &Caller,
 ) -> ApiResult<Response> {
     let key = match &api.key {
         Some(k) => k.clone(),
@@ -792,8 +869,9 @@ async fn put(
         ));
     }
     let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
-    let (ret_cols, embeds) = returning(state, svc, api)?;
-    let plan = write::put_plan(svc, &key, &value, ret_cols)?;
+    let (ret_cols, embeds) = returning(state, svc, api, caller)?;
+    let mut plan = write::put_plan(svc, &key, &value, ret_cols)?;
+    plan::owner::own_put(&mut plan, caller)?;
     let item = api.key.is_some();
     let out = state
         .db
@@ -828,11 +906,16 @@ async fn put(
     Ok(resp)
 }
 
-async fn delete(state: &AppState, svc: &Arc<Service>, api: &ApiRequest) -> ApiResult<Response> {
-    let filter = guarded_filter(svc, api)?;
+async fn delete(
+    state: &AppState,
+    svc: &Arc<Service>,
+    api: &ApiRequest,
+    caller: &Caller,
+) -> ApiResult<Response> {
+    let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
     let repr = api.prefer.return_ == Some(ReturnPref::Representation);
-    let (ret_cols, embeds) = returning(state, svc, api)?;
+    let (ret_cols, embeds) = returning(state, svc, api, caller)?;
     let out = state
         .db
         .write(WriteRequest {

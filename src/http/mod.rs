@@ -85,7 +85,13 @@ impl Endpoint for Api {
         let path = req.uri().path().to_string();
         // The span costs a tenth of a small request when it is recorded, so it is a debug
         // span; errors name the request themselves (`REQUEST_ID`).
-        let span = tracing::debug_span!("request", request_id = %id, %method, %path);
+        let span = tracing::debug_span!(
+            "request",
+            request_id = %id,
+            %method,
+            %path,
+            role = tracing::field::Empty
+        );
         let state = self.server.state.load_full();
         let started = std::time::Instant::now();
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
@@ -109,8 +115,15 @@ impl Endpoint for Api {
                 handlers::handle(&state, req).await
             };
             let status = resp.status().as_u16();
+            let role = resp
+                .extensions()
+                .get::<handlers::Role>()
+                .map_or("-", |r| r.0.as_str())
+                .to_string();
             if status >= 500 {
-                tracing::error!(request_id = %id, %method, %path, status, "request failed");
+                tracing::error!(request_id = %id, %method, %path, %role, status, "request failed");
+            } else if status == 401 || status == 403 {
+                tracing::info!(request_id = %id, %method, %path, %role, status, "request refused");
             } else {
                 tracing::debug!(status, "request done");
             }
@@ -187,6 +200,16 @@ pub fn error_response(e: &ApiError) -> Response {
         ApiError::NotWritable { .. } => {
             resp.headers_mut()
                 .insert("allow", HeaderValue::from_static("OPTIONS, GET, HEAD"));
+        }
+        ApiError::Unauthorized { invalid_token, .. } => {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(if *invalid_token {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                }),
+            );
         }
         _ => {}
     }

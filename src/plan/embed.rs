@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{unknown_column, Condition, ReadPlan, Selected};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::request::ast::{QueryParams, SelectItem};
 use crate::schema::{Relationship, SchemaCache, Service};
@@ -299,6 +300,7 @@ impl Budget {
 /// The embeds of `items` (a `select` list of `svc`, at `path`), each resolved with its
 /// parameters from `q`. `selected` are the columns resolved so far at this level, for
 /// positions.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve(
     cache: &SchemaCache,
     svc: &Arc<Service>,
@@ -307,6 +309,7 @@ pub(super) fn resolve(
     path: &[String],
     budget: &mut Budget,
     positions: &[usize],
+    caller: &Caller,
 ) -> ApiResult<Vec<Embed>> {
     let mut out = Vec::new();
     let mut n = 0usize;
@@ -357,6 +360,7 @@ pub(super) fn resolve(
             &child_path,
             Some(relation.as_str()),
             budget,
+            caller,
         )?;
         if *spread {
             let why = if !link.to_one() {

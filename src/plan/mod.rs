@@ -4,11 +4,13 @@
 
 mod body;
 pub mod embed;
+pub mod owner;
 pub mod value;
 pub mod write;
 
 use std::sync::Arc;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::request::ast::{
     CmpOp, Direction, Filter, IsValue, LogicOp, LogicTree, Nulls, Operation, OrderTerm, Quantifier,
@@ -617,6 +619,7 @@ pub fn resolve_page(
 /// The plan of one level of a read: `svc` with the `select` items given, and the
 /// filters, logic trees, order, limit and offset the request gives for `path` (empty for
 /// the root). `relation` is the name an embed was asked for by (for its parameters).
+#[allow(clippy::too_many_arguments)]
 fn level_plan(
     cache: &SchemaCache,
     svc: &Arc<Service>,
@@ -625,10 +628,11 @@ fn level_plan(
     path: &[String],
     relation: Option<&str>,
     budget: &mut embed::Budget,
+    caller: &Caller,
 ) -> ApiResult<ReadPlan> {
     let (select, positions) = select_level(svc, items)?;
     let embeds = match items {
-        Some(items) => embed::resolve(cache, svc, items, q, path, budget, &positions)?,
+        Some(items) => embed::resolve(cache, svc, items, q, path, budget, &positions, caller)?,
         None => Vec::new(),
     };
     // A parameter's path names an embed by its output name, or by the relation's name.
@@ -638,7 +642,8 @@ fn level_plan(
                 a == b || (i + 1 == path.len() && relation.is_some_and(|r| r == a))
             })
     };
-    let mut parts = Vec::new();
+    // An owned service shows the caller's rows only, wherever it is read from.
+    let mut parts: Vec<Condition> = owner::owner_condition(svc, caller)?.into_iter().collect();
     for (p, f) in &q.filters {
         if here(p) {
             parts.push(filter_condition_in(svc, f, &embeds)?);
@@ -720,6 +725,7 @@ pub fn write_returning(
     cache: &SchemaCache,
     svc: &Arc<Service>,
     q: &QueryParams,
+    caller: &Caller,
 ) -> ApiResult<(Vec<Selected>, Vec<Embed>)> {
     let items = q.select.as_deref();
     if !items.is_some_and(|i| i.iter().any(|i| matches!(i, SelectItem::Embed { .. }))) {
@@ -735,6 +741,7 @@ pub fn write_returning(
         &[],
         &mut budget,
         &positions,
+        caller,
     )?;
     Ok((select, embeds))
 }
@@ -746,9 +753,19 @@ pub fn read_plan(
     q: &QueryParams,
     key: Option<&[String]>,
     range: Option<(u64, Option<u64>)>,
+    caller: &Caller,
 ) -> ApiResult<ReadPlan> {
     let mut budget = embed::Budget::new();
-    let mut plan = level_plan(cache, svc, q.select.as_deref(), q, &[], None, &mut budget)?;
+    let mut plan = level_plan(
+        cache,
+        svc,
+        q.select.as_deref(),
+        q,
+        &[],
+        None,
+        &mut budget,
+        caller,
+    )?;
     check_paths(&plan, q)?;
     if let Some(key) = key {
         let kc = key_condition(svc, key)?;

@@ -35,6 +35,8 @@ pub struct InsertPlan {
     pub row_count: usize,
     pub returning: Vec<Selected>,
     pub on_conflict: Option<OnConflict>,
+    /// Row ownership: the owner column and the caller's value (`owner::own_insert`).
+    pub owner: Option<(usize, SqlValue)>,
 }
 
 /// One assignment of an UPDATE: a value, or the column's default (PUT of a partial row).
@@ -413,6 +415,7 @@ pub fn insert_plan(
         single,
         returning,
         on_conflict,
+        owner: None,
     })
 }
 

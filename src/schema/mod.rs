@@ -245,6 +245,11 @@ pub struct Service {
     pub max_rows: u64,
     pub allow_unfiltered_writes: bool,
     pub relationships: Vec<Relationship>,
+    /// `[services.X.roles]`: the methods each role may use; `None`: every role, every
+    /// method of `methods`.
+    pub roles: Option<BTreeMap<String, Vec<Method>>>,
+    /// Row ownership: the column (index into `columns`) that must equal the claim.
+    pub owner: Option<Owner>,
     /// The row's JSON Schema (draft 2020-12), derived from `columns`.
     pub json_schema: serde_json::Value,
     /// Checks body objects: types, lengths, enums (no `required`: absence is checked
@@ -284,6 +289,8 @@ impl Service {
             max_rows,
             allow_unfiltered_writes,
             relationships: Vec::new(),
+            roles: None,
+            owner: None,
             json_schema,
             validator,
             all_out,
@@ -302,6 +309,33 @@ impl Service {
     pub fn allows(&self, m: Method) -> bool {
         self.methods.contains(&m)
     }
+
+    /// Whether `role` may use method `m` here (`None`: authentication is off).
+    pub fn permits(&self, role: Option<&str>, m: Method) -> bool {
+        match (&self.roles, role) {
+            (None, _) => true,
+            (Some(roles), Some(role)) => roles.get(role).is_some_and(|ms| ms.contains(&m)),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// The methods `role` may use here: `methods`, narrowed by `roles`.
+    pub fn methods_for(&self, role: Option<&str>) -> Vec<Method> {
+        self.methods
+            .iter()
+            .copied()
+            .filter(|m| self.roles.is_none() || self.permits(role, *m))
+            .collect()
+    }
+}
+
+/// Row ownership of a service: rows whose `column` equals the caller's `claim`.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// Index into the service's columns.
+    pub column: usize,
+    /// Dotted path of the claim in the token (`sub`, `app_metadata.tenant`).
+    pub claim: String,
 }
 
 /// Every service by name. Immutable once built; a reload builds a new one.

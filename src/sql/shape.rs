@@ -205,7 +205,15 @@ mod tests {
 
     fn select(d: &dyn Dialect, svc: &Arc<Service>, query: &str) -> sql::Statement {
         let q = parse_query(query).expect("query");
-        let plan = read_plan(&Default::default(), svc, &q, None, None).expect("plan");
+        let plan = read_plan(
+            &Default::default(),
+            svc,
+            &q,
+            None,
+            None,
+            &Default::default(),
+        )
+        .expect("plan");
         let stmt = sql::select(d, &plan);
         assert_eq!(stmt, sql::build_select(d, &plan), "{query}");
         stmt
