@@ -36,6 +36,17 @@ pub struct ServerConfig {
     pub max_rows: u64,
     pub request_timeout_ms: u64,
     pub cors_origins: Vec<String>,
+    /// A request's head (request line and headers) must arrive within this time of its
+    /// first byte (of the connection's opening, for the first request).
+    pub header_timeout_ms: u64,
+    /// A kept-alive connection with no request for this long is closed (and a response the
+    /// client stops reading for this long is abandoned).
+    pub idle_timeout_ms: u64,
+    /// A request body must arrive whole within this time of the request's head.
+    pub body_timeout_ms: u64,
+    /// Open client connections at most; more are answered 503 and closed. 0: sized from
+    /// the open-file limit.
+    pub max_connections: u64,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +57,10 @@ impl Default for ServerConfig {
             max_rows: 1000,
             request_timeout_ms: 10_000,
             cors_origins: Vec::new(),
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
+            body_timeout_ms: 30_000,
+            max_connections: 0,
         }
     }
 }
@@ -304,6 +319,18 @@ impl Config {
                 "database.sqlite_cache_mib".into(),
                 "must be from 1 to 65536 (MiB)".into(),
             ));
+        }
+        for (key, ms) in [
+            ("server.header_timeout_ms", self.server.header_timeout_ms),
+            ("server.idle_timeout_ms", self.server.idle_timeout_ms),
+            ("server.body_timeout_ms", self.server.body_timeout_ms),
+        ] {
+            if !(1..=86_400_000).contains(&ms) {
+                return Err((
+                    key.into(),
+                    "must be from 1 to 86400000 (milliseconds; a day at most)".into(),
+                ));
+            }
         }
         if self.server.max_body_bytes == 0 {
             return Err(("server.max_body_bytes".into(), "must be at least 1".into()));
@@ -752,6 +779,51 @@ mod tests {
             assert!(e.to_string().contains("database.sqlite_cache_mib"), "{e}");
             assert!(e.to_string().contains("65536"), "{e}");
         }
+    }
+
+    #[test]
+    fn connection_timeouts_and_cap() {
+        let c = parse(MIN, &[], Overrides::default()).unwrap();
+        assert_eq!(c.server.header_timeout_ms, 10_000);
+        assert_eq!(c.server.idle_timeout_ms, 75_000);
+        assert_eq!(c.server.body_timeout_ms, 30_000);
+        assert_eq!(c.server.max_connections, 0);
+        let text = format!(
+            "[server]\nheader_timeout_ms = 1\nidle_timeout_ms = 2\nbody_timeout_ms = 3\nmax_connections = 4\n{MIN}"
+        );
+        let c = parse(
+            &text,
+            &[
+                ("RESTABLE_SERVER_IDLE_TIMEOUT_MS", "20"),
+                ("RESTABLE_SERVER_MAX_CONNECTIONS", "40"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.server.header_timeout_ms,
+                c.server.idle_timeout_ms,
+                c.server.body_timeout_ms,
+                c.server.max_connections
+            ),
+            (1, 20, 3, 40)
+        );
+        for key in ["header_timeout_ms", "idle_timeout_ms", "body_timeout_ms"] {
+            for bad in ["0", "86400001"] {
+                let text = format!("[server]\n{key} = {bad}\n{MIN}");
+                let e = parse(&text, &[], Overrides::default()).unwrap_err();
+                assert_eq!(e.key, format!("server.{key}"), "{e}");
+                assert!(e.to_string().contains("from 1 to 86400000"), "{e}");
+            }
+        }
+        let e = parse(
+            MIN,
+            &[("RESTABLE_SERVER_MAX_CONNECTIONS", "-1")],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("max_connections"), "{e}");
     }
 
     #[test]

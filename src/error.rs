@@ -107,6 +107,12 @@ pub enum ApiError {
     DbUnavailable { details: String },
     #[error("the request took longer than {ms} ms")]
     Timeout { ms: u64 },
+    /// The client did not send the whole request body within `body_timeout_ms`.
+    #[error("the request body did not arrive within {ms} ms")]
+    BodyTimeout { ms: u64 },
+    /// Refused at the connection cap (`max_connections`), before reading the request.
+    #[error("the server has {max} connections open, its limit; try again shortly")]
+    TooManyConnections { max: u64 },
     #[error("internal error")]
     Internal { details: String },
 }
@@ -139,7 +145,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::RangeNotSatisfiable { .. } => 416,
             ApiError::Internal { .. } => 500,
-            ApiError::DbUnavailable { .. } => 503,
+            ApiError::BodyTimeout { .. } => 408,
+            ApiError::DbUnavailable { .. } | ApiError::TooManyConnections { .. } => 503,
             ApiError::Timeout { .. } => 504,
         }
     }
@@ -170,7 +177,8 @@ impl ApiError {
             }
             ApiError::BadRequest { code, .. } => code,
             ApiError::DbUnavailable { .. } => "db_unavailable",
-            ApiError::Timeout { .. } => "timeout",
+            ApiError::Timeout { .. } | ApiError::BodyTimeout { .. } => "timeout",
+            ApiError::TooManyConnections { .. } => "too_many_connections",
             ApiError::Internal { .. } => "internal",
         }
     }
@@ -215,6 +223,10 @@ impl ApiError {
             ApiError::DbUnavailable { .. } => (
                 Value::Null,
                 json!("the server retries by itself; try again shortly"),
+            ),
+            ApiError::BodyTimeout { .. } => (
+                Value::Null,
+                json!("send the body faster, or raise [server] body_timeout_ms"),
             ),
             // Internal details are logged, never sent.
             _ => (Value::Null, Value::Null),

@@ -22,8 +22,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{Acceptor, Listener, TcpListener};
-
 pub use config::{Config, ConfigError, Overrides};
 pub use state::StartupError;
 
@@ -110,30 +108,27 @@ pub async fn start(config: Config, grace: Duration) -> Result<Running, StartupEr
             }
         }
     });
-    let acceptor = TcpListener::bind(bind.clone())
-        .into_acceptor()
-        .await
+    http::listen::raise_open_file_limit();
+    let listen_on: SocketAddr = bind
+        .parse()
         .map_err(|e| StartupError::Database(format!("cannot listen on {bind}: {e}")))?;
-    let addr = acceptor
+    let listener = http::listen::bind(listen_on)
+        .map_err(|e| StartupError::Database(format!("cannot listen on {bind}: {e}")))?;
+    let addr = listener
         .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .ok_or_else(|| StartupError::Database(format!("cannot listen on {bind}")))?;
+        .map_err(|e| StartupError::Database(format!("cannot listen on {bind}: {e}")))?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let api = http::Api {
+    let api = Arc::new(http::Api {
         server: Arc::clone(&server),
-    };
-    let task = tokio::spawn(async move {
-        poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                api,
-                async move {
-                    let _ = rx.await;
-                },
-                Some(grace),
-            )
-            .await
     });
+    let task = tokio::spawn(http::listen::serve(
+        listener,
+        api,
+        async move {
+            let _ = rx.await;
+        },
+        grace,
+    ));
     Ok(Running {
         addr,
         server,

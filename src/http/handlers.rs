@@ -36,20 +36,41 @@ pub struct Role(pub String);
 pub async fn handle(state: &Arc<AppState>, mut req: Request) -> Response {
     let mut body = Some(req.take_body());
     let mut role = None;
-    let mut resp = match route(state, req, &mut body, &mut role).await {
+    // The whole body must arrive within body_timeout_ms of the head (a client that sends
+    // it a byte at a time must not hold a connection, and maybe a pool slot, for ever).
+    let body_deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(state.config.server.body_timeout_ms);
+    let mut resp = match BODY_DEADLINE
+        .scope(body_deadline, route(state, req, &mut body, &mut role))
+        .await
+    {
         Ok(r) => r,
-        Err(e) => error_response(&e),
+        Err(e) => {
+            let mut resp = error_response(&e);
+            if matches!(e, ApiError::BodyTimeout { .. }) {
+                // The rest of the body may still come: the connection cannot be reused.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
     };
     if let Some(role) = role {
         resp.extensions_mut().insert(Role(role));
     }
     if let Some(unread) = body.filter(|b| !b.is_empty()) {
         // Answered without reading the body (an early 4xx): read it anyway, within the
-        // body limit, so the client is not cut off while it is still sending.
+        // body limit and the body deadline, so the client is not cut off while it is
+        // still sending.
         let limit = usize::try_from(state.config.server.max_body_bytes).unwrap_or(usize::MAX);
-        let _ = Box::pin(collect_body(unread, limit)).await;
+        let _ = tokio::time::timeout_at(body_deadline, Box::pin(collect_body(unread, limit))).await;
     }
     resp
+}
+
+tokio::task_local! {
+    /// When the request body must have arrived whole (`body_timeout_ms` after the head).
+    static BODY_DEADLINE: tokio::time::Instant;
 }
 
 /// The whole body, or `PayloadTooLarge` past `limit` bytes. A body that arrives in one
@@ -355,14 +376,24 @@ async fn read_body(state: &AppState, req: &Request, body: &mut Option<Body>) -> 
     let Some(body) = body.take() else {
         return Err(ApiError::internal("the request body was read twice"));
     };
-    collect_body(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-        .map_err(|e| match e {
-            poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge { limit },
-            other => {
-                ApiError::bad_request("bad_body", format!("cannot read the request body: {other}"))
-            }
-        })
+    let deadline = BODY_DEADLINE.try_with(|d| *d).unwrap_or_else(|_| {
+        tokio::time::Instant::now()
+            + std::time::Duration::from_millis(state.config.server.body_timeout_ms)
+    });
+    tokio::time::timeout_at(
+        deadline,
+        collect_body(body, usize::try_from(limit).unwrap_or(usize::MAX)),
+    )
+    .await
+    .map_err(|_| ApiError::BodyTimeout {
+        ms: state.config.server.body_timeout_ms,
+    })?
+    .map_err(|e| match e {
+        poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge { limit },
+        other => {
+            ApiError::bad_request("bad_body", format!("cannot read the request body: {other}"))
+        }
+    })
 }
 
 fn content_range(lower: u64, rows: u64, total: Option<u64>) -> String {

@@ -4,6 +4,7 @@
 //! and body. Errors become `ApiError` JSON here and nowhere else.
 
 mod handlers;
+pub mod listen;
 pub mod metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
