@@ -114,6 +114,15 @@ async fn route(
     body: &mut Option<Body>,
 ) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
+    if super::admin::is_admin_path(&path) {
+        return super::admin::serve(
+            state.config.server.admin_enabled(),
+            req.method(),
+            &path,
+            req.uri().query(),
+            req.headers(),
+        );
+    }
     let raw_segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut segments = raw_segments
         .iter()
@@ -149,7 +158,13 @@ async fn route(
         }
         ("_schema", 2) if is_read => {
             let svc = service(state, &segments[1])?;
-            return Ok(json_response(StatusCode::OK, &svc.json_schema));
+            let doc = crate::schema::json_schema::document(
+                &svc.json_schema,
+                &svc.columns,
+                &svc.primary_key,
+                &svc.relationships,
+            );
+            return Ok(json_response(StatusCode::OK, &doc));
         }
         _ => {}
     }
