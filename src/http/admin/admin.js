@@ -770,7 +770,7 @@ async function rowView(name, key) {
           for (const f of fields) f.showCurrent(cur.data[f.column.name]);
           status.replaceChildren(h('div', { class: 'error conflict', role: 'alert' },
             h('strong', { text: 'Someone changed this row since you opened it (412 precondition_failed). ' }),
-            'The current values are shown under each field that differs. Your edits are kept: save again to overwrite them, or reload to start over.'));
+            'The current values are shown under each field that differs. Your edits are kept: save again to write the fields you changed over them (with the row\'s new ETag), or reload to start over.'));
         } catch (e2) {
           if (e2.status === 404) status.replaceChildren(h('div', { class: 'error', role: 'alert', text: 'This row was deleted meanwhile.' }));
           else showError(e2);
