@@ -172,10 +172,11 @@ async function copyText(text, button) {
 }
 
 class ApiError extends Error {
-  constructor(status, body, text) {
+  constructor(status, body, text, headers) {
     super((body && body.message) || text || ('HTTP ' + status));
     this.status = status;
     this.body = body;
+    this.headers = headers || new Headers();
   }
 }
 
@@ -200,7 +201,7 @@ async function api(method, url, { headers = {}, body, raw = false } = {}) {
   if (text && (resp.headers.get('content-type') || '').includes('json')) {
     try { data = parseJSON(text); } catch (_) { data = null; }
   }
-  if (!resp.ok && resp.status !== 304) throw new ApiError(resp.status, data, text);
+  if (!resp.ok && resp.status !== 304) throw new ApiError(resp.status, data, text, resp.headers);
   return { status: resp.status, headers: resp.headers, text, data, resp, curl: cmd };
 }
 
@@ -466,11 +467,11 @@ async function tableView(name, state) {
   } catch (e) {
     if (e.status === 416 && state.offset > 0) {
       // Past the end (rows were deleted meanwhile): show the last page.
-      const cr = parseContentRange(e.body && null);
+      const cr = parseContentRange(e.headers.get('content-range'));
       go({ ...state, offset: cr && cr.total ? Math.max(0, Math.floor((cr.total - 1) / state.size) * state.size) : 0 });
       return h('p', { text: 'Going to the last page…' });
     }
-    if (labels.length && e.status === 400 || e.status === 300) {
+    if (labels.length && (e.status === 400 || e.status === 300)) {
       // The embeds could not be resolved: the same view without labels.
       query = queryOf(name, state, schema, []);
       url = base + (query ? '?' + query : '');
