@@ -47,6 +47,26 @@ pub struct ServerConfig {
     /// Open client connections at most; more are answered 503 and closed. 0: sized from
     /// the open-file limit.
     pub max_connections: u64,
+    /// Serve the admin page at `/_admin/`; unset means "on when `bind` is a loopback
+    /// address" (`ServerConfig::admin_enabled`).
+    pub admin: Option<bool>,
+}
+
+impl ServerConfig {
+    /// Whether `/_admin/` is served: the `admin` key when set, else true exactly when the
+    /// server binds a loopback address (127.0.0.0/8, ::1, localhost).
+    pub fn admin_enabled(&self) -> bool {
+        self.admin.unwrap_or_else(|| is_loopback_bind(&self.bind))
+    }
+}
+
+/// `bind` names a loopback address (`127.0.0.1:8080`, `[::1]:80`, `localhost:8080`).
+fn is_loopback_bind(bind: &str) -> bool {
+    if let Ok(addr) = bind.parse::<std::net::SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    let host = bind.rsplit_once(':').map_or(bind, |(h, _)| h);
+    host.eq_ignore_ascii_case("localhost")
 }
 
 impl Default for ServerConfig {
@@ -61,6 +81,7 @@ impl Default for ServerConfig {
             idle_timeout_ms: 75_000,
             body_timeout_ms: 30_000,
             max_connections: 0,
+            admin: None,
         }
     }
 }
@@ -716,6 +737,41 @@ mod tests {
         assert_eq!(c.database.url, "sqlite:///etc/r/music.db");
         assert_eq!(c.database.pool_size, 16);
         assert_eq!(c.database.sqlite_cache_mib, 8);
+    }
+
+    #[test]
+    fn admin_default_follows_the_bind_address() {
+        let on = |text: &str, env: &[(&str, &str)]| {
+            parse(text, env, Overrides::default())
+                .unwrap()
+                .server
+                .admin_enabled()
+        };
+        assert!(on(MIN, &[]), "default bind 127.0.0.1 serves the admin page");
+        for bind in ["127.0.0.1:9", "127.0.0.2:9", "[::1]:9"] {
+            let text = format!("[server]\nbind = \"{bind}\"\n{MIN}");
+            assert!(on(&text, &[]), "{bind}");
+        }
+        for bind in ["0.0.0.0:9", "[::]:9", "10.1.2.3:9", "192.168.0.1:9"] {
+            let text = format!("[server]\nbind = \"{bind}\"\n{MIN}");
+            assert!(!on(&text, &[]), "{bind}");
+        }
+        assert!(is_loopback_bind("localhost:8080"));
+        assert!(is_loopback_bind("LOCALHOST:80"));
+        assert!(!is_loopback_bind("example.com:80"));
+        // The key wins over the default, the environment over the key.
+        let public = "[server]\nbind = \"0.0.0.0:9\"\nadmin = true\n[services.a]\n";
+        assert!(on(public, &[]));
+        let local = "[server]\nadmin = false\n[services.a]\n";
+        assert!(!on(local, &[]));
+        assert!(on(local, &[("RESTABLE_SERVER_ADMIN", "true")]));
+        assert!(!on(MIN, &[("RESTABLE_SERVER_ADMIN", "false")]));
+        let bad = parse(
+            MIN,
+            &[("RESTABLE_SERVER_ADMIN", "yes")],
+            Overrides::default(),
+        );
+        assert!(bad.is_err(), "a non-boolean admin value is refused");
     }
 
     #[test]

@@ -145,6 +145,15 @@ async fn route(
     role: &mut Option<String>,
 ) -> ApiResult<Response> {
     let path = req.uri().path().to_string();
+    if super::admin::is_admin_path(&path) {
+        return super::admin::serve(
+            state.config.server.admin_enabled(),
+            req.method(),
+            &path,
+            req.uri().query(),
+            req.headers(),
+        );
+    }
     let raw_segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut segments = raw_segments
         .iter()
@@ -159,7 +168,8 @@ async fn route(
     // Who is asking, for the routes that show or touch services (not health, readiness,
     // metrics or CORS preflights).
     let needs_caller = match first {
-        "_health" | "_ready" | "_metrics" => false,
+        // The admin page's files: the page asks for a token itself.
+        "_health" | "_ready" | "_metrics" | "_admin" => false,
         _ => method != HttpMethod::OPTIONS,
     };
     let caller = match (&state.auth, needs_caller) {
@@ -205,7 +215,13 @@ async fn route(
             if svc.methods_for(caller.role.as_deref()).is_empty() && svc.roles.is_some() {
                 return Err(not_found_service(&segments[1]));
             }
-            return Ok(json_response(StatusCode::OK, &svc.json_schema));
+            let doc = crate::schema::json_schema::document(
+                &svc.json_schema,
+                &svc.columns,
+                &svc.primary_key,
+                &svc.relationships,
+            );
+            return Ok(json_response(StatusCode::OK, &doc));
         }
         _ => {}
     }

@@ -3,6 +3,7 @@
 //! status, headers (Content-Range, Location, ETag, Preference-Applied, CORS, request id)
 //! and body. Errors become `ApiError` JSON here and nowhere else.
 
+mod admin;
 mod handlers;
 pub mod listen;
 pub mod metrics;

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{ServiceColumn, ValueKind};
+use super::{Relationship, ServiceColumn, ValueKind};
 
 /// The JSON Schema dialect every schema produced here declares.
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -35,6 +35,48 @@ pub fn row_schema(service_name: &str, columns: &[ServiceColumn], primary_key: &[
         "required": required,
         "additionalProperties": false,
     })
+}
+
+/// The document `GET /_schema/{service}` answers: the row schema plus two extensions a
+/// client needs to lay out, address and link rows (annotations: validators ignore them):
+///
+/// - `x-column-order`: the column names in table order (`properties` is an object, whose
+///   key order JSON does not keep);
+/// - `x-primary-key`: the key columns in key order (the segments of `/{service}/{key}`),
+///   `[]` without a key;
+/// - `x-foreign-keys`: one entry per foreign key whose columns are visible on both sides,
+///   `{"columns": [...], "references": {"service": "...", "columns": [...]}}`, in the
+///   order the relationships were found. Constraint names are left out (they may name
+///   hidden columns).
+pub fn document(
+    row: &Value,
+    columns: &[ServiceColumn],
+    primary_key: &[String],
+    relationships: &[Relationship],
+) -> Value {
+    let mut doc = row.clone();
+    let foreign_keys: Vec<Value> = relationships
+        .iter()
+        .filter_map(|r| match r {
+            Relationship::ManyToOne {
+                target, columns, ..
+            } => Some(json!({
+                "columns": columns.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+                "references": {
+                    "service": target,
+                    "columns": columns.iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                },
+            })),
+            _ => None,
+        })
+        .collect();
+    if let Value::Object(map) = &mut doc {
+        let order: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        map.insert("x-column-order".into(), json!(order));
+        map.insert("x-primary-key".into(), json!(primary_key));
+        map.insert("x-foreign-keys".into(), Value::Array(foreign_keys));
+    }
+    doc
 }
 
 /// The schema of a PATCH body: the row schema with nothing required.
