@@ -6,6 +6,14 @@ one album), list ordered by a non-key column, insert one, bulk insert 1,000 rows
 and export of 1,000,000 rows as JSON and CSV (rows/s and peak RSS). Each load scenario runs
 at 8 and 64 connections against restable and the reference, back to back, and the table
 shows the ratio restable / reference. Results go to stdout and bench/out/results.md.
+
+Embedding (issue "Embedding related rows"): albums with their artist and tracks, artists
+with their albums and those albums' tracks, playlists with their tracks (many-to-many).
+The reference answers each two ways, one query per level stitched in Rust (`/a/...`) and
+the JSON built by the database in one query (`/b/...`); the faster is the reference.
+On PostgreSQL the same embedding requests and a get-one by filter also run against the
+Rust PostgREST clone pg-rest-server (crates.io `pg-rest-server-tokio-postgres-pg-wired`
+0.2.0, installed into bench/cache on first use; BENCH_PEER=0 skips it).
 """
 import json
 import os
@@ -29,6 +37,8 @@ PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5
 TRACKS = int(os.environ.get("BENCH_TRACKS", "100000"))
 EXPORT_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "1000000"))
 CONNS = [8, 64]
+# Parts to run: core (the six CRUD scenarios), embed, export, startup, peer.
+PARTS = os.environ.get("BENCH_PARTS", "core,embed,export,startup,peer").split(",")
 
 SCHEMA = """
 CREATE TABLE artists (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
@@ -37,6 +47,10 @@ CREATE TABLE tracks (id INTEGER PRIMARY KEY {auto}, name TEXT NOT NULL, album_id
   milliseconds INTEGER, unit_price NUMERIC(4,2) NOT NULL DEFAULT 0.99, genre TEXT,
   explicit BOOLEAN NOT NULL DEFAULT FALSE, created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
 CREATE INDEX tracks_album ON tracks (album_id);
+CREATE INDEX albums_artist ON albums (artist_id);
+CREATE TABLE playlists (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE playlist_tracks (playlist_id INTEGER NOT NULL REFERENCES playlists(id),
+  track_id INTEGER NOT NULL REFERENCES tracks(id), PRIMARY KEY (playlist_id, track_id));
 """
 
 SERVICES = """[server]
@@ -52,6 +66,9 @@ pool_size = {pool}
 [services.artists]
 [services.albums]
 [services.tracks]
+[services.playlists]
+[services.playlist_tracks]
+methods = []
 """
 
 GENRES = ["Rock", "Metal", "Jazz", "Blues", "Pop", "Alternative", "Classical", None]
@@ -94,6 +111,10 @@ def sqlite_data(path, tracks):
               "CASE x % 8 WHEN 0 THEN 'Rock' WHEN 1 THEN 'Metal' WHEN 2 THEN 'Jazz' WHEN 3 THEN 'Blues' "
               "WHEN 4 THEN 'Pop' WHEN 5 THEN 'Alternative' WHEN 6 THEN 'Classical' ELSE NULL END, "
               "x % 7 = 0, '2024-01-01 00:00:00' FROM n")
+    c.execute("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n WHERE x < 100) "
+              "INSERT INTO playlists SELECT x, 'Playlist ' || x FROM n")
+    c.execute(f"WITH RECURSIVE n(x) AS (SELECT 0 UNION ALL SELECT x+1 FROM n WHERE x < 4999) "
+              f"INSERT OR IGNORE INTO playlist_tracks SELECT (x % 100) + 1, ((x * 7919) % {tracks}) + 1 FROM n")
     c.commit()
     c.execute("PRAGMA journal_mode=WAL")
     c.close()
@@ -117,6 +138,9 @@ def postgres_data(dbname, tracks):
               f"(ARRAY['Rock','Metal','Jazz','Blues','Pop','Alternative','Classical',NULL])[(x % 8) + 1], "
               f"x % 7 = 0, '2024-01-01 00:00:00' FROM generate_series(1, {tracks}) x")
     psql(url, f"SELECT setval(pg_get_serial_sequence('tracks','id'), {tracks})")
+    psql(url, "INSERT INTO playlists SELECT x, 'Playlist ' || x FROM generate_series(1, 100) x")
+    psql(url, f"INSERT INTO playlist_tracks SELECT (x % 100) + 1, ((x::bigint * 7919) % {tracks}) + 1 "
+              f"FROM generate_series(0, 4999) x ON CONFLICT DO NOTHING")
     psql(url, "VACUUM ANALYZE")
     return url
 
@@ -176,7 +200,17 @@ LUA = {
     "insert one": 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                   'wrk.body = \'{"name":"bench","album_id":1,"milliseconds":1000,"unit_price":0.99}\'\nwrk.path = "/tracks"',
     "bulk 1000": None,
+    # PostgREST's form of get one (pg-rest-server has no item routes).
+    "get one (filter)": 'request = function() return wrk.format("GET", "/tracks?id=eq." .. math.random(1, %d)) end' % TRACKS,
 }
+
+EMBED = {
+    "embed albums": ("albums", "/albums?select=title,artists(name),tracks(name,milliseconds)&limit=50"),
+    "embed artists": ("artists", "/artists?select=name,albums(title,tracks(name))&limit=20"),
+    "embed playlists": ("playlists", "/playlists?select=name,tracks(name)&limit=10"),
+}
+for _name, (_, _path) in EMBED.items():
+    LUA[_name] = 'wrk.path = "%s"' % _path.replace('"', '\\"')
 
 
 def bulk_lua():
@@ -186,10 +220,14 @@ def bulk_lua():
             'wrk.headers["Prefer"] = "return=minimal"\nwrk.path = "/tracks"\nwrk.body = \'[' + rows + ']\'')
 
 
-def wrk(base, scenario, conns):
+def wrk(base, scenario, conns, path=None):
+    """`path`: a fixed path instead of the scenario's own (the reference's embeds)."""
     script = os.path.join(OUT, "s.lua")
     with open(script, "w") as f:
-        f.write(bulk_lua() if scenario == "bulk 1000" else LUA[scenario])
+        if path:
+            f.write('wrk.path = "%s"' % path)
+        else:
+            f.write(bulk_lua() if scenario == "bulk 1000" else LUA[scenario])
     threads = 2
     seconds = SECONDS if scenario != "bulk 1000" else max(3, SECONDS // 2)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script, base],
@@ -206,10 +244,11 @@ def wrk(base, scenario, conns):
     return {"rps": rps, "p50": lat(50), "p99": lat(99), "errors": errors}
 
 
-def export(base, rows, accept):
+def export(base, rows, accept, select=None):
     """Read `rows` tracks as `accept`, 64 KiB at a time: (seconds, bytes)."""
     t = time.time()
-    req = urllib.request.Request(base + f"/tracks?limit={rows}", headers={"Accept": accept})
+    query = f"limit={rows}" + (f"&select={select}" if select else "")
+    req = urllib.request.Request(base + f"/tracks?{query}", headers={"Accept": accept})
     n = 0
     with urllib.request.urlopen(req, timeout=600) as r:
         while True:
@@ -242,7 +281,8 @@ def run_backend(backend, rows):
     else:
         pg = postgres_data("restable_bench", TRACKS)
         url_restable, ref, target = pg, ("postgres", pg), pg
-    for scenario in ["get one", "list 50", "filtered", "order by name", "insert one", "bulk 1000"]:
+    core = ["get one", "list 50", "filtered", "order by name", "insert one", "bulk 1000"]
+    for scenario in core if "core" in PARTS else []:
         for conns in CONNS:
             settle(backend, target)
             r = restable(url_restable, f"restable-{backend}")
@@ -253,10 +293,86 @@ def run_backend(backend, rows):
             b = wrk(f.base, scenario, conns)
             f.stop()
             rows.append((backend, scenario, conns, a, b))
-            ratio = a["rps"] / b["rps"] if b["rps"] else float("nan")
-            print(f"{backend:8} {scenario:14} c={conns:<3} restable {a['rps']:9.0f} req/s p50 {a['p50']:6.2f} ms p99 {a['p99']:7.2f} ms | "
-                  f"reference {b['rps']:9.0f} req/s p50 {b['p50']:6.2f} ms p99 {b['p99']:7.2f} ms | ratio {ratio:4.2f}"
-                  + (f"  (non-2xx: {a['errors']}/{b['errors']})" if a["errors"] or b["errors"] else ""), flush=True)
+            report(backend, scenario, conns, a, b)
+    for scenario, (name, path) in EMBED.items() if "embed" in PARTS else []:
+        # All three answers are the same JSON before anything is measured.
+        f = reference(*ref)
+        want = fetch_json(f.base + f"/a/{name}")
+        if fetch_json(f.base + f"/b/{name}") != want:
+            raise SystemExit(f"{backend} {scenario}: the reference's two ways disagree")
+        f.stop()
+        r = restable(url_restable, f"restable-{backend}")
+        if fetch_json(r.base + path) != want:
+            raise SystemExit(f"{backend} {scenario}: restable's answer differs from the reference's")
+        r.stop()
+        for conns in CONNS:
+            settle(backend, target)
+            r = restable(url_restable, f"restable-{backend}")
+            a = wrk(r.base, scenario, conns)
+            r.stop()
+            settle(backend, target)
+            f = reference(*ref)
+            ways = {way: wrk(f.base, scenario, conns, path=f"/{way}/{name}") for way in ["a", "b"]}
+            f.stop()
+            way, b = max(ways.items(), key=lambda kv: kv[1]["rps"])
+            b = dict(b, way=way)
+            rows.append((backend, scenario, conns, a, b))
+            report(backend, scenario, conns, a, b)
+
+
+def fetch_json(url):
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def report(backend, scenario, conns, a, b):
+    ratio = a["rps"] / b["rps"] if b["rps"] else float("nan")
+    print(f"{backend:8} {scenario:14} c={conns:<3} restable {a['rps']:9.0f} req/s p50 {a['p50']:6.2f} ms p99 {a['p99']:7.2f} ms | "
+          f"reference{('(' + b['way'] + ')') if 'way' in b else ''} {b['rps']:9.0f} req/s p50 {b['p50']:6.2f} ms p99 {b['p99']:7.2f} ms | ratio {ratio:4.2f}"
+          + (f"  (non-2xx: {a['errors']}/{b['errors']})" if a["errors"] or b["errors"] else ""), flush=True)
+
+
+PEER_VERSION = "0.2.0"
+PEER_CRATE = "pg-rest-server-tokio-postgres-pg-wired"
+PEER = os.path.join(ROOT, "bench", "cache", "bin", PEER_CRATE)
+
+
+def peer_binary():
+    """pg-rest-server, built once into bench/cache (ignored by git)."""
+    if not os.path.exists(PEER):
+        print(f"installing {PEER_CRATE} {PEER_VERSION} into bench/cache (first use only)", flush=True)
+        subprocess.run(["cargo", "install", "--quiet", PEER_CRATE, "--version", PEER_VERSION,
+                        "--root", os.path.join(ROOT, "bench", "cache")], check=True)
+    return PEER
+
+
+def run_peer(rows):
+    """restable against pg-rest-server on PostgreSQL: embedding and get one by filter."""
+    if os.environ.get("BENCH_PEER", "1") == "0":
+        return
+    binary = peer_binary()
+    pg = postgres_data("restable_peer", TRACKS)
+    for scenario in ["get one (filter)"] + list(EMBED):
+        for conns in CONNS:
+            settle("postgres", pg)
+            r = restable(pg, "restable-peer")
+            a = wrk(r.base, scenario, conns)
+            r.stop()
+            settle("postgres", pg)
+            port = free_port()
+            d = os.path.join(OUT, "peer")
+            os.makedirs(d, exist_ok=True)
+            cfg = os.path.join(d, "pg-rest.toml")
+            with open(cfg, "w") as f:
+                f.write(f'[database]\nuri = "{pg}"\nschemas = ["public"]\nanon_role = "postgres"\npool_size = 16\n\n'
+                        f'[server]\nhost = "127.0.0.1"\nport = {port}\n\n[jwt]\nsecret = "bench-secret-bench-secret-bench-secret"\n')
+            p = Server([binary, "--config", cfg], f"http://127.0.0.1:{port}", dict(os.environ, RUST_LOG="warn"))
+            wait_http(p.base + "/tracks?id=eq.1", proc=p.proc)
+            b = wrk(p.base, scenario, conns)
+            p.stop()
+            b = dict(b, way="peer")
+            rows.append(("postgres/peer", scenario, conns, a, b))
+            report("pg/peer", scenario, conns, a, b)
 
 
 def export_rows(backend):
@@ -276,6 +392,15 @@ def export_rows(backend):
             r.stop()
             results.append((backend, rows, accept, rows / dt, rss, n))
             print(f"{backend:8} export {rows:>8} rows {accept:17} {rows / dt:10.0f} rows/s  peak RSS {rss:6.1f} MB  ({n} bytes)", flush=True)
+    # With an embed per row (the album of each track): streamed the same way, so peak
+    # memory should stay within a few MB of the plain export.
+    for rows in [100_000]:
+        r = restable(url, f"export-{backend}", max_rows=0)
+        dt, n = export(r.base, rows, "application/json", select="*,albums(title)")
+        rss = r.peak_rss_mb()
+        r.stop()
+        results.append((backend, rows, "json + albums(title)", rows / dt, rss, n))
+        print(f"{backend:8} export {rows:>8} rows json + embed      {rows / dt:10.0f} rows/s  peak RSS {rss:6.1f} MB  ({n} bytes)", flush=True)
     return results
 
 
@@ -340,9 +465,13 @@ def main():
         if backend == "postgres" and subprocess.run(["pg_isready", "-h", "127.0.0.1"], capture_output=True).returncode != 0:
             print("postgres: not reachable, skipped", flush=True)
             continue
-        starts.append((backend, startup(backend)))
+        if "startup" in PARTS:
+            starts.append((backend, startup(backend)))
         run_backend(backend, rows)
-        exports += export_rows(backend)
+        if "export" in PARTS:
+            exports += export_rows(backend)
+        if backend == "postgres" and "peer" in PARTS:
+            run_peer(rows)
     with open(os.path.join(OUT, "results.md"), "w") as f:
         f.write(f"| backend | scenario | conns | restable req/s | p50 ms | p99 ms | reference req/s | p50 ms | p99 ms | ratio | p99 ratio |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
         for backend, scenario, conns, a, b in rows:

@@ -1,7 +1,9 @@
 //! Reference servers for the benchmarks: what a developer would hand-write for exactly
 //! the queries the benchmark sends, on the fastest driver measured here (rusqlite with a
 //! small pool, spawn_blocking and cached statements for SQLite; sqlx for PostgreSQL).
-//! `reference nodb` answers without a database: the HTTP stack's own ceiling.
+//! `reference nodb` answers without a database: the HTTP stack's own ceiling. The three
+//! embedding requests are answered two ways (`/a/...`: one query per level stitched in
+//! Rust; `/b/...`: JSON built by the database in one query).
 //!
 //! Usage: reference (nodb | sqlite PATH | postgres URL) BIND
 
@@ -335,6 +337,386 @@ async fn insert(Json(body): Json<Value>, Data(db): Data<&Shared>) -> Response {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Embedding: exactly the three benchmark requests, written by hand two ways. `/a/...`
+// reads the parents, then the children of all of them with one `IN (...)` query per level
+// and stitches them in Rust; `/b/...` lets the database build the JSON in one query. The
+// benchmark takes the faster of the two as the reference.
+
+/// Which embedding request: albums with artist and tracks, artists with albums and their
+/// tracks, playlists with tracks.
+#[derive(Clone, Copy)]
+enum Embed {
+    Albums,
+    Artists,
+    Playlists,
+}
+
+/// One query per level, stitched in Rust.
+fn embed_sqlite_a(c: &rusqlite::Connection, which: Embed) -> rusqlite::Result<Vec<u8>> {
+    fn in_list(n: usize) -> String {
+        let mut s = String::from("(");
+        for i in 0..n {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push('?');
+        }
+        s.push(')');
+        s
+    }
+    let mut out = Vec::with_capacity(16 * 1024);
+    match which {
+        Embed::Albums => {
+            let mut st =
+                c.prepare_cached("SELECT id, title, artist_id FROM albums ORDER BY id LIMIT 50")?;
+            let albums: Vec<(i64, String, i64)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut artist_ids: Vec<i64> = albums.iter().map(|a| a.2).collect();
+            artist_ids.sort_unstable();
+            artist_ids.dedup();
+            let mut st = c.prepare_cached(&format!(
+                "SELECT id, name FROM artists WHERE id IN {}",
+                in_list(artist_ids.len())
+            ))?;
+            let artists: HashMap<i64, String> = st
+                .query_map(rusqlite::params_from_iter(&artist_ids), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let ids: Vec<i64> = albums.iter().map(|a| a.0).collect();
+            let mut st = c.prepare_cached(&format!(
+                "SELECT album_id, name, milliseconds FROM tracks WHERE album_id IN {} ORDER BY id",
+                in_list(ids.len())
+            ))?;
+            let mut tracks: HashMap<i64, Vec<Value>> = HashMap::new();
+            let rows = st.query_map(rusqlite::params_from_iter(&ids), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (album, name, ms) = row?;
+                tracks
+                    .entry(album)
+                    .or_default()
+                    .push(serde_json::json!({"name": name, "milliseconds": ms}));
+            }
+            let body: Vec<Value> = albums
+                .iter()
+                .map(|(id, title, artist)| {
+                    serde_json::json!({
+                        "title": title,
+                        "artists": artists.get(artist).map(|n| serde_json::json!({"name": n})),
+                        "tracks": tracks.remove(id).unwrap_or_default(),
+                    })
+                })
+                .collect();
+            let _ = serde_json::to_writer(&mut out, &body);
+        }
+        Embed::Artists => {
+            let mut st = c.prepare_cached("SELECT id, name FROM artists ORDER BY id LIMIT 20")?;
+            let artists: Vec<(i64, String)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let ids: Vec<i64> = artists.iter().map(|a| a.0).collect();
+            let mut st = c.prepare_cached(&format!(
+                "SELECT id, title, artist_id FROM albums WHERE artist_id IN {} ORDER BY id",
+                in_list(ids.len())
+            ))?;
+            let albums: Vec<(i64, String, i64)> = st
+                .query_map(rusqlite::params_from_iter(&ids), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let album_ids: Vec<i64> = albums.iter().map(|a| a.0).collect();
+            let mut tracks: HashMap<i64, Vec<Value>> = HashMap::new();
+            if !album_ids.is_empty() {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT album_id, name FROM tracks WHERE album_id IN {} ORDER BY id",
+                    in_list(album_ids.len())
+                ))?;
+                let rows = st.query_map(rusqlite::params_from_iter(&album_ids), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (album, name) = row?;
+                    tracks
+                        .entry(album)
+                        .or_default()
+                        .push(serde_json::json!({"name": name}));
+                }
+            }
+            let mut by_artist: HashMap<i64, Vec<Value>> = HashMap::new();
+            for (id, title, artist) in albums {
+                by_artist
+                    .entry(artist)
+                    .or_default()
+                    .push(serde_json::json!({
+                        "title": title,
+                        "tracks": tracks.remove(&id).unwrap_or_default(),
+                    }));
+            }
+            let body: Vec<Value> = artists
+                .iter()
+                .map(|(id, name)| {
+                    serde_json::json!({"name": name, "albums": by_artist.remove(id).unwrap_or_default()})
+                })
+                .collect();
+            let _ = serde_json::to_writer(&mut out, &body);
+        }
+        Embed::Playlists => {
+            let mut st = c.prepare_cached("SELECT id, name FROM playlists ORDER BY id LIMIT 10")?;
+            let playlists: Vec<(i64, String)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let ids: Vec<i64> = playlists.iter().map(|a| a.0).collect();
+            let mut st = c.prepare_cached(&format!(
+                "SELECT pt.playlist_id, t.name FROM playlist_tracks pt JOIN tracks t ON t.id = pt.track_id WHERE pt.playlist_id IN {} ORDER BY t.id",
+                in_list(ids.len())
+            ))?;
+            let mut tracks: HashMap<i64, Vec<Value>> = HashMap::new();
+            let rows = st.query_map(rusqlite::params_from_iter(&ids), |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (p, name) = row?;
+                tracks
+                    .entry(p)
+                    .or_default()
+                    .push(serde_json::json!({"name": name}));
+            }
+            let body: Vec<Value> = playlists
+                .iter()
+                .map(|(id, name)| serde_json::json!({"name": name, "tracks": tracks.remove(id).unwrap_or_default()}))
+                .collect();
+            let _ = serde_json::to_writer(&mut out, &body);
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON built by SQLite in one query.
+const SQLITE_B: [&str; 3] = [
+    "SELECT json_object('title', a.title, \
+       'artists', json((SELECT json_object('name', ar.name) FROM artists ar WHERE ar.id = a.artist_id)), \
+       'tracks', json((SELECT json_group_array(json_object('name', t.name, 'milliseconds', t.milliseconds)) \
+                       FROM (SELECT name, milliseconds FROM tracks WHERE album_id = a.id ORDER BY id) t))) \
+     FROM albums a ORDER BY a.id LIMIT 50",
+    "SELECT json_object('name', ar.name, \
+       'albums', json((SELECT json_group_array(json(j)) FROM (SELECT json_object('title', al.title, \
+           'tracks', json((SELECT json_group_array(json_object('name', t.name)) \
+                           FROM (SELECT name FROM tracks WHERE album_id = al.id ORDER BY id) t))) AS j \
+         FROM albums al WHERE al.artist_id = ar.id ORDER BY al.id)))) \
+     FROM artists ar ORDER BY ar.id LIMIT 20",
+    "SELECT json_object('name', p.name, \
+       'tracks', json((SELECT json_group_array(json_object('name', t.name)) \
+                       FROM (SELECT t.name FROM tracks t JOIN playlist_tracks pt ON pt.track_id = t.id \
+                             WHERE pt.playlist_id = p.id ORDER BY t.id) t))) \
+     FROM playlists p ORDER BY p.id LIMIT 10",
+];
+
+/// The JSON built by PostgreSQL in one query.
+const PG_B: [&str; 3] = [
+    "SELECT json_build_object('title', a.title, \
+       'artists', (SELECT json_build_object('name', ar.name) FROM artists ar WHERE ar.id = a.artist_id), \
+       'tracks', coalesce((SELECT json_agg(json_build_object('name', t.name, 'milliseconds', t.milliseconds) ORDER BY t.id) \
+                           FROM tracks t WHERE t.album_id = a.id), '[]'))::text \
+     FROM albums a ORDER BY a.id LIMIT 50",
+    "SELECT json_build_object('name', ar.name, \
+       'albums', coalesce((SELECT json_agg(json_build_object('title', al.title, \
+           'tracks', coalesce((SELECT json_agg(json_build_object('name', t.name) ORDER BY t.id) FROM tracks t WHERE t.album_id = al.id), '[]')) ORDER BY al.id) \
+         FROM albums al WHERE al.artist_id = ar.id), '[]'))::text \
+     FROM artists ar ORDER BY ar.id LIMIT 20",
+    "SELECT json_build_object('name', p.name, \
+       'tracks', coalesce((SELECT json_agg(json_build_object('name', t.name) ORDER BY t.id) \
+                           FROM tracks t JOIN playlist_tracks pt ON pt.track_id = t.id WHERE pt.playlist_id = p.id), '[]'))::text \
+     FROM playlists p ORDER BY p.id LIMIT 10",
+];
+
+/// One query per level on PostgreSQL, stitched in Rust.
+async fn embed_pg_a(pool: &sqlx::PgPool, which: Embed) -> Result<Vec<u8>, sqlx::Error> {
+    use sqlx::Row;
+    let body: Vec<Value> = match which {
+        Embed::Albums => {
+            let albums =
+                sqlx::query("SELECT id, title, artist_id FROM albums ORDER BY id LIMIT 50")
+                    .fetch_all(pool)
+                    .await?;
+            let ids: Vec<i32> = albums.iter().map(|r| r.get::<i32, _>(0)).collect();
+            let artist_ids: Vec<i32> = albums.iter().map(|r| r.get::<i32, _>(2)).collect();
+            let artists: HashMap<i32, String> =
+                sqlx::query("SELECT id, name FROM artists WHERE id = ANY($1)")
+                    .bind(&artist_ids)
+                    .fetch_all(pool)
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+            let mut tracks: HashMap<i32, Vec<Value>> = HashMap::new();
+            for r in sqlx::query("SELECT album_id, name, milliseconds FROM tracks WHERE album_id = ANY($1) ORDER BY id")
+                .bind(&ids)
+                .fetch_all(pool)
+                .await?
+            {
+                tracks.entry(r.get(0)).or_default().push(serde_json::json!({
+                    "name": r.get::<String, _>(1),
+                    "milliseconds": r.get::<Option<i32>, _>(2),
+                }));
+            }
+            albums
+                .iter()
+                .map(|r| {
+                    let id: i32 = r.get(0);
+                    serde_json::json!({
+                        "title": r.get::<String, _>(1),
+                        "artists": artists.get(&r.get::<i32, _>(2)).map(|n| serde_json::json!({"name": n})),
+                        "tracks": tracks.remove(&id).unwrap_or_default(),
+                    })
+                })
+                .collect()
+        }
+        Embed::Artists => {
+            let artists = sqlx::query("SELECT id, name FROM artists ORDER BY id LIMIT 20")
+                .fetch_all(pool)
+                .await?;
+            let ids: Vec<i32> = artists.iter().map(|r| r.get::<i32, _>(0)).collect();
+            let albums = sqlx::query(
+                "SELECT id, title, artist_id FROM albums WHERE artist_id = ANY($1) ORDER BY id",
+            )
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+            let album_ids: Vec<i32> = albums.iter().map(|r| r.get::<i32, _>(0)).collect();
+            let mut tracks: HashMap<i32, Vec<Value>> = HashMap::new();
+            for r in sqlx::query(
+                "SELECT album_id, name FROM tracks WHERE album_id = ANY($1) ORDER BY id",
+            )
+            .bind(&album_ids)
+            .fetch_all(pool)
+            .await?
+            {
+                tracks
+                    .entry(r.get(0))
+                    .or_default()
+                    .push(serde_json::json!({"name": r.get::<String, _>(1)}));
+            }
+            let mut by_artist: HashMap<i32, Vec<Value>> = HashMap::new();
+            for r in &albums {
+                let id: i32 = r.get(0);
+                by_artist
+                    .entry(r.get(2))
+                    .or_default()
+                    .push(serde_json::json!({
+                        "title": r.get::<String, _>(1),
+                        "tracks": tracks.remove(&id).unwrap_or_default(),
+                    }));
+            }
+            artists
+                .iter()
+                .map(|r| {
+                    let id: i32 = r.get(0);
+                    serde_json::json!({"name": r.get::<String, _>(1), "albums": by_artist.remove(&id).unwrap_or_default()})
+                })
+                .collect()
+        }
+        Embed::Playlists => {
+            let playlists = sqlx::query("SELECT id, name FROM playlists ORDER BY id LIMIT 10")
+                .fetch_all(pool)
+                .await?;
+            let ids: Vec<i32> = playlists.iter().map(|r| r.get::<i32, _>(0)).collect();
+            let mut tracks: HashMap<i32, Vec<Value>> = HashMap::new();
+            for r in sqlx::query("SELECT pt.playlist_id, t.name FROM playlist_tracks pt JOIN tracks t ON t.id = pt.track_id WHERE pt.playlist_id = ANY($1) ORDER BY t.id")
+                .bind(&ids)
+                .fetch_all(pool)
+                .await?
+            {
+                tracks
+                    .entry(r.get(0))
+                    .or_default()
+                    .push(serde_json::json!({"name": r.get::<String, _>(1)}));
+            }
+            playlists
+                .iter()
+                .map(|r| {
+                    let id: i32 = r.get(0);
+                    serde_json::json!({"name": r.get::<String, _>(1), "tracks": tracks.remove(&id).unwrap_or_default()})
+                })
+                .collect()
+        }
+    };
+    Ok(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+/// Rows of JSON text as one array.
+fn join_rows(rows: impl IntoIterator<Item = String>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 * 1024);
+    out.push(b'[');
+    for (n, r) in rows.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r.as_bytes());
+    }
+    out.push(b']');
+    out
+}
+
+async fn embed(db: &Shared, which: Embed, way_b: bool) -> Response {
+    let i = which as usize;
+    let result: Result<Vec<u8>, String> = match (&**db, way_b) {
+        (Db::Sqlite { .. }, false) => sqlite_run(db, move |c| embed_sqlite_a(c, which)).await,
+        (Db::Sqlite { .. }, true) => {
+            sqlite_run(db, move |c| {
+                let mut st = c.prepare_cached(SQLITE_B[i])?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(join_rows(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+            })
+            .await
+        }
+        (Db::Postgres(pool), false) => embed_pg_a(pool, which).await.map_err(|e| e.to_string()),
+        (Db::Postgres(pool), true) => {
+            use sqlx::Row;
+            match sqlx::query(PG_B[i]).fetch_all(pool).await {
+                Ok(rows) => Ok(join_rows(rows.iter().map(|r| r.get::<String, _>(0)))),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    match result {
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => error(e),
+    }
+}
+
+#[handler]
+async fn albums_a(Data(db): Data<&Shared>) -> Response {
+    embed(db, Embed::Albums, false).await
+}
+#[handler]
+async fn albums_b(Data(db): Data<&Shared>) -> Response {
+    embed(db, Embed::Albums, true).await
+}
+#[handler]
+async fn artists_a(Data(db): Data<&Shared>) -> Response {
+    embed(db, Embed::Artists, false).await
+}
+#[handler]
+async fn artists_b(Data(db): Data<&Shared>) -> Response {
+    embed(db, Embed::Artists, true).await
+}
+#[handler]
+async fn playlists_a(Data(db): Data<&Shared>) -> Response {
+    embed(db, Embed::Playlists, false).await
+}
+#[handler]
+async fn playlists_b(Data(db): Data<&Shared>) -> Response {
+    embed(db, Embed::Playlists, true).await
+}
+
 #[handler]
 fn nodb() -> impl IntoResponse {
     json_response(
@@ -394,6 +776,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let app = Route::new()
                 .at("/tracks/:id", get(get_one))
                 .at("/tracks", get(list).post(insert))
+                .at("/a/albums", get(albums_a))
+                .at("/b/albums", get(albums_b))
+                .at("/a/artists", get(artists_a))
+                .at("/b/artists", get(artists_b))
+                .at("/a/playlists", get(playlists_a))
+                .at("/b/playlists", get(playlists_b))
                 .data(Arc::new(db));
             Server::new(poem::listener::TcpListener::bind(bind))
                 .run(app)
