@@ -193,10 +193,9 @@ async fn row_etag<T: WriteTx>(
 ) -> ApiResult<Option<String>> {
     let (mut one, cols) = Returning::new(svc, Format::Object, &all_columns(svc));
     let d = tx.dialect();
-    let mut stmt = sql::select(d, &read_plan(svc, cols, Some(key.clone())));
     // The row stays locked until the write that follows: two writers holding the same
     // ETag cannot both pass the check.
-    stmt.sql.push_str(d.lock_rows());
+    let stmt = sql::select_locked(d, &read_plan(svc, cols, Some(key.clone())));
     tx.query(svc, &stmt, &mut one).await?;
     if one.rows == 0 {
         return Ok(None);

@@ -39,8 +39,11 @@ use crate::request::Format;
 use crate::response::{Cell, RowEncoder};
 use crate::schema::mysql::UniqueKey;
 use crate::schema::{Service, Table, ValueKind};
-use crate::sql::mysql::{MySql as MySqlDialect, DUPLICATE_FLAG, DUPLICATE_KEYS, MARIADB, MYSQL};
-use crate::sql::{self, Dialect, Statement};
+use crate::sql::mysql::{
+    MySql as MySqlDialect, MARIADB, MYSQL, READ_DUPLICATE_KEYS, RESET_DUPLICATE_FLAG,
+    RESET_DUPLICATE_KEYS,
+};
+use crate::sql::{self, Dialect, Statement, StatementKind};
 
 /// After an abandoned first attempt at a read, unread rows up to this many are drained
 /// from the connection; more, and the connection is dropped instead.
@@ -1245,19 +1248,9 @@ impl WriteTx for MySqlTx<'_> {
         // An ignore-duplicates upsert with RETURNING also returns the rows it left alone:
         // each returned row carries the duplicate flag, reset for the next row, and
         // flagged rows are skipped (PostgreSQL's DO NOTHING returns inserted rows only).
-        let ignoring = stmt.sql.starts_with("INSERT")
-            && stmt.sql.contains(&format!("({DUPLICATE_FLAG} := 1)"))
-            && stmt.sql.contains(" RETURNING ");
-        let q = if ignoring {
-            let sql = format!(
-                "{}, {DUPLICATE_FLAG}, ({DUPLICATE_FLAG} := 0)",
-                stmt.sql.clone()
-            );
-            bind_all(sqlx::query(AssertSqlSafe(sql)), &stmt.params)
-        } else {
-            query_of(stmt)
-        };
-        let skip = if stmt.sql.starts_with("SELECT") {
+        let ignoring = stmt.flags_duplicates && stmt.returns_rows;
+        let q = query_of(stmt);
+        let skip = if stmt.kind == StatementKind::Select {
             std::mem::take(&mut self.skip_keys)
         } else {
             Vec::new()
@@ -1265,9 +1258,7 @@ impl WriteTx for MySqlTx<'_> {
         let key_len = svc.primary_key.len();
         let result: Result<(), sqlx::Error> = async {
             if ignoring {
-                self.conn
-                    .execute(AssertSqlSafe(format!("SET {DUPLICATE_FLAG} = 0")))
-                    .await?;
+                self.conn.execute(RESET_DUPLICATE_FLAG).await?;
             }
             let mut rows = q.fetch(&mut *self.conn);
             let mut decs: Vec<Dec> = Vec::new();
@@ -1305,12 +1296,10 @@ impl WriteTx for MySqlTx<'_> {
 
     async fn execute(&mut self, svc: &Service, stmt: &Statement) -> ApiResult<Executed> {
         let q = query_of(stmt);
-        let collect = stmt.sql.starts_with("INSERT") && stmt.sql.contains(DUPLICATE_KEYS);
+        let collect = stmt.collects_duplicate_keys;
         let result: Result<(Executed, Vec<Vec<String>>), sqlx::Error> = async {
             if collect {
-                self.conn
-                    .execute(AssertSqlSafe(format!("SET {DUPLICATE_KEYS} = NULL")))
-                    .await?;
+                self.conn.execute(RESET_DUPLICATE_KEYS).await?;
             }
             let done = q.execute(&mut *self.conn).await?;
             let executed = Executed {
@@ -1321,7 +1310,7 @@ impl WriteTx for MySqlTx<'_> {
             };
             let mut dups = Vec::new();
             if collect {
-                let row = sqlx::query(AssertSqlSafe(format!("SELECT {DUPLICATE_KEYS}")))
+                let row = sqlx::query(READ_DUPLICATE_KEYS)
                     .fetch_one(&mut *self.conn)
                     .await?;
                 if let Ok(Some(list)) = row.try_get_unchecked::<Option<Vec<u8>>, _>(0) {

@@ -34,7 +34,8 @@ use crate::request::Format;
 use crate::response::{Cell, RowEncoder};
 use crate::schema::{Service, Table};
 use crate::sql::postgres::{pg_text, Postgres as PgDialect};
-use crate::sql::{self, Builder, Statement};
+use crate::sql::postgres::{FETCH_READ as FETCH, READ_CURSOR as CURSOR};
+use crate::sql::{self, Statement};
 
 const STATEMENT_CACHE: usize = 256;
 /// Statements with more parameters than this are not kept prepared (a full chunk of a bulk
@@ -43,7 +44,6 @@ const PERSISTENT_PARAMS: usize = 8192;
 /// Reads that may return more rows than this go through a cursor (see `stream_rows`).
 const CURSOR_ABOVE: u64 = 10_000;
 const FETCH_ROWS: usize = 1000;
-const FETCH: &str = "FETCH FORWARD 1000 FROM restable_read";
 /// How long past the statement timeout to wait for the server's own timeout error.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 
@@ -354,36 +354,10 @@ fn plain_error(e: &sqlx::Error) -> String {
     }
 }
 
-/// The read statement: the plan's SELECT with the number of rows it returns appended to
-/// every row, and with `count` the total matching the filters too. One statement sees
-/// one snapshot, so the counts agree with the rows without a transaction.
-/// The statement of a read. `windowed`: every row also carries the number of rows
-/// (`count(*) OVER ()`), which a response streamed before its last row needs for its
-/// Content-Range; it costs PostgreSQL a fifth of a small read, so reads that fit in one
-/// part go without it.
+/// The statement of a read (see `sql::postgres::counted_select`), and how many of its
+/// columns are the plan's own.
 fn read_statement(plan: &ReadPlan, count: bool, windowed: bool) -> (Statement, usize) {
-    let d = &PgDialect;
-    let inner = sql::select(d, plan);
-    let inner_columns = plan.output_len().max(1);
-    if !windowed && !count {
-        return (inner, inner_columns);
-    }
-    let mut b = Builder::new(d);
-    b.params = inner.params;
-    b.push("SELECT q.*, count(*) OVER ()");
-    if count {
-        b.push(", (SELECT count(*) FROM ");
-        b.table(&plan.service);
-        if let Some(f) = &plan.filter {
-            b.push(" WHERE ");
-            sql::write_condition(&mut b, &plan.service, f);
-        }
-        b.push(")");
-    }
-    b.push(" FROM (");
-    b.push(&inner.sql);
-    b.push(") AS q");
-    (b.finish(), inner_columns)
+    sql::postgres::counted_select(plan, count, windowed)
 }
 
 impl PgBackend {
@@ -933,11 +907,14 @@ async fn read_with_cursor(
     sink: &mut Sink,
 ) -> Result<Ended, sqlx::Error> {
     let mut tx = sqlx::Connection::begin(conn).await?;
-    let declare = format!("DECLARE restable_read NO SCROLL CURSOR FOR {}", stmt.sql);
-    bind_all(sqlx::query(sqlx::AssertSqlSafe(declare)), &stmt.params)
-        .persistent(false)
-        .execute(&mut *tx)
-        .await?;
+    let declare = sql::postgres::cursor(stmt, CURSOR);
+    bind_all(
+        sqlx::query(sqlx::AssertSqlSafe(declare.sql)),
+        &declare.params,
+    )
+    .persistent(false)
+    .execute(&mut *tx)
+    .await?;
     'fetch: loop {
         // Not kept prepared: its columns are those of whichever cursor it reads.
         let mut rows = sqlx::query(FETCH).persistent(false).fetch(&mut *tx);

@@ -18,7 +18,8 @@ use crate::request::prefer::Resolution;
 use crate::schema::{Column, Service};
 use embed::{EmbedSql, Parent};
 
-/// SQL text and its parameters, in placeholder order.
+/// SQL text and its parameters, in placeholder order, and what the statement is: set by
+/// the builder that wrote it, so that no later stage reads SQL text to find out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     pub sql: String,
@@ -26,6 +27,26 @@ pub struct Statement {
     /// The text holds a value written as a literal (see `Builder::text_literal`): it is
     /// prepared for this one use and kept in no cache.
     pub single_use: bool,
+    pub kind: StatementKind,
+    /// It returns rows (`SELECT`, or a write with `RETURNING`).
+    pub returns_rows: bool,
+    /// A MySQL ignore-duplicates upsert: every row RETURNING hands back ends with the
+    /// duplicate flag (1 for a row left alone, which the executor skips).
+    pub flags_duplicates: bool,
+    /// A MySQL ignore-duplicates upsert without RETURNING: the keys of the rows left alone
+    /// are collected in a session variable (`sql::mysql::DUPLICATE_KEYS`).
+    pub collects_duplicate_keys: bool,
+}
+
+/// What a statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatementKind {
+    #[default]
+    Select,
+    Count,
+    Insert,
+    Update,
+    Delete,
 }
 
 /// The kinds of write whose rows a dialect may or may not return with `RETURNING`.
@@ -110,6 +131,9 @@ pub trait Dialect: Send + Sync {
     fn embed_column(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
         self.embed(b, e);
     }
+    /// Columns a dialect adds after a RETURNING list (MySQL: the duplicate flag of an
+    /// ignore-duplicates upsert).
+    fn returning_tail(&self, _b: &mut Builder<'_>) {}
     /// The upsert tail of an INSERT: standard `ON CONFLICT (...) DO UPDATE SET c =
     /// EXCLUDED.c` / `DO NOTHING` (SQLite, PostgreSQL); MySQL overrides it.
     fn upsert(&self, b: &mut Builder<'_>, svc: &Service, columns: &[usize], c: &OnConflict) {
@@ -149,6 +173,11 @@ pub struct Builder<'d> {
     single_use: bool,
     /// The table in scope is an embed's alias (`_e<n>`), not the statement's own table.
     pub scope: Option<u32>,
+    /// What the statement is (copied into the `Statement`).
+    pub kind: StatementKind,
+    pub returns_rows: bool,
+    pub flags_duplicates: bool,
+    pub collects_duplicate_keys: bool,
     /// Aliases handed out so far (`_e1`, `_e2`, ...).
     aliases: u32,
 }
@@ -163,6 +192,10 @@ impl<'d> Builder<'d> {
             single_use: false,
             scope: None,
             aliases: 0,
+            kind: StatementKind::Select,
+            returns_rows: true,
+            flags_duplicates: false,
+            collects_duplicate_keys: false,
         }
     }
 
@@ -176,7 +209,17 @@ impl<'d> Builder<'d> {
             single_use: false,
             scope: None,
             aliases: 0,
+            kind: StatementKind::Select,
+            returns_rows: true,
+            flags_duplicates: false,
+            collects_duplicate_keys: false,
         }
+    }
+
+    /// A statement of `kind`, returning rows or not (a write until its RETURNING).
+    fn start(&mut self, kind: StatementKind) {
+        self.kind = kind;
+        self.returns_rows = matches!(kind, StatementKind::Select | StatementKind::Count);
     }
 
     /// A number for a new table alias, unique in the statement.
@@ -268,6 +311,10 @@ impl<'d> Builder<'d> {
             sql: self.sql,
             params: self.params,
             single_use: self.single_use,
+            kind: self.kind,
+            returns_rows: self.returns_rows,
+            flags_duplicates: self.flags_duplicates,
+            collects_duplicate_keys: self.collects_duplicate_keys,
         }
     }
 
@@ -400,8 +447,11 @@ fn returning(b: &mut Builder<'_>, svc: &Service, returning: &[Selected]) {
     if returning.is_empty() {
         return;
     }
+    b.returns_rows = true;
     b.push(" RETURNING ");
     b.output_list(svc, returning.iter().map(|s| s.column));
+    let d = b.dialect;
+    d.returning_tail(b);
 }
 
 /// `SELECT cols FROM t WHERE .. ORDER BY .. LIMIT .. OFFSET ..`
@@ -442,11 +492,7 @@ fn cached<P>(
     if let Some(sql) = cache.get(&key) {
         let mut b = Builder::params_only(d);
         write(&mut b, plan);
-        let stmt = Statement {
-            sql,
-            params: b.params,
-            single_use: b.single_use,
-        };
+        let stmt = Statement { sql, ..b.finish() };
         debug_assert_eq!(
             stmt,
             build(),
@@ -468,6 +514,14 @@ pub fn select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
     cached(d, &plan.service.statements, key, plan, write_select)
 }
 
+/// A read that locks the rows it reads until the transaction ends (the dialect's
+/// `lock_rows`), for a check a write depends on.
+pub fn select_locked(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
+    let mut stmt = select(d, plan);
+    stmt.sql.push_str(d.lock_rows());
+    stmt
+}
+
 /// The same statement built afresh, never from the cache (for benchmarks).
 pub fn build_select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
     let mut b = Builder::new(d);
@@ -478,6 +532,7 @@ pub fn build_select(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
 fn write_select(b: &mut Builder<'_>, plan: &ReadPlan) {
     let svc = &plan.service;
     let d = b.dialect;
+    b.start(StatementKind::Select);
     b.push("SELECT ");
     if plan.output_len() == 0 {
         b.push("1");
@@ -524,6 +579,7 @@ pub fn count(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
 }
 
 fn write_count(b: &mut Builder<'_>, plan: &ReadPlan) {
+    b.start(StatementKind::Count);
     b.push("SELECT count(*) FROM ");
     b.table(&plan.service);
     where_clause(b, &plan.service, plan.filter.as_ref());
@@ -551,6 +607,7 @@ pub fn insert(
             .iter()
             .map(|_| {
                 let mut b = Builder::new(d);
+                b.start(StatementKind::Insert);
                 b.push(d.insert_prefix(on_conflict));
                 b.table(svc);
                 b.push(d.default_values());
@@ -600,6 +657,7 @@ struct InsertRows<'a> {
 fn write_insert(b: &mut Builder<'_>, i: &InsertRows<'_>) {
     let d = b.dialect;
     let svc = i.svc;
+    b.start(StatementKind::Insert);
     b.push(d.insert_prefix(i.on_conflict));
     b.table(svc);
     b.push(" (");
@@ -633,6 +691,7 @@ pub fn update(
     ret: &[Selected],
 ) -> Statement {
     let mut b = Builder::new(d);
+    b.start(StatementKind::Update);
     b.push("UPDATE ");
     b.table(svc);
     b.push(" SET ");
@@ -664,6 +723,7 @@ pub fn delete(
     ret: &[Selected],
 ) -> Statement {
     let mut b = Builder::new(d);
+    b.start(StatementKind::Delete);
     b.push("DELETE FROM ");
     b.table(svc);
     where_clause(&mut b, svc, filter);
@@ -674,6 +734,7 @@ pub fn delete(
 /// `SELECT count(*) FROM t WHERE ..` for writes (max-affected, existence checks).
 pub fn count_where(d: &dyn Dialect, svc: &Service, filter: Option<&Condition>) -> Statement {
     let mut b = Builder::new(d);
+    b.start(StatementKind::Count);
     b.push("SELECT count(*) FROM ");
     b.table(svc);
     where_clause(&mut b, svc, filter);

@@ -30,6 +30,11 @@ pub const DUPLICATE_FLAG: &str = "@restable_dup";
 /// The session variable an ignore-duplicates upsert appends each duplicate's primary key
 /// to (key values separated by 0x1F, rows by 0x1E).
 pub const DUPLICATE_KEYS: &str = "@restable_dup_keys";
+/// The statements around an ignore-duplicates upsert: reset the flag before one with
+/// RETURNING; reset, then read, the collected keys around one without.
+pub const RESET_DUPLICATE_FLAG: &str = "SET @restable_dup = 0";
+pub const RESET_DUPLICATE_KEYS: &str = "SET @restable_dup_keys = NULL";
+pub const READ_DUPLICATE_KEYS: &str = "SELECT @restable_dup_keys";
 
 /// The server's limit on placeholders in one prepared statement.
 const MAX_PARAMS: usize = 65_535;
@@ -90,6 +95,18 @@ impl MySql {
 }
 
 impl Dialect for MySql {
+    fn returning_tail(&self, b: &mut Builder<'_>) {
+        if b.flags_duplicates {
+            // Each returned row ends with the flag its ON DUPLICATE KEY UPDATE raised (a
+            // row left alone), reset for the next row.
+            b.push(", ");
+            b.push(DUPLICATE_FLAG);
+            b.push(", (");
+            b.push(DUPLICATE_FLAG);
+            b.push(" := 0)");
+        }
+    }
+
     fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
         match column.kind {
             ValueKind::Boolean => {
@@ -336,6 +353,7 @@ impl Dialect for MySql {
                 .or(columns.first())
                 .map(|i| svc.columns[*i].name.as_str());
             if let Some(name) = keep {
+                b.flags_duplicates = true;
                 b.ident(name);
                 b.push(" = IF((");
                 b.push(DUPLICATE_FLAG);
@@ -343,6 +361,7 @@ impl Dialect for MySql {
                 if !svc.primary_key.is_empty() {
                     // Without RETURNING, the rows are read back by key: collect the keys
                     // of the rows left alone, so that the executor can leave them out.
+                    b.collects_duplicate_keys = true;
                     b.push(" AND (");
                     b.push(DUPLICATE_KEYS);
                     b.push(" := CONCAT_WS(CHAR(30), ");
