@@ -50,14 +50,35 @@ pub struct ServerConfig {
     /// Serve the admin page at `/_admin/`; unset means "on when `bind` is a loopback
     /// address" (`ServerConfig::admin_enabled`).
     pub admin: Option<bool>,
+    /// Names this instance in every log line, `/_ready` and `/_metrics`; unset: the host
+    /// name and the process id (`ServerConfig::instance_id`).
+    pub instance_id: Option<String>,
 }
 
 impl ServerConfig {
+    /// `instance_id` when set, else `<hostname>-<pid>`.
+    pub fn instance_id(&self) -> String {
+        match &self.instance_id {
+            Some(id) => id.clone(),
+            None => format!("{}-{}", hostname(), std::process::id()),
+        }
+    }
+
     /// Whether `/_admin/` is served: the `admin` key when set, else true exactly when the
     /// server binds a loopback address (127.0.0.0/8, ::1, localhost).
     pub fn admin_enabled(&self) -> bool {
         self.admin.unwrap_or_else(|| is_loopback_bind(&self.bind))
     }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else `localhost`).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// `bind` names a loopback address (`127.0.0.1:8080`, `[::1]:80`, `localhost:8080`).
@@ -82,6 +103,7 @@ impl Default for ServerConfig {
             body_timeout_ms: 30_000,
             max_connections: 0,
             admin: None,
+            instance_id: None,
         }
     }
 }
@@ -95,7 +117,31 @@ pub struct DatabaseConfig {
     pub acquire_timeout_ms: u64,
     /// SQLite: the page cache of each connection, in MiB.
     pub sqlite_cache_mib: u32,
+    /// PostgreSQL: the channel a dedicated connection LISTENs on; `NOTIFY <channel>,
+    /// 'reload'` re-introspects (as PostgREST's `NOTIFY pgrst`). Empty: no LISTEN.
+    pub notify_channel: String,
+    /// How often (milliseconds) to check whether the configured tables' schema changed,
+    /// and re-introspect when it did. Unset: 2000 on SQLite and MariaDB, off on
+    /// PostgreSQL (which has `notify_channel`); 0: off (`DatabaseConfig::schema_poll`).
+    pub schema_poll_ms: Option<u64>,
 }
+
+impl DatabaseConfig {
+    /// The interval of the schema-version check, `None` when it is off.
+    pub fn schema_poll(&self) -> Option<std::time::Duration> {
+        let ms = match self.schema_poll_ms {
+            Some(ms) => ms,
+            None => match backend_of(&self.url) {
+                Ok(Backend::Postgres) | Err(_) => 0,
+                Ok(_) => DEFAULT_SCHEMA_POLL_MS,
+            },
+        };
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+}
+
+/// The schema-version check's interval on SQLite and MariaDB when `schema_poll_ms` is unset.
+pub const DEFAULT_SCHEMA_POLL_MS: u64 = 2000;
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
@@ -105,6 +151,8 @@ impl Default for DatabaseConfig {
             pool_size: 16,
             acquire_timeout_ms: 2000,
             sqlite_cache_mib: 8,
+            notify_channel: "restable".into(),
+            schema_poll_ms: None,
         }
     }
 }
@@ -332,6 +380,21 @@ impl Config {
                 ),
             ));
         }
+        if let Some(id) = &self.server.instance_id {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err((
+                    "server.instance_id".into(),
+                    format!(
+                        "'{id}' is not an instance id: 1 to 64 letters, digits, '-', '_' or '.'"
+                    ),
+                ));
+            }
+        }
         if self.database.pool_size == 0 {
             return Err(("database.pool_size".into(), "must be at least 1".into()));
         }
@@ -340,6 +403,26 @@ impl Config {
                 "database.sqlite_cache_mib".into(),
                 "must be from 1 to 65536 (MiB)".into(),
             ));
+        }
+        let channel = &self.database.notify_channel;
+        if channel.len() > 63
+            || !channel
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || channel.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err((
+                "database.notify_channel".into(),
+                format!("'{channel}' is not a channel name: letters, digits and '_', at most 63, not starting with a digit (empty: no LISTEN)"),
+            ));
+        }
+        if let Some(ms) = self.database.schema_poll_ms {
+            if ms > 86_400_000 {
+                return Err((
+                    "database.schema_poll_ms".into(),
+                    "must be from 0 (off) to 86400000 (milliseconds; a day at most)".into(),
+                ));
+            }
         }
         for (key, ms) in [
             ("server.header_timeout_ms", self.server.header_timeout_ms),
@@ -554,7 +637,10 @@ fn resolve_sqlite_path(url: &str, base: &Path) -> String {
 }
 
 fn set_override(doc: &mut toml::Table, section: &str, key: &str, raw: &str) {
-    let value = if key == "url" || key == "bind" || key == "init_sql" {
+    let value = if matches!(
+        key,
+        "url" | "bind" | "init_sql" | "notify_channel" | "instance_id"
+    ) {
         toml::Value::String(raw.to_string())
     } else if key == "cors_origins" {
         match format!("v = {raw}").parse::<toml::Table>() {
@@ -818,6 +904,81 @@ mod tests {
             .unwrap_err()
             .contains("/nonexistent/typo.db does not exist"));
         assert!(require_sqlite_file("postgres://h/db").is_ok());
+    }
+
+    #[test]
+    fn instance_id_default_env_and_bounds() {
+        let c = parse(MIN, &[], Overrides::default()).unwrap();
+        let id = c.server.instance_id();
+        assert!(
+            id.ends_with(&format!("-{}", std::process::id())) && id.len() > 2,
+            "{id}"
+        );
+        let c = parse(
+            MIN,
+            &[("RESTABLE_SERVER_INSTANCE_ID", "web-1")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.server.instance_id(), "web-1");
+        for bad in ["", "a b", "x\\n"] {
+            let text = format!("[server]\ninstance_id = \"{bad}\"\n{MIN}");
+            let e = parse(&text, &[], Overrides::default()).unwrap_err();
+            assert_eq!(e.key, "server.instance_id", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn schema_reload_keys_defaults_env_and_bounds() {
+        let c = parse(MIN, &[], Overrides::default()).unwrap();
+        assert_eq!(c.database.notify_channel, "restable");
+        // SQLite (MIN) polls by default; PostgreSQL does not (it LISTENs).
+        assert_eq!(
+            c.database.schema_poll(),
+            Some(std::time::Duration::from_millis(DEFAULT_SCHEMA_POLL_MS))
+        );
+        let pg = parse(
+            MIN,
+            &[("RESTABLE_DATABASE_URL", "postgres://h/db")],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(pg.database.schema_poll(), None);
+        let c = parse(
+            MIN,
+            &[
+                ("RESTABLE_DATABASE_NOTIFY_CHANNEL", "schema_events"),
+                ("RESTABLE_DATABASE_SCHEMA_POLL_MS", "250"),
+            ],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.database.notify_channel, "schema_events");
+        assert_eq!(
+            c.database.schema_poll(),
+            Some(std::time::Duration::from_millis(250))
+        );
+        let off = parse(
+            &format!("[database]\nschema_poll_ms = 0\nnotify_channel = \"\"\n{MIN}"),
+            &[],
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(off.database.schema_poll(), None);
+        assert_eq!(off.database.notify_channel, "");
+        for (bad, key) in [
+            ("notify_channel = \"a b\"", "database.notify_channel"),
+            ("notify_channel = \"1x\"", "database.notify_channel"),
+            ("schema_poll_ms = 86400001", "database.schema_poll_ms"),
+        ] {
+            let e = parse(
+                &format!("[database]\n{bad}\n{MIN}"),
+                &[],
+                Overrides::default(),
+            )
+            .unwrap_err();
+            assert_eq!(e.key, key, "{bad}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod response;
 pub mod schema;
 pub mod sql;
 pub mod state;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,6 +109,8 @@ pub async fn start(config: Config, grace: Duration) -> Result<Running, StartupEr
             }
         }
     });
+    tokio::spawn(watch::poll(Arc::downgrade(&server)));
+    tokio::spawn(watch::listen(Arc::downgrade(&server)));
     http::listen::raise_open_file_limit();
     let listen_on: SocketAddr = bind
         .parse()
@@ -143,6 +146,7 @@ pub async fn reload(
     file: &std::path::Path,
     overrides: &Overrides,
 ) -> Result<(), String> {
+    let _one_at_a_time = server.reloading.lock().await;
     let config = Config::load(file, overrides).map_err(|e| e.to_string())?;
     let old_bind = server.state.load().config.server.bind.clone();
     if config.server.bind != old_bind {
@@ -155,6 +159,28 @@ pub async fn reload(
     log_routes(&state);
     server.state.store(Arc::new(state));
     Ok(())
+}
+
+/// Re-introspect with the serving configuration (the schema changed under it) and swap
+/// the new state in only if all of it worked; otherwise keep serving the old one and log
+/// why, as a SIGHUP reload does.
+pub async fn reintrospect(server: &http::Server, why: &str) -> Result<(), String> {
+    let _one_at_a_time = server.reloading.lock().await;
+    tracing::info!("reloading the schema ({why})");
+    let config = server.state.load().config.clone();
+    match state::build(config).await {
+        Ok(state) => {
+            log_routes(&state);
+            server.state.store(Arc::new(state));
+            tracing::info!("reloaded: the new schema cache is serving");
+            Ok(())
+        }
+        Err(e) => {
+            let e = e.to_string();
+            tracing::error!("reload failed, still serving the previous schema cache: {e}");
+            Err(e)
+        }
+    }
 }
 
 /// The config file's bytes, as far as they can be read now.

@@ -62,19 +62,78 @@ fn init_logging(format: LogFormat) {
         }
     }
     use std::io::IsTerminal;
+    use tracing_subscriber::fmt::format as fmt_format;
     // Logs go to stderr, so `check`, `init` and `openapi` output on stdout stays clean.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
         .with_writer(std::io::stderr);
     match format {
         // Structured: one JSON object per line, span fields (request_id, method, path) included.
         LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(fmt_format::JsonFields::new())
+            .event_format(WithInstance {
+                inner: fmt_format()
+                    .json()
+                    .with_target(false)
+                    .with_current_span(true)
+                    .with_span_list(false),
+                json: true,
+            })
             .init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .event_format(WithInstance {
+                inner: fmt_format().with_target(false),
+                json: false,
+            })
+            .init(),
+    }
+}
+
+/// `[server] instance_id`, once the configuration is loaded: every log line after that
+/// carries it (lines before it, such as a config error, have none).
+static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// An event format that puts the instance id first: `[web-1] 2026-... INFO ...` as text,
+/// `{"instance":"web-1",...}` as JSON.
+struct WithInstance<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for WithInstance<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(id) = INSTANCE.get() else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        if self.json {
+            let mut line = String::new();
+            self.inner.format_event(
+                ctx,
+                tracing_subscriber::fmt::format::Writer::new(&mut line),
+                event,
+            )?;
+            match line.strip_prefix('{') {
+                Some(rest) => {
+                    let id = serde_json::Value::String(id.clone());
+                    write!(writer, "{{\"instance\":{id},{rest}")
+                }
+                None => writer.write_str(&line),
+            }
+        } else {
+            write!(writer, "[{id}] ")?;
+            self.inner.format_event(ctx, writer, event)
+        }
     }
 }
 
@@ -223,6 +282,8 @@ async fn init(url: Option<&str>) -> ExitCode {
 }
 
 async fn serve(config: Config, file: PathBuf, overrides: Overrides) -> ExitCode {
+    // A change of instance_id on reload is not applied: it names the process.
+    let _ = INSTANCE.set(config.server.instance_id());
     // Listen for signals before serving, so an early SIGTERM still shuts down cleanly.
     let stop = shutdown_signal();
     // What the config file held when it was loaded: a change made while the server starts

@@ -18,6 +18,9 @@ pub struct AppState {
     pub db: Database,
     /// Token verification (`[auth]`); `None` when authentication is off.
     pub auth: Option<Arc<Auth>>,
+    /// The tables' schema fingerprint read just before they were introspected, when the
+    /// schema-version check is on (`watch::poll` compares later ones with it).
+    pub schema_version: Option<String>,
 }
 
 #[derive(Debug)]
@@ -70,6 +73,11 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         .keys()
         .map(|s| config.table_of(s).to_string())
         .collect();
+    // Read before introspecting: a change made in between is then seen as one.
+    let schema_version = match config.database.schema_poll() {
+        Some(_) => db.schema_version(names.clone()).await.ok(),
+        None => None,
+    };
     let mut tables = db
         .introspect(names.clone())
         .await
@@ -108,6 +116,7 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
         cache,
         db,
         auth,
+        schema_version,
     })
 }
 

@@ -978,3 +978,50 @@ fn sigterm_lets_requests_in_flight_finish() {
     assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", p.output());
     eprintln!("the request took {:?}", started.elapsed());
 }
+
+/// `[server] instance_id` starts every log line after the configuration is loaded (text
+/// and JSON), and `/_ready` names it.
+#[test]
+fn log_lines_and_ready_carry_the_instance_id() {
+    let db = TestServer::start(
+        Backend::Sqlite,
+        "CREATE TABLE one (id INTEGER PRIMARY KEY);\n",
+        "[services.one]\n",
+    );
+    for json in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_config(dir.path(), &db.url, "127.0.0.1:0", "[services.one]\n");
+        let mut cmd = restable();
+        cmd.arg("--config")
+            .arg(&file)
+            .env("RESTABLE_SERVER_INSTANCE_ID", "web-7");
+        if json {
+            cmd.arg("--log-format").arg("json");
+        }
+        let mut p = Proc::spawn(&mut cmd);
+        let addr = p.listening();
+        // In JSON the address ends the message: `...:1234"}`.
+        let addr = addr.trim_end_matches(['"', '}']).to_string();
+        let (status, body) = http_get(&format!("http://{addr}/_ready"));
+        assert_eq!(status, 200);
+        let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(ready["instance"], "web-7", "{body}");
+        assert_eq!(ready["primary"]["status"], "up", "{body}");
+        std::thread::sleep(Duration::from_millis(200));
+        let out = p.output();
+        let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty(), "{out}");
+        for line in lines {
+            if json {
+                let v: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                assert_eq!(v["instance"], "web-7", "{line}");
+                assert!(line.starts_with("{\"instance\":\"web-7\","), "{line}");
+            } else {
+                assert!(line.starts_with("[web-7] "), "{line}");
+            }
+        }
+        p.signal("TERM");
+        p.wait_exit(Duration::from_secs(15));
+    }
+}

@@ -71,6 +71,16 @@ pub(crate) async fn read_output(
     })
 }
 
+/// A short stable digest of `text` (FNV-1a, 64 bits, hex): schema fingerprints.
+pub(crate) fn fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Bytes of a response body: complete, or a first part followed by a stream.
 pub enum RowBody {
     Full(Bytes),
@@ -203,6 +213,16 @@ pub trait Executor: Sized + Send + Sync + 'static {
         names: Vec<String>,
     ) -> impl Future<Output = Result<Vec<Option<Table>>, String>> + Send;
 
+    /// A cheap fingerprint of the named tables' schema (columns, types, keys): when it
+    /// differs from the last one, the schema changed and the cache is rebuilt
+    /// (`[database] schema_poll_ms`). It may change for other reasons too (SQLite's
+    /// `PRAGMA schema_version` counts every DDL in the file): a spurious rebuild is
+    /// harmless, a missed change is not.
+    fn schema_version(
+        &self,
+        names: Vec<String>,
+    ) -> impl Future<Output = Result<String, String>> + Send;
+
     /// Every table (and view) a service could expose (for `restable init`).
     fn list_tables(&self) -> impl Future<Output = Result<Vec<String>, String>> + Send;
 
@@ -273,6 +293,10 @@ impl Database {
 
     pub async fn introspect(&self, names: Vec<String>) -> Result<Vec<Option<Table>>, String> {
         each!(self, b => Box::pin(b.introspect(names)).await)
+    }
+
+    pub async fn schema_version(&self, names: Vec<String>) -> Result<String, String> {
+        each!(self, b => Box::pin(b.schema_version(names)).await)
     }
 
     pub async fn list_tables(&self) -> Result<Vec<String>, String> {

@@ -316,6 +316,42 @@ impl Executor for MySqlBackend {
         Ok(out)
     }
 
+    /// One query over information_schema: a checksum of the named tables' columns and
+    /// key columns (names, positions, types, nullability, defaults, constraints).
+    async fn schema_version(&self, names: Vec<String>) -> Result<String, String> {
+        if names.is_empty() {
+            return Ok(String::new());
+        }
+        let marks = vec!["?"; names.len()].join(",");
+        let sql = format!(
+            "SELECT CAST(CONCAT(\
+               (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, \
+                  COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, \
+                  COALESCE(COLUMN_DEFAULT, '~'), EXTRA, COLUMN_KEY, \
+                  COALESCE(GENERATION_EXPRESSION, '')))), 0)) \
+                FROM information_schema.COLUMNS \
+                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks})), '/', \
+               (SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, \
+                  CONSTRAINT_NAME, COLUMN_NAME, ORDINAL_POSITION, \
+                  COALESCE(REFERENCED_TABLE_NAME, '~'), COALESCE(REFERENCED_COLUMN_NAME, '~')))), 0)) \
+                FROM information_schema.KEY_COLUMN_USAGE \
+                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks}))) AS CHAR)"
+        );
+        let mut conn = self.acquire_for_setup().await?;
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for _ in 0..2 {
+            for n in &names {
+                q = q.bind(n.as_str());
+            }
+        }
+        let version = q
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| format!("checking the schema version: {}", connect_text(&e)))?;
+        conn.reuse();
+        Ok(version)
+    }
+
     async fn list_tables(&self) -> Result<Vec<String>, String> {
         let mut conn = self.acquire_for_setup().await?;
         let tables = crate::schema::mysql::list_tables(&mut conn)

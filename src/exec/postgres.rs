@@ -491,6 +491,13 @@ impl Executor for PgBackend {
         Ok(tables)
     }
 
+    /// The introspected tables themselves (four catalog queries): PostgreSQL is told of
+    /// changes by `NOTIFY`, so this runs only when `schema_poll_ms` is set.
+    async fn schema_version(&self, names: Vec<String>) -> Result<String, String> {
+        let tables = self.introspect(names).await?;
+        Ok(super::fingerprint(&format!("{tables:?}")))
+    }
+
     async fn list_tables(&self) -> Result<Vec<String>, String> {
         let mut conn = self.live_conn().await.map_err(|e| plain_error(&e))?;
         let tables = crate::schema::postgres::list_tables(&mut conn)
@@ -549,6 +556,38 @@ impl Executor for PgBackend {
             Err(_) => Err(ApiError::Timeout {
                 ms: timeout.as_millis() as u64,
             }),
+        }
+    }
+}
+
+/// A dedicated connection LISTENing on one channel (`[database] notify_channel`), outside
+/// the pool: what tells this instance that the schema changed (`NOTIFY restable, 'reload'`).
+pub struct SchemaListener {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl SchemaListener {
+    /// Connect and LISTEN; the error is worded for the log (no password).
+    pub async fn connect(url: &str, channel: &str) -> Result<SchemaListener, String> {
+        let shown = redact_url(url);
+        let mut listener = sqlx::postgres::PgListener::connect(url)
+            .await
+            .map_err(|e| format!("cannot connect to {shown}: {}", plain_error(&e)))?;
+        listener
+            .listen(channel)
+            .await
+            .map_err(|e| format!("cannot LISTEN {channel} on {shown}: {}", plain_error(&e)))?;
+        Ok(SchemaListener { listener })
+    }
+
+    /// The next notification's payload; `Ok(None)` when the connection was lost (it is
+    /// re-established on the next call, and notifications sent meanwhile are lost).
+    /// Cancel-safe: a notification is never half received.
+    pub async fn next(&mut self) -> Result<Option<String>, String> {
+        match self.listener.try_recv().await {
+            Ok(Some(n)) => Ok(Some(n.payload().to_string())),
+            Ok(None) => Ok(None),
+            Err(e) => Err(plain_error(&e)),
         }
     }
 }

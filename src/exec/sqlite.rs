@@ -586,6 +586,17 @@ impl Executor for SqliteBackend {
         .map_err(|e| e.body().to_string())
     }
 
+    async fn schema_version(&self, _names: Vec<String>) -> Result<String, String> {
+        // Bumped by every schema change in the file, whichever connection made it.
+        self.run(false, |c| {
+            c.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0))
+                .map(|v| v.to_string())
+                .map_err(|e| db_error(&e))
+        })
+        .await
+        .map_err(|e| e.body().to_string())
+    }
+
     async fn list_tables(&self) -> Result<Vec<String>, String> {
         self.run(true, |c| {
             crate::schema::sqlite::list_tables(c).map_err(|e| db_error(&e))

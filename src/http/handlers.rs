@@ -196,13 +196,32 @@ async fn route(
             return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
         }
         ("_ready", 1) if is_read => {
+            // Each database this instance uses, by role (read replicas, when configured,
+            // will be listed in `replicas`); 503 when the primary does not answer.
+            let instance = state.config.server.instance_id();
             return Ok(if state.db.ping().await {
-                json_response(StatusCode::OK, &json!({"status": "ready"}))
+                json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "status": "ready",
+                        "instance": instance,
+                        "primary": {"status": "up"},
+                        "replicas": [],
+                    }),
+                )
             } else {
-                error_response(&ApiError::DbUnavailable {
+                let e = ApiError::DbUnavailable {
                     details: "the database does not answer".into(),
-                })
-            })
+                };
+                let mut body: Value = serde_json::from_str(&e.body_text()).unwrap_or(Value::Null);
+                if let Value::Object(o) = &mut body {
+                    o.insert("status".into(), json!("unavailable"));
+                    o.insert("instance".into(), json!(instance));
+                    o.insert("primary".into(), json!({"status": "down"}));
+                    o.insert("replicas".into(), json!([]));
+                }
+                json_response(StatusCode::SERVICE_UNAVAILABLE, &body)
+            });
         }
         ("openapi.json", 1) if is_read => {
             return Ok(json_response(

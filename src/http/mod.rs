@@ -30,6 +30,9 @@ pub struct Server {
     next_id: AtomicU64,
     id_prefix: u32,
     pub metrics: metrics::Metrics,
+    /// Held while a new state is built and swapped in (SIGHUP, the config file, a schema
+    /// change), so that two reloads never race and the later one always wins.
+    pub reloading: tokio::sync::Mutex<()>,
 }
 
 impl Server {
@@ -44,6 +47,7 @@ impl Server {
             next_id: AtomicU64::new(1),
             id_prefix: seed,
             metrics: metrics::Metrics::new(),
+            reloading: tokio::sync::Mutex::new(()),
         })
     }
 
