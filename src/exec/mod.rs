@@ -85,6 +85,9 @@ pub struct ReadRequest {
     pub format: Format,
     /// `Prefer: count=exact|planned|estimated`.
     pub count: bool,
+    /// `count=planned` or `count=estimated`: a backend that has a planner estimate may
+    /// answer it instead of the exact count (PostgreSQL); the others count exactly.
+    pub estimate: Option<crate::request::prefer::CountPref>,
     /// `plan.limit` is one more than the page: stop before that extra row and report in
     /// `ReadOutput::more` whether it existed (for `Link: rel=next`).
     pub lookahead: bool,

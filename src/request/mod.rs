@@ -101,10 +101,16 @@ fn is_paging_key(key: &str, what: &str) -> bool {
     key == what || key.ends_with(&format!(".{what}"))
 }
 
-/// Parse the query string. `limit`/`offset` follow PostgREST: a negative offset counts as
-/// 0, a negative limit is 416; anything else that is not a whole number is a 400.
+/// Parse the query string. `limit`/`offset` follow PostgREST: an empty one is ignored, a
+/// negative offset counts as 0, a negative top-level limit is 416 and a negative embed
+/// limit (`albums.limit=-1`) an empty embed; anything else that is not a whole number is a
+/// 400.
 pub fn parse_query(raw: &str) -> ApiResult<QueryParams> {
     let mut pairs = query_pairs(raw)?;
+    pairs.retain(|(k, v)| {
+        let paging = is_paging_key(k, "limit") || is_paging_key(k, "offset");
+        !(paging && v.trim().is_empty())
+    });
     for (k, v) in pairs.iter_mut() {
         let paging = is_paging_key(k, "limit") || is_paging_key(k, "offset");
         if !paging {
@@ -112,6 +118,7 @@ pub fn parse_query(raw: &str) -> ApiResult<QueryParams> {
         }
         let trimmed = v.trim().to_string();
         match trimmed.parse::<i64>() {
+            Ok(n) if n < 0 && k != "limit" && is_paging_key(k, "limit") => *v = "0".into(),
             Ok(n) if n < 0 && is_paging_key(k, "limit") => {
                 return Err(ApiError::RangeNotSatisfiable {
                     message: "Requested range not satisfiable".into(),
@@ -289,6 +296,8 @@ mod tests {
         ));
         assert_eq!(parse_query("offset=-4").unwrap().offset[0].1, 0);
         assert!(parse_query("limit=abc").is_err());
+        assert!(parse_query("limit=&offset=").unwrap().limit.is_empty());
+        assert_eq!(parse_query("albums.limit=-1").unwrap().limit[0].1, 0);
         assert_eq!(
             parse_query("name=eq.a+b").unwrap().filters[0].1.column,
             "name"
