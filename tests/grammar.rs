@@ -376,3 +376,160 @@ fn unique_violation_details_name_constraint_and_sqlstate() {
         }
     });
 }
+
+const STRIPPED: &str = "application/vnd.pgrst.array+json;nulls=stripped";
+const STRIPPED_OBJECT: &str = "application/vnd.pgrst.object+json;nulls=stripped";
+
+#[test]
+fn nulls_stripped() {
+    each_backend(|s| {
+        let b = s.backend.name();
+        let r = s
+            .req("GET", "/albums?select=id,year&id=in.(6,7)&order=id")
+            .header("accept", STRIPPED)
+            .send();
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.text, r#"[{"id":6,"year":2002},{"id":7}]"#, "{b}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"),
+            "{b}"
+        );
+        let r = s
+            .req("GET", "/albums?select=id,title,year&id=eq.7")
+            .header("accept", STRIPPED_OBJECT)
+            .send();
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.text, r#"{"id":7,"title":"Unreleased Demos"}"#, "{b}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"),
+            "{b}"
+        );
+        // Not singular: 406, as without the parameter.
+        s.req("GET", "/albums")
+            .header("accept", STRIPPED_OBJECT)
+            .send()
+            .assert_error(406, "not_acceptable");
+        // Only nulls: an empty object. Top-level keys only: embedded rows keep theirs.
+        let r = s
+            .req("GET", "/albums?select=year,artist:artists(id,name)&id=eq.7")
+            .header("accept", STRIPPED)
+            .send();
+        assert_eq!(r.text, r#"[{"artist":{"id":3,"name":"Aerosmith"}}]"#, "{b}");
+        let r = s
+            .req("GET", "/albums?select=year&id=eq.7")
+            .header("accept", STRIPPED)
+            .send();
+        assert_eq!(r.text, "[{}]", "{b}");
+        // Writes.
+        let r = s
+            .req("POST", "/tracks?select=id,name,genre,milliseconds")
+            .header("accept", STRIPPED)
+            .header("prefer", "return=representation")
+            .json(&json!({"id": 9, "name": "T", "album_id": 1}))
+            .send();
+        assert_eq!(r.status, 201, "{b}: {}", r.text);
+        assert_eq!(r.text, r#"[{"id":9,"name":"T"}]"#, "{b}");
+        let r = s
+            .req("PATCH", "/albums?id=eq.3&select=id,year")
+            .header("accept", STRIPPED)
+            .header("prefer", "return=representation")
+            .json(&json!({"year": null}))
+            .send();
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.text, r#"[{"id":3}]"#, "{b}");
+        // An item route gives an object.
+        let r = s
+            .req("GET", "/albums/7?select=id,year")
+            .header("accept", STRIPPED_OBJECT)
+            .send();
+        assert_eq!(r.text, r#"{"id":7}"#, "{b}");
+    });
+}
+
+#[test]
+fn strict_handling_refuses_what_it_cannot_apply() {
+    for b in backends() {
+        let s = with_notes(b);
+        let b = b.name();
+        let refused = |r: Resp, token: &str| {
+            let v = r.assert_error(400, "bad_preference");
+            assert_eq!(
+                v["message"],
+                "Invalid preferences given with handling=strict"
+            );
+            assert!(
+                v["details"].as_str().unwrap_or("").contains(token),
+                "{b}: {v}"
+            );
+        };
+        // Unknown tokens, as before.
+        refused(
+            s.req("GET", "/artists")
+                .header("prefer", "handling=strict, foo")
+                .send(),
+            "foo",
+        );
+        // timezone= is never applied.
+        refused(
+            s.req("GET", "/artists")
+                .header("prefer", "handling=strict, timezone=UTC")
+                .send(),
+            "timezone=UTC",
+        );
+        // return= on a read.
+        refused(
+            s.req("GET", "/artists")
+                .header("prefer", "handling=strict, return=representation")
+                .send(),
+            "return=representation",
+        );
+        // resolution= without a key to resolve on: nothing inserted.
+        refused(
+            s.req("POST", "/notes")
+                .header("prefer", "handling=strict, resolution=merge-duplicates")
+                .json(&json!({"body": "x"}))
+                .send(),
+            "resolution=merge-duplicates",
+        );
+        assert_eq!(s.get("/notes").json(), json!([]), "{b}");
+        // max-affected= on a POST, missing= on a DELETE.
+        refused(
+            s.req("POST", "/artists")
+                .header("prefer", "handling=strict, max-affected=1")
+                .json(&json!({"id": 20, "name": "X"}))
+                .send(),
+            "max-affected=1",
+        );
+        refused(
+            s.req("DELETE", "/artists?id=eq.5")
+                .header("prefer", "handling=strict, missing=default")
+                .send(),
+            "missing=default",
+        );
+        assert_eq!(s.get("/artists/5").status, 200, "{b}");
+        // What is applied passes, and is echoed.
+        let r = s
+            .req("POST", "/artists")
+            .header(
+                "prefer",
+                "handling=strict, resolution=merge-duplicates, return=minimal",
+            )
+            .json(&json!({"id": 1, "name": "AC/DC"}))
+            .send();
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(
+            r.header("preference-applied"),
+            Some("resolution=merge-duplicates, return=minimal, handling=strict"),
+            "{b}"
+        );
+        // Lenient (the default) ignores them all.
+        let r = s
+            .req("GET", "/artists?id=eq.1")
+            .header("prefer", "timezone=UTC, return=minimal")
+            .send();
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.header("preference-applied"), None, "{b}");
+    }
+}

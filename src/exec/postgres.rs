@@ -879,7 +879,8 @@ async fn stream_rows(
     // runs again with them (nothing has been sent yet).
     let mut windowed = !bounded || r.count;
     let (mut stmt, inner_columns) = read_statement(&r.plan, r.count, windowed);
-    let enc = RowEncoder::for_read(&r.plan, r.format);
+    let mut enc = RowEncoder::for_read(&r.plan, r.format);
+    enc.strip_nulls = r.strip_nulls;
     let new_sink = |enc: RowEncoder,
                     head_tx: oneshot::Sender<ApiResult<Head>>,
                     chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,

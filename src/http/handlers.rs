@@ -509,6 +509,28 @@ fn write_applied(action: Action) -> Applied {
     }
 }
 
+/// With `handling=strict`, a preference restable will not apply (one it does not know is
+/// refused earlier, in `ApiRequest::parse`) is refused too, before anything runs:
+/// `timezone=`, `resolution=` where there is no key to resolve on, `return=` on a read,
+/// `missing=` outside POST and PATCH, `max-affected=` outside PATCH and DELETE.
+fn strict(api: &ApiRequest, applied: Applied) -> ApiResult<()> {
+    if !api.prefer.is_strict() {
+        return Ok(());
+    }
+    let unapplied = api.prefer.not_applied(applied);
+    if unapplied.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest {
+        code: "bad_preference",
+        message: "Invalid preferences given with handling=strict".into(),
+        details: Some(format!(
+            "Preferences that cannot be applied here: {}",
+            unapplied.join(", ")
+        )),
+    })
+}
+
 fn with_applied(mut resp: Response, api: &ApiRequest, applied: Applied) -> Response {
     if let Some(a) = api.prefer.applied_header(applied) {
         set(&mut resp, PREFERENCE_APPLIED, &a);
@@ -536,6 +558,7 @@ async fn read(
     api: &ApiRequest,
     caller: &Caller,
 ) -> ApiResult<Response> {
+    strict(api, READ_APPLIED)?;
     let item = api.key.is_some();
     let mut plan = plan::read_plan(
         &state.cache,
@@ -567,6 +590,7 @@ async fn read(
                 .prefer
                 .count
                 .filter(|c| *c != crate::request::prefer::CountPref::Exact),
+            strip_nulls: api.strip_nulls,
             lookahead,
         })
         .await
@@ -600,10 +624,10 @@ async fn read(
         } else {
             bytes
         };
-        let ct = if api.format == Format::Json {
+        let ct = if api.format == Format::Json && !api.strip_nulls {
             "application/json; charset=utf-8"
         } else {
-            format.content_type()
+            format.content_type_for(api.strip_nulls)
         };
         let mut resp = Response::builder()
             .status(StatusCode::OK)
@@ -639,7 +663,7 @@ async fn read(
     };
     let mut resp = Response::builder()
         .status(status)
-        .content_type(format.content_type())
+        .content_type(format.content_type_for(api.strip_nulls))
         .body(body);
     if format != Format::Object {
         set(
@@ -715,14 +739,15 @@ fn write_response(
             || api.prefer.return_ == Some(ReturnPref::HeadersOnly))
     {
         let mut body = out.body.clone();
+        let single_object = single_object && !(api.strip_nulls && format == Format::Json);
         if single_object && format == Format::Json && body.len() >= 2 {
             // `[{...}]` -> `{...}` for a one-object write without an explicit Prefer.
             body = body.slice(1..body.len() - 1);
         }
-        let ct = if single_object && format == Format::Json {
+        let ct = if single_object && format == Format::Json && !api.strip_nulls {
             "application/json; charset=utf-8"
         } else {
-            format.content_type()
+            format.content_type_for(api.strip_nulls)
         };
         Response::builder()
             .status(status)
@@ -810,6 +835,7 @@ async fn post(
         resolution: plan.on_conflict.is_some(),
         ..write_applied(Action::Post)
     };
+    strict(api, applied)?;
     let upsert_merge = plan
         .on_conflict
         .as_ref()
@@ -820,6 +846,7 @@ async fn post(
         .write(WriteRequest {
             op: WriteOp::Insert(plan),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: wants_rows(api, true),
             rollback: rollback(api),
             max_affected: None,
@@ -891,6 +918,7 @@ async fn patch(
     let item = api.key.is_some();
     let (ret_cols, embeds) = returning(state, svc, api, caller)?;
     let applied = write_applied(Action::Patch);
+    strict(api, applied)?;
     if set_values.is_empty() && !item {
         // Nothing to set (`{}`, `[]`): PostgREST runs no UPDATE and answers 204, or 200
         // `[]` with `return=representation`, with `Content-Range: */*`.
@@ -906,6 +934,7 @@ async fn patch(
                 returning: ret_cols,
             }),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: wants_rows(api, item) || item,
             rollback: rollback(api),
             max_affected: api.prefer.max_affected,
@@ -948,7 +977,7 @@ fn empty_patch(api: &ApiRequest, applied: Applied) -> ApiResult<Response> {
         };
         Response::builder()
             .status(StatusCode::OK)
-            .content_type(api.format.content_type())
+            .content_type(api.format.content_type_for(api.strip_nulls))
             .body(Body::from(Bytes::from_static(body)))
     } else {
         Response::builder()
@@ -1032,6 +1061,7 @@ async fn put(
         Some(k) => k.clone(),
         None => put_key_from_filters(svc, api)?,
     };
+    strict(api, write_applied(Action::Put))?;
     if !api.query.limit.is_empty() || !api.query.offset.is_empty() {
         return Err(ApiError::bad_request(
             "bad_filter",
@@ -1048,6 +1078,7 @@ async fn put(
         .write(WriteRequest {
             op: WriteOp::Put(plan),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: wants_rows(api, item) || item,
             rollback: rollback(api),
             max_affected: None,
@@ -1089,6 +1120,7 @@ async fn delete(
     api: &ApiRequest,
     caller: &Caller,
 ) -> ApiResult<Response> {
+    strict(api, write_applied(Action::Delete))?;
     let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
     let repr = api.prefer.return_ == Some(ReturnPref::Representation);
@@ -1102,6 +1134,7 @@ async fn delete(
                 returning: ret_cols,
             }),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: repr || api.format == Format::Object,
             rollback: rollback(api),
             max_affected: api.prefer.max_affected,
