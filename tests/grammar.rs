@@ -533,3 +533,74 @@ fn strict_handling_refuses_what_it_cannot_apply() {
         assert_eq!(r.header("preference-applied"), None, "{b}");
     }
 }
+
+/// A table and a column named outside ASCII, served under a name outside ASCII.
+#[test]
+fn names_outside_ascii() {
+    const PATH: &str = "/%D9%85%D9%88%D8%A7%D8%B1%D8%AF"; // موارد
+    const COLUMN: &str = "%D8%A7%D8%B3%D9%85"; // اسم
+    for b in backends() {
+        let (t, c) = if b == Backend::MySql {
+            ("`موارد`", "`اسم`")
+        } else {
+            ("\"موارد\"", "\"اسم\"")
+        };
+        let sql = format!(
+            "CREATE TABLE {t} (id INTEGER PRIMARY KEY, {c} VARCHAR(40));\n\
+             INSERT INTO {t} VALUES (1, 'x');\nINSERT INTO {t} VALUES (2, 'y');\n"
+        );
+        let s = TestServer::start(b, &sql, "[services.\"موارد\"]\n");
+        let b = b.name();
+        let r = s.get(&format!("{PATH}?{COLUMN}=eq.x"));
+        assert_eq!(r.status, 200, "{b}: {}", r.text);
+        assert_eq!(r.json(), json!([{"id": 1, "اسم": "x"}]), "{b}");
+        let r = s.get(&format!("{PATH}?select=id&order=id&limit=1"));
+        assert_eq!(r.json(), json!([{"id": 1}]), "{b}");
+        assert_eq!(
+            r.header("link"),
+            Some(format!("<{PATH}?select=id&order=id&limit=1&offset=1>; rel=\"next\"").as_str()),
+            "{b}"
+        );
+        assert_eq!(
+            r.header("content-location"),
+            Some(format!("{PATH}?limit=1&order=id&select=id").as_str()),
+            "{b}"
+        );
+        let r = s.post(PATH, &json!({"id": 3, "اسم": "z"}));
+        assert_eq!(r.status, 201, "{b}: {}", r.text);
+        assert_eq!(
+            r.header("location"),
+            Some(format!("{PATH}/3").as_str()),
+            "{b}"
+        );
+        assert_eq!(s.get(&format!("{PATH}/3")).json()["اسم"], "z", "{b}");
+        let index = s.get("/").json();
+        assert_eq!(index["services"][0]["name"], "موارد", "{b}");
+    }
+}
+
+/// PostgreSQL: a table in another schema, `table = "sales.orders"`.
+#[test]
+fn a_table_in_another_schema() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let sql = "CREATE SCHEMA sales;\n\
+               CREATE TABLE sales.orders (id INTEGER PRIMARY KEY, total NUMERIC(8,2));\n\
+               INSERT INTO sales.orders VALUES (1, 10.50);\n\
+               CREATE TABLE orders (id INTEGER PRIMARY KEY, note TEXT);\n";
+    let s = TestServer::start(
+        Backend::Postgres,
+        sql,
+        "[services.orders]\ntable = \"sales.orders\"\n[services.public_orders]\ntable = \"orders\"\n",
+    );
+    let r = s.get("/orders");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.text, r#"[{"id":1,"total":10.50}]"#);
+    let r = s.post("/orders", &json!({"id": 2, "total": 3.25}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = s.patch("/orders?id=eq.2", &json!({"total": 4}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(s.get("/orders/2").text, r#"{"id":2,"total":4.00}"#);
+    assert_eq!(s.get("/public_orders").json(), json!([]));
+}

@@ -678,7 +678,8 @@ async fn read(
     }
     if more {
         if let Some(l) = limit.filter(|l| *l > 0) {
-            let link = next_link(&api.raw_query, &format!("/{}", svc.name), offset + rows, l);
+            let path = format!("/{}", utf8_percent_encode(&svc.name, SEGMENT));
+            let link = next_link(&api.raw_query, &path, offset + rows, l);
             set(&mut resp, header::LINK, &link);
         }
     }
