@@ -456,7 +456,7 @@ impl Config {
             if name.is_empty()
                 || !name
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
             {
                 return Err((
                     key,
@@ -572,15 +572,16 @@ impl Config {
     }
 }
 
-/// A service name (a URL segment: letters, digits, `_`, `-`, not starting with `_`) for
-/// a table as `init` found it: lower case, every run of other characters one `_`, so that
-/// `"Order Items"` is `order_items` and PostgreSQL's `sales.orders` is `sales_orders`.
-/// `None` when nothing usable is left (a name of only non-ASCII letters).
+/// A service name (a URL segment: letters, digits, `_`, `-`, not starting with `_`;
+/// letters and digits of any script) for a table as `init` found it: lower case, every
+/// run of other characters one `_`, so that `"Order Items"` is `order_items`, PostgreSQL's
+/// `sales.orders` is `sales_orders` and `موارد` stays `موارد`. `None` when nothing usable
+/// is left.
 pub fn service_name(table: &str) -> Option<String> {
     let mut out = String::with_capacity(table.len());
     for c in table.chars() {
-        if c.is_ascii_alphanumeric() || c == '-' {
-            out.push(c.to_ascii_lowercase());
+        if c.is_alphanumeric() || c == '-' {
+            out.extend(c.to_lowercase());
         } else if !out.is_empty() && !out.ends_with('_') {
             out.push('_');
         }
@@ -705,7 +706,7 @@ pub fn render_init(
             && !name.starts_with('_')
             && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
     };
     let mut taken: Vec<String> = tables.iter().filter(|t| usable(t)).cloned().collect();
     for (n, name) in tables.iter().enumerate() {
@@ -737,7 +738,16 @@ pub fn render_init(
                 }
             ));
         }
-        out.push_str(&format!("[services.{section}]\n"));
+        // A bare TOML key is ASCII only: `[services."日本"]`.
+        let key = if section
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            section.clone()
+        } else {
+            toml::Value::String(section.clone()).to_string()
+        };
+        out.push_str(&format!("[services.{key}]\n"));
         if section != *name {
             out.push_str(&format!("table = {}\n", toml::Value::String(name.clone())));
         }
@@ -870,11 +880,13 @@ mod tests {
         assert_eq!(service_name("\"a.b\"").as_deref(), Some("a_b"));
         assert_eq!(service_name("__x  y__").as_deref(), Some("x_y"));
         assert_eq!(service_name("Big-Table").as_deref(), Some("big-table"));
-        assert_eq!(service_name("日本"), None);
+        assert_eq!(service_name("日本").as_deref(), Some("日本"));
+        assert_eq!(service_name("!!"), None);
         let tables = [
             "Order Items".to_string(),
             "order_items".to_string(),
             "日本".into(),
+            "!!".into(),
         ];
         let out = render_init("sqlite://x.db", &tables, &[]);
         let doc: toml::Table = out.parse().expect("TOML");
@@ -884,7 +896,9 @@ mod tests {
             services["order_items_2"]["table"].as_str(),
             Some("Order Items")
         );
-        assert_eq!(services["table_3"]["table"].as_str(), Some("日本"));
+        // Letters of any script are kept as they are.
+        assert_eq!(services["日本"].get("table"), None);
+        assert_eq!(services["table_4"]["table"].as_str(), Some("!!"));
     }
 
     #[test]

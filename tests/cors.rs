@@ -61,3 +61,48 @@ fn cors_for_configured_origins_only() {
         );
     }
 }
+
+#[test]
+fn cors_wildcard_and_credentials_as_postgrest() {
+    let star = "[server]\ncors_origins = [\"*\"]\n[services.artists]\n";
+    for b in backends() {
+        let s = TestServer::fixture(b, "music", star);
+        let r = s
+            .req("GET", "/artists?id=eq.1")
+            .header("origin", "https://anything.example")
+            .send();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert_eq!(r.header("access-control-allow-credentials"), None);
+        let r = s
+            .req("OPTIONS", "/artists")
+            .header("origin", "https://anything.example")
+            .header("access-control-request-method", "POST")
+            .send();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert!(r
+            .header("access-control-allow-methods")
+            .unwrap_or("")
+            .contains("POST"));
+
+        // A listed origin: echoed, with credentials, on preflights and answers.
+        let s = TestServer::fixture(b, "music", TOML);
+        let r = s
+            .req("OPTIONS", "/artists")
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .send();
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://app.example.com")
+        );
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        let r = s
+            .req("GET", "/artists?id=eq.1")
+            .header("origin", "https://app.example.com")
+            .send();
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(r.header("vary"), Some("Origin"));
+    }
+}

@@ -434,6 +434,7 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         _ => true,
     };
     let (mut ret, ret_cols) = Returning::with_keys(&svc, w.format, &selected, keys);
+    ret.enc.strip_nulls = w.strip_nulls;
     let mut inserted = 0u64;
     let mut embedded_rows: Option<Returning> = None;
 
@@ -512,6 +513,8 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
                 // Read before they are gone.
                 read.filter = plan.filter.clone();
                 let mut rows = Returning::for_plan(read, w.format);
+                rows.enc.strip_nulls = w.strip_nulls;
+                rows.enc.strip_nulls = w.strip_nulls;
                 tx.query(&svc, &sql::select(d, read), &mut rows).await?;
                 embedded_rows = Some(rows);
             }
@@ -549,6 +552,7 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         let keys = key_values(&svc, ret.keys())?;
         read.filter = Some(keys_condition(&svc, &keys)?);
         let mut rows = Returning::for_plan(read, w.format);
+        rows.enc.strip_nulls = w.strip_nulls;
         tx.query(&svc, &sql::select(d, read), &mut rows).await?;
         embedded_rows = Some(rows);
     }

@@ -95,6 +95,11 @@ pub struct ReadRequest {
     pub format: Format,
     /// `Prefer: count=exact|planned|estimated`.
     pub count: bool,
+    /// `count=planned` or `count=estimated`: a backend that has a planner estimate may
+    /// answer it instead of the exact count (PostgreSQL); the others count exactly.
+    pub estimate: Option<crate::request::prefer::CountPref>,
+    /// `Accept: ...;nulls=stripped`: rows without their null-valued keys.
+    pub strip_nulls: bool,
     /// `plan.limit` is one more than the page: stop before that extra row and report in
     /// `ReadOutput::more` whether it existed (for `Link: rel=next`).
     pub lookahead: bool,
@@ -141,6 +146,8 @@ impl WriteOp {
 pub struct WriteRequest {
     pub op: WriteOp,
     pub format: Format,
+    /// `Accept: ...;nulls=stripped`: rows without their null-valued keys.
+    pub strip_nulls: bool,
     /// Encode the written rows (return=representation or the default body).
     pub want_rows: bool,
     /// `Prefer: tx=rollback`.

@@ -1144,7 +1144,8 @@ async fn stream(
 ) -> ApiResult<Streamed> {
     let svc = &r.plan.service;
     let stmt = sql::select(ctx.dialect, &r.plan);
-    let enc = RowEncoder::for_read(&r.plan, r.format);
+    let mut enc = RowEncoder::for_read(&r.plan, r.format);
+    enc.strip_nulls = r.strip_nulls;
     let reported = known.and_then(|(t, report)| report.then_some(t));
     let ncols = enc.columns.len();
     let mut rows = query_of(&stmt).fetch(&mut *conn);

@@ -360,6 +360,43 @@ fn read_statement(plan: &ReadPlan, count: bool, windowed: bool) -> (Statement, u
     sql::postgres::counted_select(plan, count, windowed)
 }
 
+/// `count=planned`: the planner's estimate of the rows the read's filters match (the
+/// `Plan Rows` of `EXPLAIN (FORMAT JSON) SELECT 1 FROM t WHERE ..`, as PostgREST does).
+/// `count=estimated`: the exact count while it is at most the service's `max_rows`, else
+/// the larger of that bound and the estimate (PostgREST's rule); `None` (count exactly)
+/// without a `max_rows`.
+async fn estimate_total(
+    conn: &mut PgConnection,
+    plan: &ReadPlan,
+    kind: crate::request::prefer::CountPref,
+) -> Result<Option<u64>, sqlx::Error> {
+    use crate::request::prefer::CountPref;
+    let svc = &plan.service;
+    let mut limited = None;
+    if kind == CountPref::Estimated {
+        if svc.max_rows == 0 {
+            return Ok(None);
+        }
+        let stmt = sql::postgres::bounded_count(plan, svc.max_rows.saturating_add(1));
+        let n: i64 = query(&stmt).fetch_one(&mut *conn).await?.try_get(0)?;
+        let n = n.max(0) as u64;
+        if n <= svc.max_rows {
+            return Ok(Some(n));
+        }
+        limited = Some(n);
+    }
+    let stmt = sql::postgres::explain_count(plan);
+    let row = query(&stmt).fetch_one(&mut *conn).await?;
+    let text: String = row.try_get_unchecked(0)?;
+    let plan_json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let rows = plan_json[0]["Plan"]["Plan Rows"]
+        .as_f64()
+        .unwrap_or(0.0)
+        .max(0.0) as u64;
+    Ok(Some(limited.map_or(rows, |n| n.max(rows))))
+}
+
 impl PgBackend {
     async fn acquire(&self) -> ApiResult<Conn<PgConnection>> {
         self.pool.acquire().await.map_err(|e| acquire_error(&e))
@@ -516,12 +553,38 @@ impl Executor for PgBackend {
         conn.end(true).await.map_err(|e| plain_error(&e))
     }
 
-    async fn read(&self, r: ReadRequest) -> ApiResult<ReadOutput> {
+    async fn read(&self, mut r: ReadRequest) -> ApiResult<ReadOutput> {
         let timeout = self.request_timeout;
         let timed_out = || ApiError::Timeout {
             ms: timeout.as_millis() as u64,
         };
-        let conn = self.acquire().await?;
+        let mut conn = self.acquire().await?;
+        let estimated = match (r.count, r.estimate) {
+            (true, Some(kind)) => {
+                let svc = Arc::clone(&r.plan.service);
+                let total = tokio::time::timeout(
+                    timeout + TIMEOUT_GRACE,
+                    Box::pin(estimate_total(&mut conn, &r.plan, kind)),
+                )
+                .await
+                .map_err(|_| timed_out())?;
+                match total {
+                    Ok(Some(t)) => {
+                        // The read itself needs no count then.
+                        r.count = false;
+                        Some(t)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        if matches!(e, sqlx::Error::Database(_)) {
+                            conn.reuse();
+                        }
+                        return Err(map_err(e, &svc, timeout));
+                    }
+                }
+            }
+            _ => None,
+        };
         let (head_tx, head_rx) = oneshot::channel();
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
         let singular = r.format == Format::Object;
@@ -546,7 +609,12 @@ impl Executor for PgBackend {
         } else {
             tokio::spawn(run);
         }
-        super::read_output(head_rx, chunk_rx, timeout + TIMEOUT_GRACE, timed_out).await
+        let mut out =
+            super::read_output(head_rx, chunk_rx, timeout + TIMEOUT_GRACE, timed_out).await?;
+        if estimated.is_some() {
+            out.total = estimated;
+        }
+        Ok(out)
     }
 
     async fn write(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
@@ -811,7 +879,8 @@ async fn stream_rows(
     // runs again with them (nothing has been sent yet).
     let mut windowed = !bounded || r.count;
     let (mut stmt, inner_columns) = read_statement(&r.plan, r.count, windowed);
-    let enc = RowEncoder::for_read(&r.plan, r.format);
+    let mut enc = RowEncoder::for_read(&r.plan, r.format);
+    enc.strip_nulls = r.strip_nulls;
     let new_sink = |enc: RowEncoder,
                     head_tx: oneshot::Sender<ApiResult<Head>>,
                     chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,

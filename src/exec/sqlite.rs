@@ -870,7 +870,8 @@ fn read_rows(
         })
         .map(|n| n.max(0) as u64)
     };
-    let enc = RowEncoder::for_read(&r.plan, r.format);
+    let mut enc = RowEncoder::for_read(&r.plan, r.format);
+    enc.strip_nulls = r.strip_nulls;
     let mut prepared = match prepare(conn, stmt) {
         Ok(p) => p,
         Err(e) => return fail(head_tx, e),

@@ -114,20 +114,32 @@ fn decode_segment(s: &str) -> ApiResult<String> {
         .map_err(|_| ApiError::bad_request("bad_path", "the URL path is not valid UTF-8"))
 }
 
-/// The `Allow` header of a route: the service's methods, without POST on an item route
-/// (`/{service}/{key}`), which only GET, HEAD, PATCH, PUT and DELETE serve.
+/// The `Allow` header of a route, as PostgREST writes it (`OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE`:
+/// that order, no spaces): the service's methods, PUT only with a primary key, and no POST
+/// on an item route (`/{service}/{key}`), which only GET, HEAD, PATCH, PUT and DELETE serve.
 fn allow_header(svc: &Service, item: bool) -> String {
     let mut out = vec!["OPTIONS"];
-    for m in &svc.methods {
-        if item && *m == Method::Post {
+    for m in [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+    ] {
+        let usable = match m {
+            Method::Post => !item,
+            Method::Put => !svc.primary_key.is_empty(),
+            _ => true,
+        };
+        if !usable || !svc.allows(m) {
             continue;
         }
         out.push(m.as_str());
-        if *m == Method::Get {
+        if m == Method::Get {
             out.push("HEAD");
         }
     }
-    out.join(", ")
+    out.join(",")
 }
 
 fn not_allowed(svc: &Service, method: &str, item: bool) -> ApiError {
@@ -460,25 +472,86 @@ fn next_link(api_query: &str, path: &str, next_offset: u64, limit: u64) -> Strin
     format!("<{path}?{q}>; rel=\"next\"")
 }
 
+/// `Content-Location` of a read, as PostgREST writes it: `/service?<the query parameters
+/// sorted by name>` (no `?` when there are none), each name and value percent-encoded.
+/// Left out when it would be longer than `MAX_CONTENT_LOCATION` bytes (a long `in.(...)`
+/// list): a header that size would break clients' header limits.
+fn content_location(service: &str, raw_query: &str) -> Option<String> {
+    if raw_query.len() > MAX_CONTENT_LOCATION {
+        return None;
+    }
+    let mut out = format!("/{}", utf8_percent_encode(service, SEGMENT));
+    let mut pairs = crate::request::query_pairs(raw_query).unwrap_or_default();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    for (n, (k, v)) in pairs.iter().enumerate() {
+        out.push(if n == 0 { '?' } else { '&' });
+        out.push_str(&utf8_percent_encode(k, SEGMENT).to_string());
+        out.push('=');
+        out.push_str(&utf8_percent_encode(v, SEGMENT).to_string());
+    }
+    (out.len() <= MAX_CONTENT_LOCATION).then_some(out)
+}
+
+/// The longest `Content-Location` sent.
+const MAX_CONTENT_LOCATION: usize = 4096;
+
 fn is_count(api: &ApiRequest) -> bool {
     api.prefer.count.is_some()
 }
 
-fn applied(api: &ApiRequest, write: bool) -> Option<String> {
-    api.prefer.applied_header(Applied {
-        resolution: write,
-        missing: write,
-        return_: write,
+/// What a read honours of `Prefer`.
+const READ_APPLIED: Applied = Applied {
+    resolution: false,
+    missing: false,
+    return_: false,
+    count: true,
+    tx: false,
+    handling: true,
+    timezone: false,
+    max_affected: false,
+};
+
+/// What a write of `action` honours of `Prefer` (PostgREST's `responsePreferences`):
+/// `return`, `count`, `tx` and `handling` always, `missing` on POST and PATCH,
+/// `max-affected` on PATCH and DELETE. `resolution` is set by the caller, only for an
+/// insert that did upsert (a key or `on_conflict` to resolve on).
+fn write_applied(action: Action) -> Applied {
+    Applied {
+        resolution: false,
+        missing: matches!(action, Action::Post | Action::Patch),
+        return_: true,
         count: true,
-        tx: write,
+        tx: true,
         handling: true,
         timezone: false,
-        max_affected: write,
+        max_affected: matches!(action, Action::Patch | Action::Delete),
+    }
+}
+
+/// With `handling=strict`, a preference restable will not apply (one it does not know is
+/// refused earlier, in `ApiRequest::parse`) is refused too, before anything runs:
+/// `timezone=`, `resolution=` where there is no key to resolve on, `return=` on a read,
+/// `missing=` outside POST and PATCH, `max-affected=` outside PATCH and DELETE.
+fn strict(api: &ApiRequest, applied: Applied) -> ApiResult<()> {
+    if !api.prefer.is_strict() {
+        return Ok(());
+    }
+    let unapplied = api.prefer.not_applied(applied);
+    if unapplied.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::BadRequest {
+        code: "bad_preference",
+        message: "Invalid preferences given with handling=strict".into(),
+        details: Some(format!(
+            "Preferences that cannot be applied here: {}",
+            unapplied.join(", ")
+        )),
     })
 }
 
-fn with_applied(mut resp: Response, api: &ApiRequest, write: bool) -> Response {
-    if let Some(a) = applied(api, write) {
+fn with_applied(mut resp: Response, api: &ApiRequest, applied: Applied) -> Response {
+    if let Some(a) = api.prefer.applied_header(applied) {
         set(&mut resp, PREFERENCE_APPLIED, &a);
     }
     resp
@@ -504,6 +577,7 @@ async fn read(
     api: &ApiRequest,
     caller: &Caller,
 ) -> ApiResult<Response> {
+    strict(api, READ_APPLIED)?;
     let item = api.key.is_some();
     let mut plan = plan::read_plan(
         &state.cache,
@@ -531,6 +605,11 @@ async fn read(
             plan,
             format,
             count,
+            estimate: api
+                .prefer
+                .count
+                .filter(|c| *c != crate::request::prefer::CountPref::Exact),
+            strip_nulls: api.strip_nulls,
             lookahead,
         })
         .await
@@ -564,10 +643,10 @@ async fn read(
         } else {
             bytes
         };
-        let ct = if api.format == Format::Json {
+        let ct = if api.format == Format::Json && !api.strip_nulls {
             "application/json; charset=utf-8"
         } else {
-            format.content_type()
+            format.content_type_for(api.strip_nulls)
         };
         let mut resp = Response::builder()
             .status(StatusCode::OK)
@@ -603,7 +682,7 @@ async fn read(
     };
     let mut resp = Response::builder()
         .status(status)
-        .content_type(format.content_type())
+        .content_type(format.content_type_for(api.strip_nulls))
         .body(body);
     if format != Format::Object {
         set(
@@ -613,13 +692,17 @@ async fn read(
         );
         set(&mut resp, RANGE_UNIT, "items");
     }
+    if let Some(loc) = content_location(&svc.name, &api.raw_query) {
+        set(&mut resp, header::CONTENT_LOCATION, &loc);
+    }
     if more {
         if let Some(l) = limit.filter(|l| *l > 0) {
-            let link = next_link(&api.raw_query, &format!("/{}", svc.name), offset + rows, l);
+            let path = format!("/{}", utf8_percent_encode(&svc.name, SEGMENT));
+            let link = next_link(&api.raw_query, &path, offset + rows, l);
             set(&mut resp, header::LINK, &link);
         }
     }
-    Ok(with_applied(resp, api, false))
+    Ok(with_applied(resp, api, READ_APPLIED))
 }
 
 /// The columns and embeds a write's answer shows (`?select=`).
@@ -668,6 +751,7 @@ fn write_response(
     out: &WriteOutput,
     body_rows: bool,
     single_object: bool,
+    applied: Applied,
 ) -> Response {
     let format = write_format(api);
     let mut resp = if body_rows
@@ -675,14 +759,15 @@ fn write_response(
             || api.prefer.return_ == Some(ReturnPref::HeadersOnly))
     {
         let mut body = out.body.clone();
+        let single_object = single_object && !(api.strip_nulls && format == Format::Json);
         if single_object && format == Format::Json && body.len() >= 2 {
             // `[{...}]` -> `{...}` for a one-object write without an explicit Prefer.
             body = body.slice(1..body.len() - 1);
         }
-        let ct = if single_object && format == Format::Json {
+        let ct = if single_object && format == Format::Json && !api.strip_nulls {
             "application/json; charset=utf-8"
         } else {
-            format.content_type()
+            format.content_type_for(api.strip_nulls)
         };
         Response::builder()
             .status(status)
@@ -699,7 +784,7 @@ fn write_response(
     if api.prefer.count.is_some() {
         set(&mut resp, header::CONTENT_RANGE, &format!("*/{}", out.rows));
     }
-    with_applied(resp, api, true)
+    with_applied(resp, api, applied)
 }
 
 /// Request bodies from this size on are parsed off the runtime's threads.
@@ -766,6 +851,11 @@ async fn post(
     };
     plan::owner::own_insert(&mut plan, caller)?;
     let single = plan.single;
+    let applied = Applied {
+        resolution: plan.on_conflict.is_some(),
+        ..write_applied(Action::Post)
+    };
+    strict(api, applied)?;
     let upsert_merge = plan
         .on_conflict
         .as_ref()
@@ -776,6 +866,7 @@ async fn post(
         .write(WriteRequest {
             op: WriteOp::Insert(plan),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: wants_rows(api, true),
             rollback: rollback(api),
             max_affected: None,
@@ -788,9 +879,13 @@ async fn post(
     } else {
         StatusCode::CREATED
     };
-    let mut resp = write_response(api, status, &out, true, single && !explicit_repr);
+    let mut resp = write_response(api, status, &out, true, single && !explicit_repr, applied);
     if resp.status() == StatusCode::NO_CONTENT {
         resp.set_status(status);
+    }
+    // PostgREST: every insert answers `Content-Range: */*` (`*/n` with a count).
+    if api.prefer.count.is_none() {
+        set(&mut resp, header::CONTENT_RANGE, "*/*");
     }
     if out.keys.len() == 1 && !svc.primary_key.is_empty() && !rollback(api) {
         set(&mut resp, header::LOCATION, &location(svc, &out.keys[0]));
@@ -832,11 +927,23 @@ async fn patch(
     caller: &Caller,
 ) -> ApiResult<Response> {
     let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
-    let set_values: Vec<(usize, Assign)> = write::patch_assignments(svc, &value)?;
+    let set_values: Vec<(usize, Assign)> = write::patch_assignments(
+        svc,
+        &value,
+        api.query.columns.as_deref(),
+        api.prefer.missing,
+    )?;
     plan::owner::own_update(svc, &set_values, caller)?;
     let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
     let (ret_cols, embeds) = returning(state, svc, api, caller)?;
+    let applied = write_applied(Action::Patch);
+    strict(api, applied)?;
+    if set_values.is_empty() && !item {
+        // Nothing to set (`{}`, `[]`): PostgREST runs no UPDATE and answers 204, or 200
+        // `[]` with `return=representation`, with `Content-Range: */*`.
+        return empty_patch(api, applied);
+    }
     let out = state
         .db
         .write(WriteRequest {
@@ -847,6 +954,7 @@ async fn patch(
                 returning: ret_cols,
             }),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: wants_rows(api, item) || item,
             rollback: rollback(api),
             max_affected: api.prefer.max_affected,
@@ -859,7 +967,7 @@ async fn patch(
     }
     if item {
         let explicit_repr = api.prefer.return_ == Some(ReturnPref::Representation);
-        let mut resp = write_response(api, StatusCode::OK, &out, true, !explicit_repr);
+        let mut resp = write_response(api, StatusCode::OK, &out, true, !explicit_repr, applied);
         if api.query.select.is_none() && resp.status() == StatusCode::OK {
             let tag = etag(strip_array(&out.body));
             set(&mut resp, header::ETAG, &tag);
@@ -867,10 +975,42 @@ async fn patch(
         return Ok(resp);
     }
     let repr = api.prefer.return_ == Some(ReturnPref::Representation);
-    let mut resp = write_response(api, StatusCode::OK, &out, repr, false);
+    let mut resp = write_response(api, StatusCode::OK, &out, repr, false, applied);
     let range = content_range(0, out.rows, api.prefer.count.map(|_| out.rows));
     set(&mut resp, header::CONTENT_RANGE, &range);
     Ok(resp)
+}
+
+/// The answer to a PATCH that sets nothing: no statement runs.
+fn empty_patch(api: &ApiRequest, applied: Applied) -> ApiResult<Response> {
+    if api.format == Format::Object {
+        return Err(ApiError::NotAcceptable {
+            message: "Cannot coerce the result to a single JSON object".into(),
+            details: Some("The result contains 0 rows".into()),
+        });
+    }
+    let mut resp = if api.prefer.return_ == Some(ReturnPref::Representation) {
+        let body: &'static [u8] = if api.format == Format::Csv {
+            b""
+        } else {
+            b"[]"
+        };
+        Response::builder()
+            .status(StatusCode::OK)
+            .content_type(api.format.content_type_for(api.strip_nulls))
+            .body(Body::from(Bytes::from_static(body)))
+    } else {
+        Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Body::empty())
+    };
+    let total = if api.prefer.count.is_some() {
+        "*/0"
+    } else {
+        "*/*"
+    };
+    set(&mut resp, header::CONTENT_RANGE, total);
+    Ok(with_applied(resp, api, applied))
 }
 
 fn strip_array(b: &Bytes) -> &[u8] {
@@ -881,15 +1021,28 @@ fn strip_array(b: &Bytes) -> &[u8] {
     }
 }
 
-/// `PUT /{service}?pk=eq.v`: the key as URL segments, or why not.
+/// `PUT /{service}?pk=eq.v`: the key as URL segments, or why not. A service without a
+/// primary key does not serve PUT (405, its `Allow` without PUT); filters other than
+/// exactly `eq` on every key column are a 400 naming the rule (PostgREST answers 405
+/// PGRST105 with the same message, though its `Allow` lists PUT).
 fn put_key_from_filters(svc: &Service, api: &ApiRequest) -> ApiResult<Vec<String>> {
-    // PostgREST answers 405 here; so do we, with the reason in `details`.
-    let bad = || ApiError::MethodNotAllowed {
-        method: "PUT".into(),
-        service: svc.name.clone(),
-        allow: allow_header(svc, false),
+    if svc.primary_key.is_empty() {
+        return Err(ApiError::MethodNotAllowed {
+            method: "PUT".into(),
+            service: svc.name.clone(),
+            allow: allow_header(svc, false),
+        });
+    }
+    let bad = || {
+        ApiError::bad_request(
+            "bad_filter",
+            format!(
+                "Filters must include all and only primary key columns with 'eq' operators ({})",
+                svc.primary_key.join(", ")
+            ),
+        )
     };
-    if svc.primary_key.is_empty() || !api.query.logic.is_empty() {
+    if !api.query.logic.is_empty() {
         return Err(bad());
     }
     let mut key = Vec::new();
@@ -928,6 +1081,7 @@ async fn put(
         Some(k) => k.clone(),
         None => put_key_from_filters(svc, api)?,
     };
+    strict(api, write_applied(Action::Put))?;
     if !api.query.limit.is_empty() || !api.query.offset.is_empty() {
         return Err(ApiError::bad_request(
             "bad_filter",
@@ -936,7 +1090,7 @@ async fn put(
     }
     let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
     let (ret_cols, embeds) = returning(state, svc, api, caller)?;
-    let mut plan = write::put_plan(svc, &key, &value, ret_cols)?;
+    let mut plan = write::put_plan(svc, &key, write::put_body(&value), ret_cols)?;
     plan::owner::own_put(&mut plan, caller)?;
     let item = api.key.is_some();
     let out = state
@@ -944,6 +1098,7 @@ async fn put(
         .write(WriteRequest {
             op: WriteOp::Put(plan),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: wants_rows(api, item) || item,
             rollback: rollback(api),
             max_affected: None,
@@ -958,7 +1113,14 @@ async fn put(
     };
     let show = item || api.prefer.return_ == Some(ReturnPref::Representation);
     let explicit_repr = api.prefer.return_ == Some(ReturnPref::Representation);
-    let mut resp = write_response(api, status, &out, show, item && !explicit_repr);
+    let mut resp = write_response(
+        api,
+        status,
+        &out,
+        show,
+        item && !explicit_repr,
+        write_applied(Action::Put),
+    );
     if resp.status() == StatusCode::NO_CONTENT && status == StatusCode::CREATED {
         resp.set_status(StatusCode::CREATED);
     }
@@ -978,6 +1140,7 @@ async fn delete(
     api: &ApiRequest,
     caller: &Caller,
 ) -> ApiResult<Response> {
+    strict(api, write_applied(Action::Delete))?;
     let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
     let repr = api.prefer.return_ == Some(ReturnPref::Representation);
@@ -991,6 +1154,7 @@ async fn delete(
                 returning: ret_cols,
             }),
             format: write_format(api),
+            strip_nulls: api.strip_nulls,
             want_rows: repr || api.format == Format::Object,
             rollback: rollback(api),
             max_affected: api.prefer.max_affected,
@@ -1007,6 +1171,7 @@ async fn delete(
         &out,
         repr,
         item && api.format != Format::Csv,
+        write_applied(Action::Delete),
     );
     if !item || api.prefer.count.is_some() {
         let total = api.prefer.count.map(|_| out.rows);

@@ -166,19 +166,33 @@ fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     allowed.iter().any(|o| o == "*" || o == origin)
 }
 
+/// The CORS headers of an answer to `origin`, as PostgREST (wai-cors) writes them: with
+/// `"*"` configured, `Access-Control-Allow-Origin: *` (a wildcard, so no credentials); for
+/// a listed origin, the origin itself, `Access-Control-Allow-Credentials: true` and
+/// `Vary: Origin`. Origins not allowed get nothing.
 fn cors_headers(allowed: &[String], origin: &str, resp: &mut Response) {
-    if !origin_allowed(allowed, origin) {
+    let listed = allowed.iter().any(|o| o == origin);
+    if !listed && !allowed.iter().any(|o| o == "*") {
         return;
     }
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(origin) {
+    if listed {
+        let Ok(v) = HeaderValue::from_str(origin) else {
+            return;
+        };
         h.insert("access-control-allow-origin", v);
-        h.insert("vary", HeaderValue::from_static("Origin"));
         h.insert(
-            "access-control-expose-headers",
-            HeaderValue::from_static(EXPOSED),
+            "access-control-allow-credentials",
+            HeaderValue::from_static("true"),
         );
+        h.insert("vary", HeaderValue::from_static("Origin"));
+    } else {
+        h.insert("access-control-allow-origin", HeaderValue::from_static("*"));
     }
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static(EXPOSED),
+    );
 }
 
 tokio::task_local! {
@@ -205,7 +219,7 @@ pub fn error_response(e: &ApiError) -> Response {
         }
         ApiError::NotWritable { .. } => {
             resp.headers_mut()
-                .insert("allow", HeaderValue::from_static("OPTIONS, GET, HEAD"));
+                .insert("allow", HeaderValue::from_static("OPTIONS,GET,HEAD"));
         }
         ApiError::Unauthorized { invalid_token, .. } => {
             resp.headers_mut().insert(

@@ -455,16 +455,54 @@ fn single_object(body: &Value) -> ApiResult<&Map<String, Value>> {
     }
 }
 
-/// PATCH: the columns to set from a partial object.
-pub fn patch_assignments(svc: &Service, body: &Value) -> ApiResult<Vec<(usize, Assign)>> {
+/// PATCH: the columns to set from a partial object (an array is refused: restable does
+/// not take PostgREST's "first element only"). With `?columns=`, only the listed keys are
+/// read (others are ignored, a listed name that is not a column is a 400) and a listed key
+/// the object lacks is set to NULL, or to its default with `Prefer: missing=default`.
+pub fn patch_assignments(
+    svc: &Service,
+    body: &Value,
+    columns: Option<&[String]>,
+    missing: Option<Missing>,
+) -> ApiResult<Vec<(usize, Assign)>> {
+    let only = resolve_columns(svc, columns)?;
     let obj = single_object(body)?;
     let mut problems = Problems::default();
-    let values = check_object(svc, body, obj, "", Mode::Patch, None, &mut problems);
+    let values = check_object(
+        svc,
+        body,
+        obj,
+        "",
+        Mode::Patch,
+        only.as_deref(),
+        &mut problems,
+    );
     problems.into_result()?;
-    Ok(values
+    let mut out: Vec<(usize, Assign)> = values
         .into_iter()
         .map(|(c, v)| (c, Assign::Value(v)))
-        .collect())
+        .collect();
+    for &i in only.as_deref().unwrap_or(&[]) {
+        if !out.iter().any(|(c, _)| *c == i) {
+            out.push((
+                i,
+                if missing == Some(Missing::Default) {
+                    Assign::Default
+                } else {
+                    Assign::Value(SqlValue::Null)
+                },
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A PUT body: one object, or (as PostgREST accepts) an array holding one object.
+pub fn put_body(body: &Value) -> &Value {
+    match body {
+        Value::Array(items) if items.len() == 1 => &items[0],
+        other => other,
+    }
 }
 
 /// PUT /{service}/{key}: the full row; the key in the body (if any) must equal the URL's.

@@ -27,6 +27,20 @@ pub enum Format {
 }
 
 impl Format {
+    /// The `Content-Type` of an answer in this format; `stripped`: with `nulls=stripped`
+    /// (PostgREST names the vendor type then).
+    pub fn content_type_for(self, stripped: bool) -> &'static str {
+        match (self, stripped) {
+            (Format::Json, true) => {
+                "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8"
+            }
+            (Format::Object, true) => {
+                "application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8"
+            }
+            _ => self.content_type(),
+        }
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Json => "application/json; charset=utf-8",
@@ -59,6 +73,8 @@ pub struct ApiRequest {
     pub prefer: Preferences,
     pub range: Option<(u64, Option<u64>)>,
     pub format: Format,
+    /// `Accept: ...;nulls=stripped`: leave null-valued keys out of the rows.
+    pub strip_nulls: bool,
     pub if_match: Option<String>,
     pub if_none_match: Option<String>,
 }
@@ -101,10 +117,16 @@ fn is_paging_key(key: &str, what: &str) -> bool {
     key == what || key.ends_with(&format!(".{what}"))
 }
 
-/// Parse the query string. `limit`/`offset` follow PostgREST: a negative offset counts as
-/// 0, a negative limit is 416; anything else that is not a whole number is a 400.
+/// Parse the query string. `limit`/`offset` follow PostgREST: an empty one is ignored, a
+/// negative offset counts as 0, a negative top-level limit is 416 and a negative embed
+/// limit (`albums.limit=-1`) an empty embed; anything else that is not a whole number is a
+/// 400.
 pub fn parse_query(raw: &str) -> ApiResult<QueryParams> {
     let mut pairs = query_pairs(raw)?;
+    pairs.retain(|(k, v)| {
+        let paging = is_paging_key(k, "limit") || is_paging_key(k, "offset");
+        !(paging && v.trim().is_empty())
+    });
     for (k, v) in pairs.iter_mut() {
         let paging = is_paging_key(k, "limit") || is_paging_key(k, "offset");
         if !paging {
@@ -112,6 +134,7 @@ pub fn parse_query(raw: &str) -> ApiResult<QueryParams> {
         }
         let trimmed = v.trim().to_string();
         match trimmed.parse::<i64>() {
+            Ok(n) if n < 0 && k != "limit" && is_paging_key(k, "limit") => *v = "0".into(),
             Ok(n) if n < 0 && is_paging_key(k, "limit") => {
                 return Err(ApiError::RangeNotSatisfiable {
                     message: "Requested range not satisfiable".into(),
@@ -135,33 +158,45 @@ pub fn parse_query(raw: &str) -> ApiResult<QueryParams> {
 
 /// The representation to answer with, from `Accept` (q-values respected).
 pub fn negotiate(accept: Option<&str>) -> ApiResult<Format> {
+    negotiate_media(accept).map(|(f, _)| f)
+}
+
+/// As [`negotiate`], and whether null-valued keys are to be left out
+/// (`application/vnd.pgrst.array+json;nulls=stripped`, or the same parameter on
+/// `application/vnd.pgrst.object+json`, as PostgREST).
+pub fn negotiate_media(accept: Option<&str>) -> ApiResult<(Format, bool)> {
     let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
-        return Ok(Format::Json);
+        return Ok((Format::Json, false));
     };
-    let mut candidates: Vec<(f32, usize, &str)> = Vec::new();
+    let mut candidates: Vec<(f32, usize, &str, bool)> = Vec::new();
     for (n, part) in accept.split(',').enumerate() {
         let mut pieces = part.split(';');
         let mime = pieces.next().unwrap_or("").trim();
         let mut q = 1.0f32;
+        let mut stripped = false;
         for p in pieces {
-            if let Some(v) = p.trim().strip_prefix("q=") {
+            let p = p.trim();
+            if let Some(v) = p.strip_prefix("q=") {
                 q = v.trim().parse().unwrap_or(1.0);
+            } else if p.eq_ignore_ascii_case("nulls=stripped") {
+                stripped = true;
             }
         }
         if q > 0.0 && !mime.is_empty() {
-            candidates.push((q, n, mime));
+            candidates.push((q, n, mime, stripped));
         }
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, _, mime) in &candidates {
+    for (_, _, mime, stripped) in &candidates {
         let m = mime.to_ascii_lowercase();
         let f = match m.as_str() {
-            "application/json" | "application/*" | "*/*" | "application/vnd.pgrst.array+json" => {
-                Some(Format::Json)
+            "application/json" | "application/*" | "*/*" => Some((Format::Json, false)),
+            "application/vnd.pgrst.array+json" | "application/vnd.pgrst.array" => {
+                Some((Format::Json, *stripped))
             }
-            "text/csv" => Some(Format::Csv),
+            "text/csv" => Some((Format::Csv, false)),
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => {
-                Some(Format::Object)
+                Some((Format::Object, *stripped))
             }
             _ => None,
         };
@@ -231,7 +266,7 @@ impl ApiRequest {
             });
         }
         let query = parse_query(raw_query)?;
-        let format = negotiate(header(headers, ACCEPT))?;
+        let (format, strip_nulls) = negotiate_media(header(headers, ACCEPT))?;
         // Like PostgREST, the Range header only pages GET requests.
         let range = if action == Action::Get {
             parse_range(header(headers, RANGE))?
@@ -247,6 +282,7 @@ impl ApiRequest {
             prefer,
             range,
             format,
+            strip_nulls,
             if_match: header(headers, IF_MATCH).map(str::to_string),
             if_none_match: header(headers, IF_NONE_MATCH).map(str::to_string),
         })
@@ -271,6 +307,18 @@ mod tests {
             Format::Object
         );
         assert!(negotiate(Some("text/unknown")).is_err());
+        assert_eq!(
+            negotiate_media(Some("application/vnd.pgrst.array+json;nulls=stripped")).unwrap(),
+            (Format::Json, true)
+        );
+        assert_eq!(
+            negotiate_media(Some("application/vnd.pgrst.object+json; nulls=stripped")).unwrap(),
+            (Format::Object, true)
+        );
+        assert_eq!(
+            negotiate_media(Some("application/json;nulls=stripped")).unwrap(),
+            (Format::Json, false)
+        );
     }
 
     #[test]
@@ -289,6 +337,8 @@ mod tests {
         ));
         assert_eq!(parse_query("offset=-4").unwrap().offset[0].1, 0);
         assert!(parse_query("limit=abc").is_err());
+        assert!(parse_query("limit=&offset=").unwrap().limit.is_empty());
+        assert_eq!(parse_query("albums.limit=-1").unwrap().limit[0].1, 0);
         assert_eq!(
             parse_query("name=eq.a+b").unwrap().filters[0].1.column,
             "name"

@@ -229,6 +229,34 @@ impl Preferences {
         }
     }
 
+    /// The preferences that were asked for but are not flagged in `applied`, as sent
+    /// (`timezone=UTC`), in the `Preference-Applied` order.
+    pub fn not_applied(&self, applied: Applied) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut add = |flag: bool, token: Option<String>| {
+            if let (false, Some(t)) = (flag, token) {
+                out.push(t);
+            }
+        };
+        add(
+            applied.resolution,
+            self.resolution.map(|v| v.token().into()),
+        );
+        add(applied.missing, self.missing.map(|v| v.token().into()));
+        add(applied.return_, self.return_.map(|v| v.token().into()));
+        add(applied.count, self.count.map(|v| v.token().into()));
+        add(applied.tx, self.tx.map(|v| v.token().into()));
+        add(
+            applied.timezone,
+            self.timezone.as_ref().map(|tz| format!("timezone={tz}")),
+        );
+        add(
+            applied.max_affected,
+            self.max_affected.map(|n| format!("max-affected={n}")),
+        );
+        out
+    }
+
     /// The `Preference-Applied` header value: the preferences that were asked for *and*
     /// flagged in `applied`, in PostgREST's fixed order `resolution, missing, return, count,
     /// tx, handling, timezone, max-affected`, joined by `", "`. `None` when that is nothing.

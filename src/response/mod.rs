@@ -132,6 +132,9 @@ pub use crate::schema::types::decimal_scale;
 pub struct RowEncoder {
     pub format: Format,
     pub columns: Arc<[OutColumn]>,
+    /// `Accept: ...;nulls=stripped`: keys whose value is null are left out of each row's
+    /// object (the row's own keys; embedded rows keep theirs).
+    pub strip_nulls: bool,
 }
 
 /// Encoder columns for `(output name, column)` pairs.
@@ -201,6 +204,7 @@ impl RowEncoder {
         RowEncoder {
             format,
             columns: out_columns(columns),
+            strip_nulls: false,
         }
     }
 
@@ -228,6 +232,7 @@ impl RowEncoder {
         RowEncoder {
             format,
             columns: columns.into(),
+            strip_nulls: false,
         }
     }
 
@@ -243,6 +248,7 @@ impl RowEncoder {
             return RowEncoder {
                 format,
                 columns: Arc::clone(&svc.all_out),
+                strip_nulls: false,
             };
         }
         RowEncoder::new(
@@ -287,6 +293,31 @@ impl RowEncoder {
     /// Write one row; `cell(i)` gives column i's value.
     pub fn row<'c>(&self, out: &mut Vec<u8>, mut cell: impl FnMut(usize) -> Cell<'c>) {
         match self.format {
+            Format::Json | Format::Object if self.strip_nulls => {
+                out.push(b'{');
+                let mut first = true;
+                for (i, c) in self.columns.iter().enumerate() {
+                    let value = cell(i);
+                    let null = match value {
+                        Cell::Null => true,
+                        // A JSON column (or an embed) holding JSON null.
+                        Cell::Text(t) if c.kind == ValueKind::Json || c.embedded => {
+                            t.trim() == "null"
+                        }
+                        _ => false,
+                    };
+                    if null {
+                        continue;
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(&c.json_key.as_bytes()[1..]);
+                    json_value(out, c, value);
+                }
+                out.push(b'}');
+            }
             Format::Json | Format::Object => {
                 for (i, c) in self.columns.iter().enumerate() {
                     out.extend_from_slice(c.json_key.as_bytes());

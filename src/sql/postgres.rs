@@ -469,6 +469,37 @@ pub fn counted_select(plan: &ReadPlan, count: bool, windowed: bool) -> (Statemen
     (b.finish(), inner_columns)
 }
 
+/// `SELECT 1 FROM t WHERE <the read's filter>`.
+fn matching(b: &mut Builder<'_>, plan: &ReadPlan) {
+    b.push("SELECT 1 FROM ");
+    b.table(&plan.service);
+    if let Some(f) = &plan.filter {
+        b.push(" WHERE ");
+        super::write_condition(b, &plan.service, f);
+    }
+}
+
+/// `count=estimated`: how many rows match, counting at most `bound` of them.
+pub fn bounded_count(plan: &ReadPlan, bound: u64) -> Statement {
+    let mut b = Builder::new(&Postgres);
+    b.kind = super::StatementKind::Count;
+    b.push("SELECT count(*) FROM (");
+    matching(&mut b, plan);
+    b.push(" LIMIT ");
+    b.number(i64::try_from(bound).unwrap_or(i64::MAX));
+    b.push(") AS q");
+    b.finish()
+}
+
+/// `count=planned`: the plan of the read's filter, whose `Plan Rows` is the planner's
+/// estimate of the rows that match (as PostgREST does).
+pub fn explain_count(plan: &ReadPlan) -> Statement {
+    let mut b = Builder::new(&Postgres);
+    b.push("EXPLAIN (FORMAT JSON) ");
+    matching(&mut b, plan);
+    b.finish()
+}
+
 /// The cursor a long read goes through, and the statement that reads the next part of it
 /// (as many rows as the executor's `FETCH_ROWS`).
 pub const READ_CURSOR: &str = "restable_read";
