@@ -97,8 +97,11 @@ def wait_http(url, seconds=60, poll=0.1, proc=None):
 
 
 def sqlite_data(path, tracks):
-    if os.path.exists(path):
-        os.remove(path)
+    # The WAL and shared-memory files of an earlier database would be replayed into the
+    # new one.
+    for p in (path, path + "-wal", path + "-shm"):
+        if os.path.exists(p):
+            os.remove(p)
     c = sqlite3.connect(path)
     c.executescript(SCHEMA.format(auto=""))
     c.execute("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM n WHERE x < 1000) "

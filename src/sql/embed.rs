@@ -215,25 +215,39 @@ fn link(b: &mut Builder<'_>, link: &Link, parent: Parent<'_>, n: u32) {
             parent: to_parent,
             child: to_child,
         } => {
-            b.push("EXISTS (SELECT 1 FROM ");
+            // The child's key among the junction rows of the parent: planners (SQLite's
+            // above all) look the children up by key from the junction's rows, where an
+            // EXISTS per child row would scan the whole child table.
+            let many = to_child.len() > 1;
+            b.push(if many { "(" } else { "" });
+            for (i, (c, _)) in to_child.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                child(b, c);
+            }
+            b.push(if many {
+                ") IN (SELECT "
+            } else {
+                " IN (SELECT "
+            });
+            for (i, (_, j)) in to_child.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                alias(b, 'j', n);
+                b.push(".");
+                b.ident(j);
+            }
+            b.push(" FROM ");
             b.table(junction);
             b.push(" AS ");
             alias(b, 'j', n);
             b.push(" WHERE ");
-            let mut first = true;
-            for (c, j) in to_child {
-                if !first {
+            for (i, (p, j)) in to_parent.iter().enumerate() {
+                if i > 0 {
                     b.push(" AND ");
                 }
-                first = false;
-                alias(b, 'j', n);
-                b.push(".");
-                b.ident(j);
-                b.push(" = ");
-                child(b, c);
-            }
-            for (p, j) in to_parent {
-                b.push(" AND ");
                 alias(b, 'j', n);
                 b.push(".");
                 b.ident(j);

@@ -133,18 +133,21 @@ impl Dialect for Sqlite {
             b.push(")");
             return;
         }
-        let object = |b: &mut Builder<'_>| {
+        let fields = e.fields();
+        // The object of one row. `derived`: the values are the columns `c0, c1, ...` of
+        // the derived table the embedded rows were ordered and paged in (a nested embed
+        // among them as JSON text); else the child row's own columns.
+        let object = |b: &mut Builder<'_>, derived: bool| {
             // json_object takes at most 127 arguments: keys past the first 60 are added
             // with json_insert, which keeps their order.
-            let fields = e.fields();
             let extra = fields.len().saturating_sub(60);
             for _ in 0..extra {
                 b.push("json_insert(");
             }
             b.push("json_object(");
             for (i, f) in fields.iter().enumerate() {
-                let (key, value) = match f {
-                    Field::Column { key, .. } | Field::Embed { key, .. } => (*key, f),
+                let key = match f {
+                    Field::Column { key, .. } | Field::Embed { key, .. } => *key,
                 };
                 if i == 60 {
                     b.push(")");
@@ -161,11 +164,21 @@ impl Dialect for Sqlite {
                     b.param(SqlValue::Text(key.to_string()));
                 }
                 b.push(", ");
-                match value {
-                    Field::Column { column, .. } => self.embed_value(b, column),
-                    Field::Embed { embed, .. } => {
+                match (f, derived) {
+                    (Field::Column { column, .. }, false) => self.embed_value(b, column),
+                    (Field::Column { column, .. }, true) => {
+                        let mut renamed = (*column).clone();
+                        renamed.name = format!("c{i}");
+                        self.embed_value(b, &renamed);
+                    }
+                    (Field::Embed { embed, .. }, false) => {
                         b.push("json(");
                         e.nested(b, embed);
+                        b.push(")");
+                    }
+                    (Field::Embed { .. }, true) => {
+                        b.push("json(");
+                        b.ident(&format!("c{i}"));
                         b.push(")");
                     }
                 }
@@ -178,11 +191,22 @@ impl Dialect for Sqlite {
             }
         };
         if e.many() {
-            b.push("(SELECT json_group_array(json(");
-            alias(b, 'x', e.n);
-            b.push(".\"j\")) FROM (SELECT ");
-            object(b);
-            b.push(" AS \"j\"");
+            // The rows are ordered and paged in a derived table whose plain columns the
+            // aggregate's json_object reads: no JSON text is parsed again per row.
+            b.push("(SELECT json_group_array(");
+            object(b, true);
+            b.push(") FROM (SELECT ");
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                match f {
+                    Field::Column { column, .. } => b.ident(&column.name),
+                    Field::Embed { embed, .. } => e.nested(b, embed),
+                }
+                b.push(" AS ");
+                b.ident(&format!("c{i}"));
+            }
             e.from_where(b);
             e.order_by(b);
             self.limit_offset(b, e.limit(), e.offset());
@@ -191,7 +215,7 @@ impl Dialect for Sqlite {
             b.push(")");
         } else {
             b.push("(SELECT ");
-            object(b);
+            object(b, false);
             e.from_where(b);
             b.push(" LIMIT 1)");
         }
