@@ -2139,3 +2139,24 @@ fn bulk_inserts_of_every_type_store_what_single_inserts_store() {
         assert_eq!(s.get("/things?id=in.(40,41)").json(), json!([]), "{name}");
     }
 }
+
+/// One merge upsert naming a key twice: PostgreSQL refuses (SQLSTATE 21000) with a 400
+/// that says so, and writes nothing; SQLite and MariaDB apply the rows in order.
+#[test]
+fn a_merge_upsert_naming_one_key_twice() {
+    each_backend(|s| {
+        let r = s
+            .req("POST", "/artists")
+            .header("Prefer", "resolution=merge-duplicates")
+            .json(&json!([{"id": 9, "name": "A"}, {"id": 9, "name": "B"}]))
+            .send();
+        if s.backend == Backend::Postgres {
+            let v = r.assert_error(400, "cardinality_violation");
+            assert!(v["details"].as_str().unwrap_or("").contains("21000"), "{v}");
+            assert_eq!(s.get("/artists/9").status, 404);
+        } else {
+            assert_eq!(r.status, 201, "{}: {}", s.backend.name(), r.text);
+            assert_eq!(s.get("/artists/9").json()["name"], "B");
+        }
+    });
+}

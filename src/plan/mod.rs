@@ -139,23 +139,9 @@ pub fn column_index(svc: &Service, name: &str) -> ApiResult<usize> {
 /// `select=` -> the output columns (all visible columns when absent or `*`). Each output
 /// name appears once, where it first appears: `select=id,id` and `select=*,id` give one
 /// `id` key (PostgREST writes the key twice, which most JSON parsers read as one anyway),
-/// and `select=x:id,x:name` gives `x` from `id`. Embeds are refused (a write's answer).
+/// and `select=x:id,x:name` gives `x` from `id`. Embed items are left out (see
+/// `read_plan` and `write_returning`, which resolve them).
 pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult<Vec<Selected>> {
-    if let Some(SelectItem::Embed { relation, .. }) = select
-        .unwrap_or_default()
-        .iter()
-        .find(|i| matches!(i, SelectItem::Embed { .. }))
-    {
-        return Err(ApiError::NoRelationship {
-            message: format!(
-                "embedding '{relation}' in the answer of a write is not supported yet"
-            ),
-            hint: Some(format!(
-                "select the columns of '{}' only, and read the related rows with a GET",
-                svc.name
-            )),
-        });
-    }
     select_level(svc, select).map(|(s, _)| s)
 }
 

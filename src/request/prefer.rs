@@ -229,65 +229,79 @@ impl Preferences {
         }
     }
 
+    /// Each preference asked for, as sent (`timezone=UTC`), with whether `applied` flags
+    /// it and whether it is `handling` (never "not applied": it only says how to treat the
+    /// others), in PostgREST's fixed order `resolution, missing, return, count, tx,
+    /// handling, timezone, max-affected`.
+    fn asked(&self, applied: Applied) -> Vec<(bool, bool, String)> {
+        let tokens = [
+            (
+                applied.resolution,
+                false,
+                self.resolution.map(|v| v.token().to_string()),
+            ),
+            (
+                applied.missing,
+                false,
+                self.missing.map(|v| v.token().to_string()),
+            ),
+            (
+                applied.return_,
+                false,
+                self.return_.map(|v| v.token().to_string()),
+            ),
+            (
+                applied.count,
+                false,
+                self.count.map(|v| v.token().to_string()),
+            ),
+            (applied.tx, false, self.tx.map(|v| v.token().to_string())),
+            (
+                applied.handling,
+                true,
+                self.handling.map(|v| v.token().to_string()),
+            ),
+            (
+                applied.timezone,
+                false,
+                self.timezone.as_ref().map(|tz| format!("timezone={tz}")),
+            ),
+            (
+                applied.max_affected,
+                false,
+                self.max_affected.map(|n| format!("max-affected={n}")),
+            ),
+        ];
+        tokens
+            .into_iter()
+            .filter_map(|(flag, handling, token)| token.map(|t| (flag, handling, t)))
+            .collect()
+    }
+
     /// The preferences that were asked for but are not flagged in `applied`, as sent
     /// (`timezone=UTC`), in the `Preference-Applied` order.
     pub fn not_applied(&self, applied: Applied) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut add = |flag: bool, token: Option<String>| {
-            if let (false, Some(t)) = (flag, token) {
-                out.push(t);
-            }
-        };
-        add(
-            applied.resolution,
-            self.resolution.map(|v| v.token().into()),
-        );
-        add(applied.missing, self.missing.map(|v| v.token().into()));
-        add(applied.return_, self.return_.map(|v| v.token().into()));
-        add(applied.count, self.count.map(|v| v.token().into()));
-        add(applied.tx, self.tx.map(|v| v.token().into()));
-        add(
-            applied.timezone,
-            self.timezone.as_ref().map(|tz| format!("timezone={tz}")),
-        );
-        add(
-            applied.max_affected,
-            self.max_affected.map(|n| format!("max-affected={n}")),
-        );
-        out
+        self.asked(applied)
+            .into_iter()
+            .filter(|(flag, handling, _)| !flag && !handling)
+            .map(|(_, _, t)| t)
+            .collect()
     }
 
     /// The `Preference-Applied` header value: the preferences that were asked for *and*
-    /// flagged in `applied`, in PostgREST's fixed order `resolution, missing, return, count,
-    /// tx, handling, timezone, max-affected`, joined by `", "`. `None` when that is nothing.
+    /// flagged in `applied`, in PostgREST's fixed order, joined by `", "`. `None` when that
+    /// is nothing.
     ///
     /// The caller decides what was honoured (PostgREST: `return` only on writes, `missing`
     /// only on POST/PATCH, `resolution` only for an upsert that happened, `max-affected`
     /// only together with `handling=strict`, `count` whenever given).
     pub fn applied_header(&self, applied: Applied) -> Option<String> {
-        let mut parts: Vec<String> = Vec::new();
-        let mut add = |flag: bool, token: Option<String>| {
-            if let (true, Some(t)) = (flag, token) {
-                parts.push(t);
-            }
-        };
-        add(
-            applied.resolution,
-            self.resolution.map(|v| v.token().into()),
-        );
-        add(applied.missing, self.missing.map(|v| v.token().into()));
-        add(applied.return_, self.return_.map(|v| v.token().into()));
-        add(applied.count, self.count.map(|v| v.token().into()));
-        add(applied.tx, self.tx.map(|v| v.token().into()));
-        add(applied.handling, self.handling.map(|v| v.token().into()));
-        add(
-            applied.timezone,
-            self.timezone.as_ref().map(|tz| format!("timezone={tz}")),
-        );
-        add(
-            applied.max_affected,
-            self.max_affected.map(|n| format!("max-affected={n}")),
-        );
+        let parts: Vec<String> = self
+            .asked(applied)
+            .into_iter()
+            .filter(|(flag, _, _)| *flag)
+            .map(|(_, _, t)| t)
+            .collect();
         if parts.is_empty() {
             None
         } else {

@@ -39,6 +39,31 @@ pub fn alias(b: &mut Builder<'_>, kind: char, n: u32) {
     b.ident(&name);
 }
 
+/// `"_<kind><n>"."column"`.
+fn aliased(b: &mut Builder<'_>, kind: char, n: u32, column: &str) {
+    alias(b, kind, n);
+    b.push(".");
+    b.ident(column);
+}
+
+/// `_<kind><n>.c1 = parent.p1 AND ...` for pairs (parent column, column of the alias).
+fn equal_to_parent<'a>(
+    b: &mut Builder<'_>,
+    kind: char,
+    n: u32,
+    pairs: impl IntoIterator<Item = (&'a String, &'a String)>,
+    parent: Parent<'_>,
+) {
+    for (i, (p, c)) in pairs.into_iter().enumerate() {
+        if i > 0 {
+            b.push(" AND ");
+        }
+        aliased(b, kind, n, c);
+        b.push(" = ");
+        parent.column(b, p);
+    }
+}
+
 /// One key of an embedded object.
 pub enum Field<'p> {
     Column { key: &'p str, column: &'p Column },
@@ -167,9 +192,7 @@ pub(super) fn order_target(b: &mut Builder<'_>, svc: &Service, column: &Column, 
     };
     let n = b.next_alias();
     b.push("(SELECT ");
-    alias(b, 'o', n);
-    b.push(".");
-    b.ident(&column.name);
+    aliased(b, 'o', n, &column.name);
     b.push(" FROM ");
     b.table(&r.service);
     b.push(" AS ");
@@ -179,36 +202,15 @@ pub(super) fn order_target(b: &mut Builder<'_>, svc: &Service, column: &Column, 
         Some(p) => Parent::Alias(p),
         None => Parent::Table(svc),
     };
-    for (i, (p, c)) in r.pairs.iter().enumerate() {
-        if i > 0 {
-            b.push(" AND ");
-        }
-        alias(b, 'o', n);
-        b.push(".");
-        b.ident(c);
-        b.push(" = ");
-        parent.column(b, p);
-    }
+    equal_to_parent(b, 'o', n, r.pairs.iter().map(|(p, c)| (p, c)), parent);
     b.push(")");
 }
 
 /// The condition linking child `_e<n>` to `parent`.
 fn link(b: &mut Builder<'_>, link: &Link, parent: Parent<'_>, n: u32) {
-    let child = |b: &mut Builder<'_>, col: &str| {
-        alias(b, 'e', n);
-        b.push(".");
-        b.ident(col);
-    };
     match link {
         Link::ToOne(pairs) | Link::ToMany(pairs) => {
-            for (i, (p, c)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    b.push(" AND ");
-                }
-                child(b, c);
-                b.push(" = ");
-                parent.column(b, p);
-            }
+            equal_to_parent(b, 'e', n, pairs.iter().map(|(p, c)| (p, c)), parent);
         }
         Link::Junction {
             junction,
@@ -219,41 +221,28 @@ fn link(b: &mut Builder<'_>, link: &Link, parent: Parent<'_>, n: u32) {
             // above all) look the children up by key from the junction's rows, where an
             // EXISTS per child row would scan the whole child table.
             let many = to_child.len() > 1;
-            b.push(if many { "(" } else { "" });
-            for (i, (c, _)) in to_child.iter().enumerate() {
-                if i > 0 {
-                    b.push(", ");
+            let list = |b: &mut Builder<'_>, kind: char, child_side: bool| {
+                for (i, (c, j)) in to_child.iter().enumerate() {
+                    if i > 0 {
+                        b.push(", ");
+                    }
+                    aliased(b, kind, n, if child_side { c } else { j });
                 }
-                child(b, c);
-            }
+            };
+            b.push(if many { "(" } else { "" });
+            list(b, 'e', true);
             b.push(if many {
                 ") IN (SELECT "
             } else {
                 " IN (SELECT "
             });
-            for (i, (_, j)) in to_child.iter().enumerate() {
-                if i > 0 {
-                    b.push(", ");
-                }
-                alias(b, 'j', n);
-                b.push(".");
-                b.ident(j);
-            }
+            list(b, 'j', false);
             b.push(" FROM ");
             b.table(junction);
             b.push(" AS ");
             alias(b, 'j', n);
             b.push(" WHERE ");
-            for (i, (p, j)) in to_parent.iter().enumerate() {
-                if i > 0 {
-                    b.push(" AND ");
-                }
-                alias(b, 'j', n);
-                b.push(".");
-                b.ident(j);
-                b.push(" = ");
-                parent.column(b, p);
-            }
+            equal_to_parent(b, 'j', n, to_parent.iter().map(|(p, j)| (p, j)), parent);
             b.push(")");
         }
     }
