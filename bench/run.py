@@ -11,6 +11,11 @@ Embedding (issue "Embedding related rows"): albums with their artist and tracks,
 with their albums and those albums' tracks, playlists with their tracks (many-to-many).
 The reference answers each two ways, one query per level stitched in Rust (`/a/...`) and
 the JSON built by the database in one query (`/b/...`); the faster is the reference.
+Auth (issue "Auth: JWT roles and row ownership", part `auth`): get one by key of a table
+of 100,000 owned rows, without auth, with an HS256 bearer token, and with the token and
+`owner_column`; on PostgreSQL also with `database_roles` (a role switch per request). The
+ratio is against the same server without auth, same run, same table.
+
 On PostgreSQL the same embedding requests and a get-one by filter also run against the
 Rust PostgREST clone pg-rest-server (crates.io `pg-rest-server-tokio-postgres-pg-wired`
 0.2.0, installed into bench/cache on first use; BENCH_PEER=0 skips it).
@@ -37,8 +42,8 @@ PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5
 TRACKS = int(os.environ.get("BENCH_TRACKS", "100000"))
 EXPORT_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "1000000"))
 CONNS = [8, 64]
-# Parts to run: core (the six CRUD scenarios), embed, export, startup, peer.
-PARTS = os.environ.get("BENCH_PARTS", "core,embed,export,startup,peer").split(",")
+# Parts to run: core (the six CRUD scenarios), embed, auth, export, startup, peer.
+PARTS = os.environ.get("BENCH_PARTS", "core,embed,auth,export,startup,peer").split(",")
 
 SCHEMA = """
 CREATE TABLE artists (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
@@ -173,15 +178,16 @@ class Server:
         self.log.close()
 
 
-def restable(url, name, max_rows=1000):
-    """restable with the default row cap (1000); exports lift it (max_rows = 0)."""
+def restable(url, name, max_rows=1000, extra=""):
+    """restable with the default row cap (1000); exports lift it (max_rows = 0). `extra`
+    is appended to services.toml."""
     port = free_port()
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     cfg = os.path.join(d, "services.toml")
     with open(cfg, "w") as f:
-        f.write(SERVICES.format(bind=f"127.0.0.1:{port}", url=url, pool=16, max_rows=max_rows))
-    env = dict(os.environ, RESTABLE_LOG="warn")
+        f.write(SERVICES.format(bind=f"127.0.0.1:{port}", url=url, pool=16, max_rows=max_rows) + extra)
+    env = dict(os.environ, RESTABLE_LOG="warn", BENCH_JWT_SECRET=AUTH_SECRET)
     s = Server([RESTABLE, "--config", cfg], f"http://127.0.0.1:{port}", env)
     wait_http(s.base + "/_health", proc=s.proc)
     return s
@@ -214,6 +220,75 @@ EMBED = {
 }
 for _name, (_, _path) in EMBED.items():
     LUA[_name] = 'wrk.path = "%s"' % _path.replace('"', '\\"')
+
+
+AUTH_SECRET = "bench-jwt-secret-0123456789-abcdefghijklmnop"
+AUTH_ROLE = "bench_user"
+
+
+def hs256(claims):
+    """An HS256 token for the benchmark (the standard library's HMAC)."""
+    import base64, hashlib, hmac
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(AUTH_SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+AUTH_JWT = '[auth]\nmode = "jwt"\njwt_secret_env = "BENCH_JWT_SECRET"\n'
+# Each configuration serves `owned`; the token is sent to all but the first.
+AUTH_CONFIGS = {
+    "none": "[services.owned]\n",
+    "jwt": AUTH_JWT + "[services.owned]\n",
+    "jwt+owner": AUTH_JWT + '[services.owned]\nowner_column = "user_id"\n',
+    "database_roles": AUTH_JWT + "database_roles = true\n[services.owned]\n",
+}
+
+
+def owned_data(backend, target):
+    """`owned`: the tracks' first columns, every row owned by u1."""
+    sql = ("DROP TABLE IF EXISTS owned; CREATE TABLE owned (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, "
+           "name TEXT NOT NULL, album_id INTEGER NOT NULL, milliseconds INTEGER); "
+           "INSERT INTO owned SELECT id, 'u1', name, album_id, milliseconds FROM tracks; "
+           "CREATE INDEX owned_user ON owned (user_id)")
+    if backend == "sqlite":
+        c = sqlite3.connect(target)
+        c.executescript(sql)
+        c.commit()
+        c.close()
+    else:
+        psql(target, sql)
+        psql(PG_ADMIN, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{AUTH_ROLE}') "
+                       f"THEN CREATE ROLE {AUTH_ROLE} NOLOGIN; END IF; END $$")
+        psql(target, f"GRANT USAGE ON SCHEMA public TO {AUTH_ROLE}; GRANT SELECT ON owned TO {AUTH_ROLE}; VACUUM ANALYZE owned")
+
+
+def run_auth(backend, url, target, rows):
+    owned_data(backend, target)
+    token = hs256({"role": AUTH_ROLE, "sub": "u1", "exp": int(time.time()) + 86400})
+    LUA["get one (owned)"] = ('request = function() return wrk.format("GET", "/owned/" .. math.random(1, %d)) end' % TRACKS)
+    LUA["get one (owned, token)"] = ('wrk.headers["Authorization"] = "Bearer %s"\n' % token) + LUA["get one (owned)"]
+    configs = [c for c in AUTH_CONFIGS if backend == "postgres" or c != "database_roles"]
+    for conns in CONNS:
+        base = None
+        for name in configs:
+            settle(backend, target)
+            r = restable(url, f"restable-{backend}-auth", extra=AUTH_CONFIGS[name])
+            scenario = "get one (owned)" if name == "none" else "get one (owned, token)"
+            # Every answer is a row: a refused token would be measured as fast 401s.
+            req = urllib.request.Request(r.base + "/owned/1", headers={} if name == "none" else {"Authorization": f"Bearer {token}"})
+            if fetch_json(req)["user_id"] != "u1":
+                raise SystemExit(f"{backend} auth {name}: unexpected answer")
+            a = wrk(r.base, scenario, conns)
+            r.stop()
+            if a["errors"]:
+                raise SystemExit(f"{backend} auth {name}: {a['errors']} non-2xx answers")
+            if name == "none":
+                base = a
+                continue
+            rows.append((backend, f"auth {name}", conns, a, dict(base, way="no auth")))
+            report(backend, f"auth {name}", conns, a, base)
 
 
 def bulk_lua():
@@ -331,6 +406,7 @@ def run_backend(backend, rows):
 
 
 def fetch_json(url):
+    """`url`: a URL or a urllib Request."""
     with urllib.request.urlopen(url, timeout=60) as r:
         return json.loads(r.read())
 
@@ -478,6 +554,12 @@ def main():
         if "startup" in PARTS:
             starts.append((backend, startup(backend)))
         run_backend(backend, rows)
+        if "auth" in PARTS:
+            target = os.path.join(OUT, "bench.db") if backend == "sqlite" else PG_ADMIN.rsplit("/", 1)[0] + "/restable_bench"
+            if not os.path.exists(target) and backend == "sqlite":
+                sqlite_data(target, TRACKS)
+            url = f"sqlite://{target}" if backend == "sqlite" else target
+            run_auth(backend, url, target, rows)
         if "export" in PARTS:
             exports += export_rows(backend)
         if backend == "postgres" and "peer" in PARTS:

@@ -549,12 +549,6 @@ impl Config {
         if a.role_claim.trim().is_empty() {
             return Err(("auth.role_claim".into(), "must not be empty".into()));
         }
-        if a.database_roles && backend == Backend::Postgres {
-            return Err((
-                "auth.database_roles".into(),
-                "is not available yet: use [services.X.roles] and owner_column, which work on every backend".into(),
-            ));
-        }
         if a.database_roles && backend != Backend::Postgres {
             return Err((
                 "auth.database_roles".into(),

@@ -87,6 +87,11 @@ pub enum Fault {
     BadOnConflict {
         message: String,
     },
+    /// The database role the request runs as lacks a privilege (PostgreSQL 42501, with
+    /// `database_roles`): 403, or 401 for a request without a token.
+    Denied {
+        message: String,
+    },
     /// Anything else: a bug or an unexpected state, logged and answered 500.
     Internal {
         message: String,
@@ -296,6 +301,13 @@ impl Fault {
                 };
                 ApiError::bad_request("bad_on_conflict", message)
             }
+            Fault::Denied { message } => ApiError::Forbidden {
+                message: if names.clean(&message) {
+                    format!("{} (SQLSTATE 42501)", short(&message))
+                } else {
+                    format!("permission denied for table {table} (SQLSTATE 42501)")
+                },
+            },
             Fault::Internal { message } => ApiError::internal(message),
         }
     }

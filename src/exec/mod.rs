@@ -103,6 +103,9 @@ pub struct ReadRequest {
     /// `plan.limit` is one more than the page: stop before that extra row and report in
     /// `ReadOutput::more` whether it existed (for `Link: rel=next`).
     pub lookahead: bool,
+    /// The database role and settings the read runs under (PostgreSQL's
+    /// `database_roles`); empty elsewhere.
+    pub session: crate::plan::Session,
 }
 
 impl ReadRequest {
@@ -158,6 +161,9 @@ pub struct WriteRequest {
     pub if_match: Option<String>,
     /// Related rows embedded in the written rows of the answer (`?select=*,artists(name)`).
     pub embeds: Vec<crate::plan::Embed>,
+    /// The database role and settings the write runs under (PostgreSQL's
+    /// `database_roles`); empty elsewhere.
+    pub session: crate::plan::Session,
 }
 
 pub struct WriteOutput {

@@ -304,6 +304,9 @@ fn classify(e: &sqlx::Error) -> Fault {
             column: pg.column().map(str::to_string),
         },
         "23514" => Fault::Check { constraint },
+        "42501" => Fault::Denied {
+            message: pg.message().to_string(),
+        },
         "57014" => Fault::Timeout,
         "40001" | "40P01" | "25006" | "57P01" | "57P02" | "57P03" => Fault::Unavailable {
             reason: format!("{} (SQLSTATE {code})", pg.message()),
@@ -408,6 +411,44 @@ impl PgBackend {
         self.pool.acquire_running("BEGIN", is_stale).await
     }
 
+    /// A connection in a transaction (`begin`) that runs as `session` says: its role and
+    /// settings last until the transaction ends, so no request leaves them on a pooled
+    /// connection. A role the database does not know is PostgREST's 401.
+    async fn begin_session(
+        &self,
+        begin: &'static str,
+        session: &Statement,
+        svc: &Service,
+        role: Option<&str>,
+    ) -> ApiResult<Conn<PgConnection>> {
+        let mut conn = self
+            .pool
+            .acquire_running(begin, is_stale)
+            .await
+            .map_err(|e| acquire_error(&e))?;
+        if let Err(e) = query(session).execute(&mut *conn).await {
+            let unknown_role = match &e {
+                sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "22023"),
+                _ => false,
+            };
+            if matches!(e, sqlx::Error::Database(_)) && conn.end(false).await.is_err() {
+                // Closed, not reused.
+            }
+            return Err(if unknown_role {
+                ApiError::Unauthorized {
+                    message: format!(
+                        "the role '{}' is not a database role this server can switch to",
+                        role.unwrap_or("")
+                    ),
+                    invalid_token: false,
+                }
+            } else {
+                map_err(e, svc, self.request_timeout)
+            });
+        }
+        Ok(conn)
+    }
+
     /// A connection that has just answered `SELECT 1` (for pings and the rare paths where
     /// the extra round trip does not matter), skipping those the server has closed.
     async fn live_conn(&self) -> Result<Conn<PgConnection>, sqlx::Error> {
@@ -415,7 +456,8 @@ impl PgBackend {
     }
 
     async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
-        if flow::single_statement(&PgDialect, &w) {
+        let session = sql::postgres::session(&w.session);
+        if session.is_none() && flow::single_statement(&PgDialect, &w) {
             // One statement is atomic by itself: no BEGIN and COMMIT round trips. A
             // session the server ended before running it is retried on another
             // connection; a connection that broke mid-statement is not (it may have run).
@@ -435,7 +477,13 @@ impl PgBackend {
             }
         }
         let svc = w.op.service();
-        let mut conn = self.begin().await.map_err(|e| acquire_error(&e))?;
+        let mut conn = match &session {
+            Some(stmt) => {
+                self.begin_session("BEGIN", stmt, &svc, w.session.role.as_deref())
+                    .await?
+            }
+            None => self.begin().await.map_err(|e| acquire_error(&e))?,
+        };
         let (result, fault) = self.run_flow(&mut conn, &w).await;
         if matches!(fault, Some(ConnFault::Terminated | ConnFault::Connection)) {
             // The session is gone, and its transaction with it.
@@ -558,7 +606,22 @@ impl Executor for PgBackend {
         let timed_out = || ApiError::Timeout {
             ms: timeout.as_millis() as u64,
         };
-        let mut conn = self.acquire().await?;
+        // With a session the read runs in a read-only transaction of its own, as
+        // PostgREST's reads do; without one it is a single statement.
+        let session = sql::postgres::session(&r.session);
+        let in_tx = session.is_some();
+        let mut conn = match &session {
+            Some(stmt) => {
+                self.begin_session(
+                    "BEGIN READ ONLY",
+                    stmt,
+                    &r.plan.service,
+                    r.session.role.as_deref(),
+                )
+                .await?
+            }
+            None => self.acquire().await?,
+        };
         let estimated = match (r.count, r.estimate) {
             (true, Some(kind)) => {
                 let svc = Arc::clone(&r.plan.service);
@@ -577,7 +640,11 @@ impl Executor for PgBackend {
                     Ok(None) => None,
                     Err(e) => {
                         if matches!(e, sqlx::Error::Database(_)) {
-                            conn.reuse();
+                            if in_tx {
+                                let _ = conn.end(false).await;
+                            } else {
+                                conn.reuse();
+                            }
                         }
                         return Err(map_err(e, &svc, timeout));
                     }
@@ -589,8 +656,12 @@ impl Executor for PgBackend {
         let (chunk_tx, chunk_rx) = mpsc::channel(CHANNEL_DEPTH);
         let singular = r.format == Format::Object;
         let run = Box::pin(stream_rows(
-            self.pool.clone(),
-            self.stale_retries,
+            // A session's transaction is not started again elsewhere: a connection the
+            // server closed showed itself at `BEGIN`.
+            (!in_tx).then(|| Retry {
+                pool: self.pool.clone(),
+                left: self.stale_retries,
+            }),
             conn,
             r,
             timeout,
@@ -859,13 +930,20 @@ impl Sink {
     }
 }
 
+/// Where a read may run again when its pooled connection turns out closed.
+struct Retry {
+    pool: Conns<PgConnection>,
+    left: usize,
+}
+
 /// Run a read into a sink. A read of at most `CURSOR_ABOVE` rows is one statement, which
 /// `statement_timeout` bounds as a whole. A longer one (an export) goes through a cursor,
 /// `FETCH_ROWS` at a time: each fetch is bounded, the whole stream is not, so a slow
 /// client is not cut off at the request timeout.
+/// `retry` is `None` for a read in the request's session transaction (`database_roles`),
+/// which commits at its end and is never run again on another connection.
 async fn stream_rows(
-    pool: Conns<PgConnection>,
-    stale_retries: usize,
+    retry: Option<Retry>,
     conn: Conn<PgConnection>,
     r: ReadRequest,
     timeout: Duration,
@@ -873,6 +951,7 @@ async fn stream_rows(
     chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
     let svc = Arc::clone(&r.plan.service);
+    let in_tx = retry.is_none();
     // A singular read (an item by key, or Accept: vnd.pgrst.object) answers one row.
     let bounded = r.plan.limit.is_some_and(|l| l <= CURSOR_ABOVE) || r.format == Format::Object;
     // A bounded read is first tried without row counts; one that outgrows the first part
@@ -916,7 +995,7 @@ async fn stream_rows(
         let ran = if bounded {
             Box::pin(read_at_once(&mut conn, &stmt, &mut sink)).await
         } else {
-            Box::pin(read_with_cursor(&mut conn, &stmt, &mut sink)).await
+            Box::pin(read_with_cursor(&mut conn, &stmt, &mut sink, in_tx)).await
         };
         match ran {
             Ok(Ended::Windowed) if !windowed => {
@@ -936,7 +1015,12 @@ async fn stream_rows(
                 if Box::pin(sink.finish(&mut conn, &r.plan, timeout)).await {
                     // Rows the read did not need (a lookahead row, a singular read's
                     // extras) are skipped by sqlx before the connection's next statement.
-                    conn.reuse();
+                    if in_tx {
+                        // Reused once the transaction, role and settings with it, ended.
+                        let _ = conn.end(true).await;
+                    } else {
+                        conn.reuse();
+                    }
                 }
                 return;
             }
@@ -945,12 +1029,17 @@ async fn stream_rows(
                 // nobody.
                 return;
             }
-            Err(e) if is_stale(&e) && retries < stale_retries && sink.n == 0 => {
+            Err(e)
+                if is_stale(&e)
+                    && retry.as_ref().is_some_and(|r| retries < r.left)
+                    && sink.n == 0 =>
+            {
                 // A pooled connection the server closed (a restart, an idle timeout):
                 // nothing was sent yet, so read again on another one.
                 retries += 1;
                 drop(conn);
-                conn = match Box::pin(pool.acquire()).await {
+                let Some(retry) = &retry else { return };
+                conn = match Box::pin(retry.pool.acquire()).await {
                     Ok(c) => c,
                     Err(e) => {
                         sink.fail(acquire_error(&e)).await;
@@ -959,11 +1048,15 @@ async fn stream_rows(
                 };
             }
             Err(e) => {
-                if matches!(e, sqlx::Error::Database(_)) {
+                let ready = matches!(e, sqlx::Error::Database(_));
+                if ready && !in_tx {
                     // The server refused the statement and is ready for the next one.
                     conn.reuse();
                 }
                 sink.fail(map_err(e, &svc, timeout)).await;
+                if ready && in_tx {
+                    let _ = conn.end(false).await;
+                }
                 return;
             }
         }
@@ -1013,37 +1106,53 @@ async fn read_with_cursor(
     conn: &mut sqlx::PgConnection,
     stmt: &Statement,
     sink: &mut Sink,
+    in_tx: bool,
 ) -> Result<Ended, sqlx::Error> {
+    if in_tx {
+        // The request's own transaction holds the cursor; its end closes it.
+        return fetch_cursor(conn, stmt, sink).await;
+    }
     let mut tx = sqlx::Connection::begin(conn).await?;
+    let ended = fetch_cursor(&mut tx, stmt, sink).await?;
+    if matches!(ended, Ended::Finished) {
+        tx.commit().await?;
+    }
+    // Otherwise dropping the transaction rolls it back, cursor and all.
+    Ok(ended)
+}
+
+/// Declare the read's cursor in the open transaction and fetch it into the sink.
+async fn fetch_cursor(
+    conn: &mut sqlx::PgConnection,
+    stmt: &Statement,
+    sink: &mut Sink,
+) -> Result<Ended, sqlx::Error> {
     let declare = sql::postgres::cursor(stmt, CURSOR);
     bind_all(
         sqlx::query(sqlx::AssertSqlSafe(declare.sql)),
         &declare.params,
     )
     .persistent(false)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    'fetch: loop {
+    loop {
         // Not kept prepared: its columns are those of whichever cursor it reads.
-        let mut rows = sqlx::query(FETCH).persistent(false).fetch(&mut *tx);
+        let mut rows = sqlx::query(FETCH).persistent(false).fetch(&mut *conn);
         let mut got = 0usize;
         while let Some(row) = rows.try_next().await? {
             got += 1;
             match sink.row(&row).await {
                 Step::More => {}
-                Step::Enough => break 'fetch,
-                // Dropping the transaction rolls it back, cursor and all.
+                Step::Enough => return Ok(Ended::Finished),
                 Step::Gone => return Ok(Ended::Gone),
                 // Cursor reads always carry row counts; never reached.
                 Step::Windowed => return Ok(Ended::Windowed),
             }
         }
         if got < FETCH_ROWS {
-            break;
+            return Ok(Ended::Finished);
         }
     }
-    tx.commit().await?;
-    Ok(Ended::Finished)
 }
 
 /// A result row as cells.

@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::exec::{ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
 use crate::plan::write::{self, Assign, DeletePlan, InsertOptions, UpdatePlan};
-use crate::plan::{self, Condition, Selected};
+use crate::plan::{self, Condition, Selected, Session};
 use crate::request::ast::{CmpOp, Operation};
 use crate::request::prefer::{Applied, ReturnPref, Tx};
 use crate::request::Format;
@@ -311,15 +311,46 @@ async fn route(
     } else {
         None
     };
-    match action {
+    // With `database_roles`, the statements run as the caller's database role.
+    let session = if state.config.auth.database_roles {
+        Session::for_caller(&caller, method.as_str(), req.uri().path())?
+    } else {
+        Session::none()
+    };
+    let who = Who {
+        caller: &caller,
+        session: &session,
+    };
+    let result = match action {
         // Each branch's future is boxed so the request future poem moves onto the heap
         // holds none of them inline (moving large futures cost more than the query did).
-        Action::Get | Action::Head => Box::pin(read(state, &svc, &api, &caller)).await,
-        Action::Post => Box::pin(post(state, &svc, &api, body.as_ref(), &caller)).await,
-        Action::Patch => Box::pin(patch(state, &svc, &api, body.as_ref(), &caller)).await,
-        Action::Put => Box::pin(put(state, &svc, &api, body.as_ref(), &caller)).await,
-        Action::Delete => Box::pin(delete(state, &svc, &api, &caller)).await,
+        Action::Get | Action::Head => Box::pin(read(state, &svc, &api, who)).await,
+        Action::Post => Box::pin(post(state, &svc, &api, body.as_ref(), who)).await,
+        Action::Patch => Box::pin(patch(state, &svc, &api, body.as_ref(), who)).await,
+        Action::Put => Box::pin(put(state, &svc, &api, body.as_ref(), who)).await,
+        Action::Delete => Box::pin(delete(state, &svc, &api, who)).await,
+    };
+    // The database refused the caller's role a privilege: like every refusal, 401 for
+    // a request without a token (PostgREST's answer to SQLSTATE 42501 for anonymous).
+    match result {
+        Err(ApiError::Forbidden { message })
+            if !caller.token && state.config.auth.database_roles =>
+        {
+            Err(ApiError::Unauthorized {
+                message,
+                invalid_token: false,
+            })
+        }
+        other => other,
     }
+}
+
+/// Who a request acts as: the verified caller, and the database session its statements
+/// run under (empty unless `database_roles`).
+#[derive(Clone, Copy)]
+struct Who<'a> {
+    caller: &'a Caller,
+    session: &'a Session,
 }
 
 fn not_found_service(name: &str) -> ApiError {
@@ -575,8 +606,9 @@ async fn read(
     state: &AppState,
     svc: &Arc<Service>,
     api: &ApiRequest,
-    caller: &Caller,
+    who: Who<'_>,
 ) -> ApiResult<Response> {
+    let caller = who.caller;
     strict(api, READ_APPLIED)?;
     let item = api.key.is_some();
     let mut plan = plan::read_plan(
@@ -611,6 +643,7 @@ async fn read(
                 .filter(|c| *c != crate::request::prefer::CountPref::Exact),
             strip_nulls: api.strip_nulls,
             lookahead,
+            session: who.session.clone(),
         })
         .await
         .map_err(|e| match (&e, item) {
@@ -804,8 +837,9 @@ async fn post(
     svc: &Arc<Service>,
     api: &ApiRequest,
     body: Option<&Bytes>,
-    caller: &Caller,
+    who: Who<'_>,
 ) -> ApiResult<Response> {
+    let caller = who.caller;
     let (returning, embeds) = returning(state, svc, api, caller)?;
     let body = body.cloned().unwrap_or_default();
     let mut plan = if body.len() < LARGE_BODY {
@@ -872,6 +906,7 @@ async fn post(
             max_affected: None,
             if_match: None,
             embeds,
+            session: who.session.clone(),
         })
         .await?;
     let status = if upsert_merge && out.inserted == 0 {
@@ -924,8 +959,9 @@ async fn patch(
     svc: &Arc<Service>,
     api: &ApiRequest,
     body: Option<&Bytes>,
-    caller: &Caller,
+    who: Who<'_>,
 ) -> ApiResult<Response> {
+    let caller = who.caller;
     let value = write::parse_json(body.map_or(&[][..], |b| &b[..]))?;
     let set_values: Vec<(usize, Assign)> = write::patch_assignments(
         svc,
@@ -960,6 +996,7 @@ async fn patch(
             max_affected: api.prefer.max_affected,
             if_match: if item { api.if_match.clone() } else { None },
             embeds,
+            session: who.session.clone(),
         })
         .await?;
     if item && out.rows == 0 {
@@ -1075,8 +1112,9 @@ async fn put(
     svc: &Arc<Service>,
     api: &ApiRequest,
     body: Option<&Bytes>,
-    caller: &Caller,
+    who: Who<'_>,
 ) -> ApiResult<Response> {
+    let caller = who.caller;
     let key = match &api.key {
         Some(k) => k.clone(),
         None => put_key_from_filters(svc, api)?,
@@ -1104,6 +1142,7 @@ async fn put(
             max_affected: None,
             if_match: api.if_match.clone(),
             embeds,
+            session: who.session.clone(),
         })
         .await?;
     let status = if out.inserted > 0 {
@@ -1138,8 +1177,9 @@ async fn delete(
     state: &AppState,
     svc: &Arc<Service>,
     api: &ApiRequest,
-    caller: &Caller,
+    who: Who<'_>,
 ) -> ApiResult<Response> {
+    let caller = who.caller;
     strict(api, write_applied(Action::Delete))?;
     let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
@@ -1160,6 +1200,7 @@ async fn delete(
             max_affected: api.prefer.max_affected,
             if_match: if item { api.if_match.clone() } else { None },
             embeds,
+            session: who.session.clone(),
         })
         .await?;
     if item && out.rows == 0 {

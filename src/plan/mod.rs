@@ -5,6 +5,7 @@
 mod body;
 pub mod embed;
 pub mod owner;
+pub mod session;
 pub mod value;
 pub mod write;
 
@@ -18,6 +19,7 @@ use crate::request::ast::{
 };
 use crate::schema::{SchemaCache, Service, ValueKind};
 pub use embed::{Embed, Link, Related, RelatedOrder};
+pub use session::Session;
 pub use value::SqlValue;
 
 /// A column of the service (index into `Service::columns`) and the key it is output under.

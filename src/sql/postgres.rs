@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use super::embed::{alias, EmbedSql, Field};
 use super::Statement;
 use super::{Builder, Dialect};
-use crate::plan::{OrderBy, ReadPlan, SqlValue};
+use crate::plan::{OrderBy, ReadPlan, Session, SqlValue};
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct Postgres;
@@ -516,6 +516,34 @@ pub fn cursor(stmt: &Statement, name: &str) -> Statement {
         params: stmt.params.clone(),
         ..b.finish()
     }
+}
+
+/// The statement that starts a request's session: `set_config(name, value, true)` for
+/// the role and each setting, local to the transaction it runs in (`set_config('role',
+/// ...)` is `SET LOCAL ROLE`, with the role as a bound value rather than an identifier).
+/// `None` for an empty session.
+pub fn session(s: &Session) -> Option<Statement> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut b = Builder::new(&Postgres);
+    b.push("SELECT ");
+    let pairs = s
+        .role
+        .iter()
+        .map(|r| ("role", r.as_str()))
+        .chain(s.settings.iter().map(|(k, v)| (*k, v.as_str())));
+    for (i, (name, value)) in pairs.enumerate() {
+        if i > 0 {
+            b.push(", ");
+        }
+        b.push("set_config(");
+        b.param(SqlValue::Text(name.to_string()));
+        b.push(", ");
+        b.param(SqlValue::Text(value.to_string()));
+        b.push(", true)");
+    }
+    Some(b.finish())
 }
 
 #[cfg(test)]
