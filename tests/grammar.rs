@@ -471,13 +471,21 @@ fn strict_handling_refuses_what_it_cannot_apply() {
                 .send(),
             "foo",
         );
-        // timezone= is never applied.
+        // timezone= naming no zone is never applied; a real zone only on PostgreSQL.
         refused(
             s.req("GET", "/artists")
-                .header("prefer", "handling=strict, timezone=UTC")
+                .header("prefer", "handling=strict, timezone=Nowhere/Else")
                 .send(),
-            "timezone=UTC",
+            "timezone=Nowhere/Else",
         );
+        if s.backend != Backend::Postgres {
+            refused(
+                s.req("GET", "/artists")
+                    .header("prefer", "handling=strict, timezone=UTC")
+                    .send(),
+                "timezone=UTC",
+            );
+        }
         // return= on a read.
         refused(
             s.req("GET", "/artists")
@@ -527,7 +535,7 @@ fn strict_handling_refuses_what_it_cannot_apply() {
         // Lenient (the default) ignores them all.
         let r = s
             .req("GET", "/artists?id=eq.1")
-            .header("prefer", "timezone=UTC, return=minimal")
+            .header("prefer", "timezone=Nowhere/Else, return=minimal")
             .send();
         assert_eq!(r.status, 200, "{b}: {}", r.text);
         assert_eq!(r.header("preference-applied"), None, "{b}");
@@ -603,4 +611,98 @@ fn a_table_in_another_schema() {
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(s.get("/orders/2").text, r#"{"id":2,"total":4.00}"#);
     assert_eq!(s.get("/public_orders").json(), json!([]));
+}
+
+/// `Prefer: timezone=` on PostgreSQL: timestamps with a time zone in the zone asked for,
+/// at the top level, in embeds, in CSV and in write answers; `Preference-Applied` says so.
+/// A zone the tz database does not have is ignored (400 with `handling=strict`). Elsewhere
+/// it is not applied.
+#[test]
+fn timezone_on_postgres() {
+    for b in backends() {
+        let (ts, tsz) = match b {
+            Backend::Postgres => ("TIMESTAMP", "TIMESTAMPTZ"),
+            Backend::MySql => ("DATETIME", "TIMESTAMP NULL"),
+            Backend::Sqlite => ("TIMESTAMP", "TIMESTAMPTZ"),
+        };
+        let sql = format!(
+            "CREATE TABLE events (id INTEGER PRIMARY KEY, at {tsz}, local_at {ts}, parent_id INTEGER,
+               CONSTRAINT events_parent_fkey FOREIGN KEY (parent_id) REFERENCES events(id));
+             INSERT INTO events VALUES (1, '2024-01-01 12:00:00', '2024-01-01 12:00:00', NULL);
+             INSERT INTO events VALUES (2, '2024-07-01 12:00:00.5', '2024-07-01 12:00:00', 1);"
+        );
+        let s = TestServer::start(b, &sql, "[services.events]\n");
+        let name = b.name();
+        let zoned = |tz: &str, path: &str| {
+            s.req("GET", path)
+                .header("prefer", &format!("timezone={tz}"))
+                .send()
+        };
+        if b != Backend::Postgres {
+            let r = zoned("America/Los_Angeles", "/events?select=id&id=eq.1");
+            assert_eq!(r.status, 200, "{name}: {}", r.text);
+            assert_eq!(r.header("preference-applied"), None, "{name}");
+            continue;
+        }
+        let r = zoned(
+            "America/Los_Angeles",
+            "/events?select=id,at,local_at,children:events(at)&order=id",
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.header("preference-applied"),
+            Some("timezone=America/Los_Angeles")
+        );
+        assert_eq!(
+            r.json(),
+            json!([
+                {"id": 1, "at": "2024-01-01T04:00:00-08:00", "local_at": "2024-01-01T12:00:00",
+                 "children": [{"at": "2024-07-01T05:00:00.5-07:00"}]},
+                {"id": 2, "at": "2024-07-01T05:00:00.5-07:00", "local_at": "2024-07-01T12:00:00",
+                 "children": []}
+            ])
+        );
+        // Half-hour offsets; CSV too.
+        let r = s
+            .req("GET", "/events?select=at&id=eq.1")
+            .header("prefer", "timezone=Asia/Kolkata")
+            .header("accept", "text/csv")
+            .send();
+        assert_eq!(r.text, "at\n2024-01-01T17:30:00+05:30");
+        // A write's answer.
+        let r = s
+            .req("PATCH", "/events?id=eq.1")
+            .header("prefer", "return=representation, timezone=Europe/Paris")
+            .json(&json!({"local_at": "2024-01-02T00:00:00"}))
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json()[0]["at"], "2024-01-01T13:00:00+01:00");
+        assert_eq!(
+            r.header("preference-applied"),
+            Some("return=representation, timezone=Europe/Paris")
+        );
+        // Filters keep their own offset.
+        let r = zoned(
+            "America/Los_Angeles",
+            "/events?select=id&at=lt.2024-01-01T12:00:01Z",
+        );
+        assert_eq!(r.json(), json!([{"id": 1}]));
+        // Without the preference, and with a zone nobody has: UTC, nothing echoed.
+        assert_eq!(
+            s.get("/events?select=at&id=eq.1").json(),
+            json!([{"at": "2024-01-01T12:00:00+00:00"}])
+        );
+        let r = zoned("Nowhere/Else", "/events?select=at&id=eq.1");
+        assert_eq!(r.json(), json!([{"at": "2024-01-01T12:00:00+00:00"}]));
+        assert_eq!(r.header("preference-applied"), None);
+        s.req("GET", "/events")
+            .header("prefer", "handling=strict, timezone=Nowhere/Else")
+            .send()
+            .assert_error(400, "bad_preference");
+        // The zone ends with the request: the next one on the same connection is UTC.
+        assert_eq!(
+            s.get("/events?select=children:events(at)&id=eq.1").json(),
+            json!([{"children": [{"at": "2024-07-01T12:00:00.5+00:00"}]}])
+        );
+    }
 }

@@ -435,6 +435,7 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
     };
     let (mut ret, ret_cols) = Returning::with_keys(&svc, w.format, &selected, keys);
     ret.enc.strip_nulls = w.strip_nulls;
+    ret.enc.zone = w.zone.clone();
     let mut inserted = 0u64;
     let mut embedded_rows: Option<Returning> = None;
 
@@ -514,7 +515,7 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
                 read.filter = plan.filter.clone();
                 let mut rows = Returning::for_plan(read, w.format);
                 rows.enc.strip_nulls = w.strip_nulls;
-                rows.enc.strip_nulls = w.strip_nulls;
+                rows.enc.zone = w.zone.clone();
                 tx.query(&svc, &sql::select(d, read), &mut rows).await?;
                 embedded_rows = Some(rows);
             }
@@ -553,6 +554,7 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         read.filter = Some(keys_condition(&svc, &keys)?);
         let mut rows = Returning::for_plan(read, w.format);
         rows.enc.strip_nulls = w.strip_nulls;
+        rows.enc.zone = w.zone.clone();
         tx.query(&svc, &sql::select(d, read), &mut rows).await?;
         embedded_rows = Some(rows);
     }

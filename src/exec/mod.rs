@@ -106,6 +106,8 @@ pub struct ReadRequest {
     /// The database role and settings the read runs under (PostgreSQL's
     /// `database_roles`); empty elsewhere.
     pub session: crate::plan::Session,
+    /// `Prefer: timezone=`: the zone timestamps with a time zone are written in.
+    pub zone: Option<crate::response::Zone>,
 }
 
 impl ReadRequest {
@@ -164,6 +166,8 @@ pub struct WriteRequest {
     /// The database role and settings the write runs under (PostgreSQL's
     /// `database_roles`); empty elsewhere.
     pub session: crate::plan::Session,
+    /// `Prefer: timezone=`: the zone timestamps with a time zone are written in.
+    pub zone: Option<crate::response::Zone>,
 }
 
 pub struct WriteOutput {

@@ -1146,6 +1146,7 @@ async fn stream(
     let stmt = sql::select(ctx.dialect, &r.plan);
     let mut enc = RowEncoder::for_read(&r.plan, r.format);
     enc.strip_nulls = r.strip_nulls;
+    enc.zone = r.zone.clone();
     let reported = known.and_then(|(t, report)| report.then_some(t));
     let ncols = enc.columns.len();
     let mut rows = query_of(&stmt).fetch(&mut *conn);

@@ -960,6 +960,7 @@ async fn stream_rows(
     let (mut stmt, inner_columns) = read_statement(&r.plan, r.count, windowed);
     let mut enc = RowEncoder::for_read(&r.plan, r.format);
     enc.strip_nulls = r.strip_nulls;
+    enc.zone = r.zone.clone();
     let new_sink = |enc: RowEncoder,
                     head_tx: oneshot::Sender<ApiResult<Head>>,
                     chunk_tx: mpsc::Sender<Result<Bytes, std::io::Error>>,

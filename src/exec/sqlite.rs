@@ -872,6 +872,7 @@ fn read_rows(
     };
     let mut enc = RowEncoder::for_read(&r.plan, r.format);
     enc.strip_nulls = r.strip_nulls;
+    enc.zone = r.zone.clone();
     let mut prepared = match prepare(conn, stmt) {
         Ok(p) => p,
         Err(e) => return fail(head_tx, e),

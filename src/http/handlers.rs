@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::{error_response, PREFERENCE_APPLIED, RANGE_UNIT};
 use crate::auth::Caller;
+use crate::config::Backend;
 use crate::error::{ApiError, ApiResult};
 use crate::exec::{ReadOutput, ReadRequest, RowBody, WriteOp, WriteOutput, WriteRequest};
 use crate::plan::write::{self, Assign, DeletePlan, InsertOptions, UpdatePlan};
@@ -312,14 +313,24 @@ async fn route(
         None
     };
     // With `database_roles`, the statements run as the caller's database role.
-    let session = if state.config.auth.database_roles {
+    let mut session = if state.config.auth.database_roles {
         Session::for_caller(&caller, method.as_str(), req.uri().path())?
     } else {
         Session::none()
     };
+    // `Prefer: timezone=` on PostgreSQL, for a zone the tz database has (else it is not
+    // applied): the encoder writes timestamps in it, and the session sets it so that the
+    // JSON the database builds (embeds) says the same.
+    let zone = match (&api.prefer.timezone, state.db.backend()) {
+        (Some(name), Backend::Postgres) => crate::response::zone(name).inspect(|_| {
+            session.settings.push(("timezone", name.clone()));
+        }),
+        _ => None,
+    };
     let who = Who {
         caller: &caller,
         session: &session,
+        zone: zone.as_ref(),
     };
     let result = match action {
         // Each branch's future is boxed so the request future poem moves onto the heap
@@ -351,6 +362,18 @@ async fn route(
 struct Who<'a> {
     caller: &'a Caller,
     session: &'a Session,
+    /// `Prefer: timezone=`, when it names a zone and the backend is PostgreSQL.
+    zone: Option<&'a crate::response::Zone>,
+}
+
+impl Who<'_> {
+    /// `applied`, with `timezone=` when it is applied.
+    fn applied(self, applied: Applied) -> Applied {
+        Applied {
+            timezone: self.zone.is_some(),
+            ..applied
+        }
+    }
 }
 
 fn not_found_service(name: &str) -> ApiError {
@@ -609,7 +632,7 @@ async fn read(
     who: Who<'_>,
 ) -> ApiResult<Response> {
     let caller = who.caller;
-    strict(api, READ_APPLIED)?;
+    strict(api, who.applied(READ_APPLIED))?;
     let item = api.key.is_some();
     let mut plan = plan::read_plan(
         &state.cache,
@@ -644,6 +667,7 @@ async fn read(
             strip_nulls: api.strip_nulls,
             lookahead,
             session: who.session.clone(),
+            zone: who.zone.cloned(),
         })
         .await
         .map_err(|e| match (&e, item) {
@@ -735,7 +759,7 @@ async fn read(
             set(&mut resp, header::LINK, &link);
         }
     }
-    Ok(with_applied(resp, api, READ_APPLIED))
+    Ok(with_applied(resp, api, who.applied(READ_APPLIED)))
 }
 
 /// The columns and embeds a write's answer shows (`?select=`).
@@ -887,7 +911,7 @@ async fn post(
     let single = plan.single;
     let applied = Applied {
         resolution: plan.on_conflict.is_some(),
-        ..write_applied(Action::Post)
+        ..who.applied(write_applied(Action::Post))
     };
     strict(api, applied)?;
     let upsert_merge = plan
@@ -907,6 +931,7 @@ async fn post(
             if_match: None,
             embeds,
             session: who.session.clone(),
+            zone: who.zone.cloned(),
         })
         .await?;
     let status = if upsert_merge && out.inserted == 0 {
@@ -973,7 +998,7 @@ async fn patch(
     let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
     let (ret_cols, embeds) = returning(state, svc, api, caller)?;
-    let applied = write_applied(Action::Patch);
+    let applied = who.applied(write_applied(Action::Patch));
     strict(api, applied)?;
     if set_values.is_empty() && !item {
         // Nothing to set (`{}`, `[]`): PostgREST runs no UPDATE and answers 204, or 200
@@ -997,6 +1022,7 @@ async fn patch(
             if_match: if item { api.if_match.clone() } else { None },
             embeds,
             session: who.session.clone(),
+            zone: who.zone.cloned(),
         })
         .await?;
     if item && out.rows == 0 {
@@ -1119,7 +1145,7 @@ async fn put(
         Some(k) => k.clone(),
         None => put_key_from_filters(svc, api)?,
     };
-    strict(api, write_applied(Action::Put))?;
+    strict(api, who.applied(write_applied(Action::Put)))?;
     if !api.query.limit.is_empty() || !api.query.offset.is_empty() {
         return Err(ApiError::bad_request(
             "bad_filter",
@@ -1143,6 +1169,7 @@ async fn put(
             if_match: api.if_match.clone(),
             embeds,
             session: who.session.clone(),
+            zone: who.zone.cloned(),
         })
         .await?;
     let status = if out.inserted > 0 {
@@ -1158,7 +1185,7 @@ async fn put(
         &out,
         show,
         item && !explicit_repr,
-        write_applied(Action::Put),
+        who.applied(write_applied(Action::Put)),
     );
     if resp.status() == StatusCode::NO_CONTENT && status == StatusCode::CREATED {
         resp.set_status(StatusCode::CREATED);
@@ -1180,7 +1207,7 @@ async fn delete(
     who: Who<'_>,
 ) -> ApiResult<Response> {
     let caller = who.caller;
-    strict(api, write_applied(Action::Delete))?;
+    strict(api, who.applied(write_applied(Action::Delete)))?;
     let filter = plan::owner::confine(svc, caller, guarded_filter(svc, api)?)?;
     let item = api.key.is_some();
     let repr = api.prefer.return_ == Some(ReturnPref::Representation);
@@ -1201,6 +1228,7 @@ async fn delete(
             if_match: if item { api.if_match.clone() } else { None },
             embeds,
             session: who.session.clone(),
+            zone: who.zone.cloned(),
         })
         .await?;
     if item && out.rows == 0 {
@@ -1212,7 +1240,7 @@ async fn delete(
         &out,
         repr,
         item && api.format != Format::Csv,
-        write_applied(Action::Delete),
+        who.applied(write_applied(Action::Delete)),
     );
     if !item || api.prefer.count.is_some() {
         let total = api.prefer.count.map(|_| out.rows);

@@ -135,6 +135,58 @@ pub struct RowEncoder {
     /// `Accept: ...;nulls=stripped`: keys whose value is null are left out of each row's
     /// object (the row's own keys; embedded rows keep theirs).
     pub strip_nulls: bool,
+    /// `Prefer: timezone=`: timestamps with a time zone are written in this zone, with
+    /// its offset, rather than in UTC.
+    pub zone: Option<Zone>,
+}
+
+/// A time zone of the system's tz database (`Prefer: timezone=America/New_York`).
+pub type Zone = jiff::tz::TimeZone;
+
+/// The zone named `name`, when the tz database has it.
+pub fn zone(name: &str) -> Option<Zone> {
+    jiff::tz::TimeZone::get(name).ok()
+}
+
+/// Microseconds from 1970-01-01 to 2000-01-01, the epoch of `Cell::Timestamp`.
+const EPOCH_2000_US: i64 = EPOCH_2000_DAYS * 86_400_000_000;
+
+/// A `Cell::Date` or `Cell::Timestamp` as `time_text` writes it, a timestamp with a time
+/// zone in `zone` when there is one: `2024-01-01T10:00:00-08:00`, as PostgreSQL's
+/// `to_json` writes it under `SET timezone`.
+pub fn zoned_time_text(out: &mut Vec<u8>, cell: &Cell<'_>, zone: Option<&Zone>) {
+    let (Some(zone), Cell::Timestamp(us, true)) = (zone, *cell) else {
+        return time_text(out, cell);
+    };
+    if us == i64::MAX || us == i64::MIN {
+        return time_text(out, cell);
+    }
+    let offset = us
+        .checked_add(EPOCH_2000_US)
+        .and_then(|unix| jiff::Timestamp::from_microsecond(unix).ok())
+        .map_or(0, |t| zone.to_offset(t).seconds());
+    let start = out.len();
+    time_text(
+        out,
+        &Cell::Timestamp(us.saturating_add(i64::from(offset) * 1_000_000), false),
+    );
+    // The offset goes before a " BC" suffix.
+    let bc = out[start..].ends_with(b" BC");
+    if bc {
+        out.truncate(out.len() - 3);
+    }
+    let abs = offset.unsigned_abs();
+    out.push(if offset < 0 { b'-' } else { b'+' });
+    push_padded(out, u64::from(abs / 3600), 2);
+    out.push(b':');
+    push_padded(out, u64::from(abs / 60 % 60), 2);
+    if abs % 60 != 0 {
+        out.push(b':');
+        push_padded(out, u64::from(abs % 60), 2);
+    }
+    if bc {
+        out.extend_from_slice(b" BC");
+    }
 }
 
 /// Encoder columns for `(output name, column)` pairs.
@@ -205,6 +257,7 @@ impl RowEncoder {
             format,
             columns: out_columns(columns),
             strip_nulls: false,
+            zone: None,
         }
     }
 
@@ -233,6 +286,7 @@ impl RowEncoder {
             format,
             columns: columns.into(),
             strip_nulls: false,
+            zone: None,
         }
     }
 
@@ -249,6 +303,7 @@ impl RowEncoder {
                 format,
                 columns: Arc::clone(&svc.all_out),
                 strip_nulls: false,
+                zone: None,
             };
         }
         RowEncoder::new(
@@ -314,14 +369,14 @@ impl RowEncoder {
                     }
                     first = false;
                     out.extend_from_slice(&c.json_key.as_bytes()[1..]);
-                    json_value(out, c, value);
+                    json_value(out, c, value, self.zone.as_ref());
                 }
                 out.push(b'}');
             }
             Format::Json | Format::Object => {
                 for (i, c) in self.columns.iter().enumerate() {
                     out.extend_from_slice(c.json_key.as_bytes());
-                    json_value(out, c, cell(i));
+                    json_value(out, c, cell(i), self.zone.as_ref());
                 }
                 if self.columns.is_empty() {
                     out.push(b'{');
@@ -333,7 +388,7 @@ impl RowEncoder {
                     if i > 0 {
                         out.push(b',');
                     }
-                    csv_value(out, c, cell(i));
+                    csv_value(out, c, cell(i), self.zone.as_ref());
                 }
             }
         }
@@ -414,14 +469,14 @@ fn timestamp_text(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
+fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>, zone: Option<&Zone>) {
     match (c.kind, cell) {
         (_, Cell::Null) => out.extend_from_slice(b"null"),
         (_, Cell::Text(t)) if c.embedded => write_compact_json(out, t.as_bytes()),
         (_, Cell::Bytes(t)) if c.embedded => write_compact_json(out, t),
         (_, t @ (Cell::Date(_) | Cell::Timestamp(..))) => {
             out.push(b'"');
-            time_text(out, &t);
+            zoned_time_text(out, &t, zone);
             out.push(b'"');
         }
         (ValueKind::Decimal, Cell::Bytes(b))
@@ -519,10 +574,10 @@ fn csv_field(out: &mut Vec<u8>, s: &str, quote_empty: bool) {
     }
 }
 
-fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
+fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>, zone: Option<&Zone>) {
     match cell {
         Cell::Null => {}
-        Cell::Date(_) | Cell::Timestamp(..) => time_text(out, &cell),
+        Cell::Date(_) | Cell::Timestamp(..) => zoned_time_text(out, &cell, zone),
         Cell::Text(t)
             if !matches!(
                 c.kind,
@@ -538,7 +593,7 @@ fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
         other => {
             // Render as JSON, then unwrap a JSON string to its text.
             let mut tmp = Vec::with_capacity(32);
-            json_value(&mut tmp, c, other);
+            json_value(&mut tmp, c, other, zone);
             if tmp.first() == Some(&b'"') {
                 let s: String = serde_json::from_slice(&tmp).unwrap_or_default();
                 csv_field(out, &s, true);
