@@ -479,7 +479,8 @@ fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
             write_float(out, f, None);
             out.push(b'"');
         }
-        (ValueKind::Json, Cell::Text(t)) => {
+        // A PostgreSQL array reads as its JSON (`to_json`): written as is, like JSON.
+        (ValueKind::Json | ValueKind::Array, Cell::Text(t)) => {
             if serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() {
                 out.extend_from_slice(t.trim().as_bytes())
             } else {
@@ -527,6 +528,7 @@ fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>) {
             if !matches!(
                 c.kind,
                 ValueKind::Json
+                    | ValueKind::Array
                     | ValueKind::Boolean
                     | ValueKind::Bytes
                     | ValueKind::Timestamp
