@@ -355,14 +355,14 @@ fn containment_condition(
         }
         v => v,
     };
-    let (nodes, depth) = crate::sql::containment::size(&value);
-    if nodes > crate::sql::containment::MAX_NODES || depth > crate::sql::containment::MAX_DEPTH {
+    let (nodes, depth) = value::json_size(&value);
+    if nodes > value::MAX_JSON_FILTER_NODES || depth > value::MAX_JSON_FILTER_DEPTH {
         return Err(ApiError::bad_filter(
             format!(
                 "the value of '{}' is too large: at most {} values nested {} deep",
                 op.name(),
-                crate::sql::containment::MAX_NODES,
-                crate::sql::containment::MAX_DEPTH
+                value::MAX_JSON_FILTER_NODES,
+                value::MAX_JSON_FILTER_DEPTH
             ),
             None,
         ));

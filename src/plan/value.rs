@@ -422,6 +422,24 @@ pub fn pg_array_literal(v: &Value) -> String {
     out
 }
 
+/// The most values (containers included) and the deepest nesting of a `cs`/`cd`/`ov`
+/// filter's JSON value, on every backend: MySQL's statement grows with each value.
+pub const MAX_JSON_FILTER_NODES: usize = 200;
+pub const MAX_JSON_FILTER_DEPTH: usize = 16;
+
+/// Values (containers included) and depth of `v`.
+pub fn json_size(v: &Value) -> (usize, usize) {
+    let children: Box<dyn Iterator<Item = &Value>> = match v {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return (1, 1),
+    };
+    children.fold((1, 1), |(n, d), child| {
+        let (cn, cd) = json_size(child);
+        (n + cn, d.max(cd + 1))
+    })
+}
+
 /// The JSON value a `cs`/`cd`/`ov` filter on a JSON column compares with: JSON text
 /// (`["rock"]`, `{"a":1}`, `5`), or else a PostgreSQL array literal as postgrest-js sends
 /// an array (`{rock,pop}`, `{1,"a,b",NULL}`), read as a JSON array: quoted elements are
@@ -630,6 +648,12 @@ mod tests {
         assert_eq!(tags.array_element(), Some(ValueKind::Text));
         let ids = Column::plain("ids", "integer[]", ValueKind::Array);
         assert_eq!(ids.array_element(), Some(ValueKind::Integer));
+    }
+
+    #[test]
+    fn json_sizes() {
+        assert_eq!(json_size(&serde_json::json!(1)), (1, 1));
+        assert_eq!(json_size(&serde_json::json!([1, [2, {"a": 3}]])), (6, 4));
     }
 
     #[test]

@@ -70,29 +70,10 @@ pub fn contains_text(target: Option<&str>, candidate: Option<&str>) -> Option<bo
     }
 }
 
-/// How much of a filter's JSON value the SQL is written for: values past these bounds
-/// get `400` on every backend (MySQL's statement grows with each node of the value).
-pub const MAX_NODES: usize = 200;
-pub const MAX_DEPTH: usize = 16;
-
-/// Nodes (every value, containers included) and depth of `v`.
-pub fn size(v: &Value) -> (usize, usize) {
-    match v {
-        Value::Array(items) => items.iter().fold((1, 1), |(n, d), i| {
-            let (ni, di) = size(i);
-            (n + ni, d.max(di + 1))
-        }),
-        Value::Object(map) => map.values().fold((1, 1), |(n, d), i| {
-            let (ni, di) = size(i);
-            (n + ni, d.max(di + 1))
-        }),
-        _ => (1, 1),
-    }
-}
-
 /// MySQL/MariaDB: SQL true exactly when `target` (a SQL expression of JSON text, written
 /// by `target`) contains `candidate` (`contained_in`: is contained in it), NULL when the
-/// target is NULL. Array elements are walked with `JSON_TABLE` (MariaDB 10.6, MySQL 8).
+/// target is NULL. Array elements are walked with `JSON_TABLE` (MariaDB 10.6, MySQL 8). The
+/// plan bounds the value (`plan::value::MAX_JSON_FILTER_NODES`), and so the statement.
 pub fn write_mysql(
     b: &mut Builder<'_>,
     target: &dyn Fn(&mut Builder<'_>),
@@ -341,11 +322,5 @@ mod tests {
         assert_eq!(contains_text(Some("[1]"), Some("1")), Some(true));
         assert_eq!(contains_text(None, Some("1")), None);
         assert_eq!(contains_text(Some("x"), Some("1")), Some(false));
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(size(&json!(1)), (1, 1));
-        assert_eq!(size(&json!([1, [2, {"a": 3}]])), (6, 4));
     }
 }
