@@ -401,8 +401,13 @@ fn filter_description(col: &ServiceColumn) -> String {
     } else {
         format!(" ({declared})")
     };
+    let containment = match col.kind {
+        ValueKind::Json | ValueKind::Array => ", cs, cd, ov",
+        ValueKind::Range => ", cs, cd, ov, sl, sr, nxr, nxl, adj",
+        _ => "",
+    };
     format!(
-        "Filter on `{}`{ty}: `op.value` with op one of {FILTER_OPERATORS}; `not.` negates \
+        "Filter on `{}`{ty}: `op.value` with op one of {FILTER_OPERATORS}{containment}; `not.` negates \
          (`not.eq.1`); `in.(a,b)`; `is.null|not_null|true|false|unknown`; `like(any).{{a*,b*}}`. \
          Example: `{}={example}`. May be repeated (ANDed).",
         col.name, col.name

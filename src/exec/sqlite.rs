@@ -241,6 +241,31 @@ fn regexp_function(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// `restable_json_contains(target, candidate)`: PostgreSQL's jsonb `target @> candidate`
+/// over two JSON texts (`cs`/`cd` on JSON columns, see `sql::containment`).
+fn json_contains_function(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        "restable_json_contains",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text = |i: usize| match ctx.get_raw(i) {
+                ValueRef::Null => None,
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Some(String::from_utf8_lossy(t).into_owned())
+                }
+                ValueRef::Integer(n) => Some(n.to_string()),
+                ValueRef::Real(f) => Some(f.to_string()),
+            };
+            let (target, candidate) = (text(0), text(1));
+            Ok(crate::sql::containment::contains_text(
+                target.as_deref(),
+                candidate.as_deref(),
+            ))
+        },
+    )
+}
+
 /// `restable_base64(blob)`: the base64 text of a value, for BLOB columns inside embedded
 /// JSON (the SQLite dialect's `embed_value`), as the encoder writes them at the top level.
 fn base64_function(conn: &Connection) -> rusqlite::Result<()> {
@@ -300,6 +325,7 @@ fn open_connection(path: &str, flags: OpenFlags, cache_mib: u32) -> rusqlite::Re
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     regexp_function(&conn)?;
     base64_function(&conn)?;
+    json_contains_function(&conn)?;
     Ok(conn)
 }
 

@@ -204,7 +204,11 @@ impl Cell<'_> {
         let col = self.0;
         let stringly = !matches!(
             col.kind,
-            ValueKind::Integer | ValueKind::Float | ValueKind::Decimal | ValueKind::Boolean
+            ValueKind::Integer
+                | ValueKind::Float
+                | ValueKind::Decimal
+                | ValueKind::Boolean
+                | ValueKind::Array
         );
         let too_long = col
             .max_length

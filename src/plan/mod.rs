@@ -14,8 +14,8 @@ use std::sync::Arc;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::request::ast::{
-    CmpOp, Direction, Filter, IsValue, LogicOp, LogicTree, Nulls, Operation, OrderTerm, Quantifier,
-    QueryParams, SelectItem,
+    CmpOp, ContainmentOp, Direction, Filter, IsValue, LogicOp, LogicTree, Nulls, Operation,
+    OrderTerm, Quantifier, QueryParams, SelectItem,
 };
 use crate::schema::{SchemaCache, Service, ValueKind};
 pub use embed::{Embed, Link, Related, RelatedOrder};
@@ -71,6 +71,21 @@ pub enum Condition {
     },
     /// A related row exists (`!inner`, `rel=not.is.null`); `Not` of it for `rel=is.null`.
     Related(Box<Related>),
+    /// `cs cd ov sl sr nxr nxl adj` on a PostgreSQL array or range column (the only
+    /// backend with these kinds): `column <op> value`, the value an array or range
+    /// literal cast to the column's type.
+    Containment {
+        column: usize,
+        op: ContainmentOp,
+        value: SqlValue,
+    },
+    /// `cs`/`cd` on a JSON column, as PostgreSQL's jsonb `@>`/`<@` on every backend: the
+    /// column's value contains `value` (with `contained_in`, is contained in it).
+    JsonContains {
+        column: usize,
+        value: serde_json::Value,
+        contained_in: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -286,7 +301,7 @@ fn single_condition(svc: &Service, column: usize, op: CmpOp, raw: &str) -> ApiRe
             if svc.columns[column].kind == ValueKind::Json {
                 return Err(ApiError::bad_filter(
                     format!(
-                        "column '{}' holds JSON and can only be filtered with is.null / is.not_null",
+                        "column '{}' holds JSON and can only be filtered with is.null / is.not_null, cs, cd and ov",
                         svc.columns[column].name
                     ),
                     None,
@@ -296,6 +311,90 @@ fn single_condition(svc: &Service, column: usize, op: CmpOp, raw: &str) -> ApiRe
                 column,
                 op,
                 value: typed(svc, column, raw)?,
+            }
+        }
+    })
+}
+
+/// `cs cd ov sl sr nxr nxl adj` on `column`: PostgreSQL's operators on arrays and ranges;
+/// `cs`/`cd` (and `ov` as "has an element of") on JSON columns on every backend.
+fn containment_condition(
+    svc: &Service,
+    column: usize,
+    op: ContainmentOp,
+    raw: &str,
+) -> ApiResult<Condition> {
+    use ContainmentOp::*;
+    let col = &svc.columns[column];
+    let set_op = matches!(op, Contains | ContainedIn | Overlaps);
+    match col.kind {
+        ValueKind::Range | ValueKind::Array if set_op || col.kind == ValueKind::Range => {
+            return Ok(Condition::Containment {
+                column,
+                op,
+                value: typed(svc, column, raw)?,
+            })
+        }
+        ValueKind::Json if set_op => {}
+        _ => {
+            let needs = if set_op {
+                "an array, range or JSON column"
+            } else {
+                "a range column"
+            };
+            return require_kind(svc, column, op.name(), |_| false, needs)
+                .map(|_| Condition::Const(false));
+        }
+    }
+    let invalid = |details: String| ApiError::InvalidValue {
+        message: format!("invalid value for column '{}'", col.name),
+        details,
+    };
+    let value = match value::json_filter_value(raw).map_err(invalid)? {
+        // To `ov`, `{}` is the empty array literal (postgrest-js's `overlaps(c, [])`).
+        serde_json::Value::Object(map) if op == Overlaps && map.is_empty() => {
+            serde_json::Value::Array(Vec::new())
+        }
+        v => v,
+    };
+    let (nodes, depth) = value::json_size(&value);
+    if nodes > value::MAX_JSON_FILTER_NODES || depth > value::MAX_JSON_FILTER_DEPTH {
+        return Err(ApiError::bad_filter(
+            format!(
+                "the value of '{}' is too large: at most {} values nested {} deep",
+                op.name(),
+                value::MAX_JSON_FILTER_NODES,
+                value::MAX_JSON_FILTER_DEPTH
+            ),
+            None,
+        ));
+    }
+    Ok(match op {
+        Contains | ContainedIn => Condition::JsonContains {
+            column,
+            value,
+            contained_in: op == ContainedIn,
+        },
+        _ => {
+            // Overlaps: the column is an array holding (containing) one of the elements.
+            let serde_json::Value::Array(items) = value else {
+                return Err(invalid(format!(
+                    "operator 'ov' on a JSON column needs an array ([...] or {{a,b}}), not {raw}"
+                )));
+            };
+            if items.is_empty() {
+                Condition::Const(false)
+            } else {
+                Condition::Or(
+                    items
+                        .into_iter()
+                        .map(|item| Condition::JsonContains {
+                            column,
+                            value: serde_json::Value::Array(vec![item]),
+                            contained_in: false,
+                        })
+                        .collect(),
+                )
             }
         }
     })
@@ -410,6 +509,7 @@ pub(crate) fn filter_condition_in(
             column,
             value: typed(svc, column, v)?,
         },
+        Operation::Containment { op, value } => containment_condition(svc, column, *op, value)?,
     };
     Ok(if f.negated {
         Condition::Not(Box::new(cond))

@@ -68,6 +68,8 @@ fn kind_name(kind: ValueKind) -> &'static str {
         ValueKind::Uuid => "a UUID",
         ValueKind::Json => "JSON",
         ValueKind::Bytes => "base64 text",
+        ValueKind::Array => "an array",
+        ValueKind::Range => "a range",
     }
 }
 
@@ -299,7 +301,9 @@ pub fn from_text(column: &Column, s: &str) -> Result<SqlValue, String> {
             SqlValue::Decimal(t.to_string())
         }
         ValueKind::Boolean => SqlValue::Bool(parse_bool(s.trim()).ok_or_else(bad)?),
-        ValueKind::Text => SqlValue::Text(s.to_string()),
+        // Array and range literals (`{a,b}`, `[1,5)`) are checked by PostgreSQL, the only
+        // backend that has these types.
+        ValueKind::Text | ValueKind::Array | ValueKind::Range => SqlValue::Text(s.to_string()),
         ValueKind::Date => {
             SqlValue::Date(NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| bad())?)
         }
@@ -368,10 +372,151 @@ pub fn from_json(column: &Column, v: &Value) -> Result<SqlValue, String> {
             _ => Err(bad()),
         },
         ValueKind::Json => Ok(SqlValue::Json(v.to_string())),
+        ValueKind::Array => match v {
+            Value::Array(_) => Ok(SqlValue::Text(pg_array_literal(v))),
+            _ => Err(bad()),
+        },
         _ => match v {
             Value::String(s) => from_text(column, s),
             _ => Err(bad()),
         },
+    }
+}
+
+/// A JSON array as a PostgreSQL array literal, which PostgreSQL casts to the column's
+/// array type (and checks): `["a", null, "b\"c"]` -> `{"a",NULL,"b\"c"}`, nested arrays
+/// as more dimensions (`[[1,2],[3,4]]` -> `{{1,2},{3,4}}`), objects as their JSON text
+/// (elements of `json[]`/`jsonb[]`).
+pub fn pg_array_literal(v: &Value) -> String {
+    fn quoted(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    fn element(out: &mut String, v: &Value) {
+        match v {
+            Value::Null => out.push_str("NULL"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::String(s) => quoted(out, s),
+            Value::Object(_) => quoted(out, &v.to_string()),
+            Value::Array(items) => {
+                out.push('{');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    element(out, item);
+                }
+                out.push('}');
+            }
+        }
+    }
+    let mut out = String::new();
+    element(&mut out, v);
+    out
+}
+
+/// The most values (containers included) and the deepest nesting of a `cs`/`cd`/`ov`
+/// filter's JSON value, on every backend: MySQL's statement grows with each value.
+pub const MAX_JSON_FILTER_NODES: usize = 200;
+pub const MAX_JSON_FILTER_DEPTH: usize = 16;
+
+/// Values (containers included) and depth of `v`.
+pub fn json_size(v: &Value) -> (usize, usize) {
+    let children: Box<dyn Iterator<Item = &Value>> = match v {
+        Value::Array(items) => Box::new(items.iter()),
+        Value::Object(map) => Box::new(map.values()),
+        _ => return (1, 1),
+    };
+    children.fold((1, 1), |(n, d), child| {
+        let (cn, cd) = json_size(child);
+        (n + cn, d.max(cd + 1))
+    })
+}
+
+/// The JSON value a `cs`/`cd`/`ov` filter on a JSON column compares with: JSON text
+/// (`["rock"]`, `{"a":1}`, `5`), or else a PostgreSQL array literal as postgrest-js sends
+/// an array (`{rock,pop}`, `{1,"a,b",NULL}`), read as a JSON array: quoted elements are
+/// strings; unquoted ones are numbers, `true`/`false` and `NULL` (null) when they read as
+/// such, strings otherwise. `{}` is JSON's empty object.
+pub fn json_filter_value(s: &str) -> Result<Value, String> {
+    if let Ok(v) = serde_json::from_str::<Value>(s) {
+        return Ok(v);
+    }
+    let bad = || {
+        let shown: String = s.chars().take(60).collect();
+        format!("'{shown}' is neither JSON nor an array literal ({{a,b}})")
+    };
+    let inner = s
+        .trim()
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .ok_or_else(bad)?;
+    let mut items = Vec::new();
+    let mut chars = inner.chars().peekable();
+    if inner.trim().is_empty() {
+        return Ok(Value::Array(items));
+    }
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            let mut text = String::new();
+            loop {
+                match chars.next() {
+                    None => return Err(bad()),
+                    Some('\\') => text.push(chars.next().ok_or_else(bad)?),
+                    Some('"') => break,
+                    Some(c) => text.push(c),
+                }
+            }
+            items.push(Value::String(text));
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            let mut text = String::new();
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if matches!(c, '{' | '}' | '"') {
+                    return Err(bad());
+                }
+                if c == '\\' {
+                    chars.next();
+                    text.push(chars.next().ok_or_else(bad)?);
+                    continue;
+                }
+                text.push(c);
+                chars.next();
+            }
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(bad());
+            }
+            items.push(if text.eq_ignore_ascii_case("null") {
+                Value::Null
+            } else {
+                match serde_json::from_str::<Value>(text) {
+                    Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
+                    _ => Value::String(text.to_string()),
+                }
+            });
+        }
+        match chars.next() {
+            None => return Ok(Value::Array(items)),
+            Some(',') => {}
+            Some(_) => return Err(bad()),
+        }
     }
 }
 
@@ -480,5 +625,54 @@ mod tests {
         assert!(from_json(&col(ValueKind::Integer), &too_big).is_err());
         assert!(from_json(&col(ValueKind::Boolean), &Value::from(1)).is_err());
         assert!(from_json(&col(ValueKind::Bytes), &Value::from("!!")).is_err());
+    }
+
+    #[test]
+    fn arrays_become_pg_literals() {
+        let lit = |j: &str| pg_array_literal(&serde_json::from_str(j).unwrap());
+        assert_eq!(lit("[]"), "{}");
+        assert_eq!(lit("[1,2,3]"), "{1,2,3}");
+        assert_eq!(
+            lit(r#"["a",null,"b\"c","d\\e"]"#),
+            r#"{"a",NULL,"b\"c","d\\e"}"#
+        );
+        assert_eq!(lit("[[1,2],[3,null]]"), "{{1,2},{3,NULL}}");
+        assert_eq!(lit(r#"[{"a":1},true]"#), r#"{"{\"a\":1}",true}"#);
+        let tags = Column::plain("tags", "text[]", ValueKind::Array);
+        assert_eq!(
+            from_json(&tags, &serde_json::json!(["rock", "pop"])),
+            Ok(SqlValue::Text(r#"{"rock","pop"}"#.into()))
+        );
+        assert!(from_json(&tags, &Value::from("{a,b}")).is_err());
+        assert!(from_json(&tags, &Value::from(1)).is_err());
+        assert_eq!(tags.array_element(), Some(ValueKind::Text));
+        let ids = Column::plain("ids", "integer[]", ValueKind::Array);
+        assert_eq!(ids.array_element(), Some(ValueKind::Integer));
+    }
+
+    #[test]
+    fn json_sizes() {
+        assert_eq!(json_size(&serde_json::json!(1)), (1, 1));
+        assert_eq!(json_size(&serde_json::json!([1, [2, {"a": 3}]])), (6, 4));
+    }
+
+    #[test]
+    fn json_filter_values() {
+        use serde_json::json;
+        let v = |s: &str| json_filter_value(s);
+        assert_eq!(v(r#"["rock"]"#), Ok(json!(["rock"])));
+        assert_eq!(v(r#"{"a":1}"#), Ok(json!({"a": 1})));
+        assert_eq!(v("5"), Ok(json!(5)));
+        assert_eq!(v("{}"), Ok(json!({})));
+        assert_eq!(v("{rock,pop}"), Ok(json!(["rock", "pop"])));
+        assert_eq!(v("{ rock , pop }"), Ok(json!(["rock", "pop"])));
+        assert_eq!(
+            v(r#"{1,2.5,true,NULL,"3","a,b",x\,y}"#),
+            Ok(json!([1, 2.5, true, null, "3", "a,b", "x,y"]))
+        );
+        assert_eq!(v(r#"{"a","b"}"#), Ok(json!(["a", "b"])));
+        for bad in ["rock", "{a,,b}", "{a", "{{1}}", r#"{"a}"#, "[1,"] {
+            assert!(v(bad).is_err(), "{bad}");
+        }
     }
 }

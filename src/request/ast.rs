@@ -38,6 +38,74 @@ impl CmpOp {
     }
 }
 
+/// PostgreSQL's containment and range operators (PostgREST's `cs cd ov sl sr nxr nxl adj`):
+/// one value, taken as written (an array literal `{a,b}`, a range literal `[1,5)`, JSON
+/// text); no `(any)`/`(all)` form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainmentOp {
+    /// `cs`: `@>`, contains.
+    Contains,
+    /// `cd`: `<@`, is contained in.
+    ContainedIn,
+    /// `ov`: `&&`, overlaps (has an element or a point in common).
+    Overlaps,
+    /// `sl`: `<<`, strictly left of (ranges).
+    StrictlyLeft,
+    /// `sr`: `>>`, strictly right of (ranges).
+    StrictlyRight,
+    /// `nxr`: `&<`, does not extend to the right of (ranges).
+    NotExtendsRight,
+    /// `nxl`: `&>`, does not extend to the left of (ranges).
+    NotExtendsLeft,
+    /// `adj`: `-|-`, is adjacent to (ranges).
+    Adjacent,
+}
+
+impl ContainmentOp {
+    pub const ALL: [ContainmentOp; 8] = [
+        ContainmentOp::Contains,
+        ContainmentOp::ContainedIn,
+        ContainmentOp::Overlaps,
+        ContainmentOp::StrictlyLeft,
+        ContainmentOp::StrictlyRight,
+        ContainmentOp::NotExtendsRight,
+        ContainmentOp::NotExtendsLeft,
+        ContainmentOp::Adjacent,
+    ];
+
+    /// The operator's name in the URL.
+    pub fn name(self) -> &'static str {
+        match self {
+            ContainmentOp::Contains => "cs",
+            ContainmentOp::ContainedIn => "cd",
+            ContainmentOp::Overlaps => "ov",
+            ContainmentOp::StrictlyLeft => "sl",
+            ContainmentOp::StrictlyRight => "sr",
+            ContainmentOp::NotExtendsRight => "nxr",
+            ContainmentOp::NotExtendsLeft => "nxl",
+            ContainmentOp::Adjacent => "adj",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ContainmentOp> {
+        ContainmentOp::ALL.into_iter().find(|op| op.name() == name)
+    }
+
+    /// PostgreSQL's spelling of the operator.
+    pub fn sql(self) -> &'static str {
+        match self {
+            ContainmentOp::Contains => "@>",
+            ContainmentOp::ContainedIn => "<@",
+            ContainmentOp::Overlaps => "&&",
+            ContainmentOp::StrictlyLeft => "<<",
+            ContainmentOp::StrictlyRight => ">>",
+            ContainmentOp::NotExtendsRight => "&<",
+            ContainmentOp::NotExtendsLeft => "&>",
+            ContainmentOp::Adjacent => "-|-",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quantifier {
     Any,
@@ -73,6 +141,11 @@ pub enum Operation {
     Is(IsValue),
     /// `isdistinct.value`: NULL-safe inequality.
     IsDistinct(String),
+    /// `cs.{a,b}`, `cd.["x"]`, `ov.[1,5)`, `adj.(3,10]`: the value verbatim.
+    Containment {
+        op: ContainmentOp,
+        value: String,
+    },
 }
 
 /// `column=[not.]op.value`, or inside a logic tree `column.[not.]op.value`.

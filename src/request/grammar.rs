@@ -16,6 +16,9 @@
 // - Inside `or=(...)`/`and=(...)` an unquoted value runs to the next `,`/`)` and trailing
 //   whitespace is dropped ("whitespace around elements is allowed"); quote the value to
 //   keep it. A `{...}` value (no nested `{`) is kept raw, braces included, for plain ops.
+// - `cs cd ov sl sr nxr nxl adj` take one value, verbatim like `eq`'s (inside a logic tree
+//   a `{...}` literal may hold commas; a JSON array or a range literal with a comma must
+//   be quoted there, as in PostgREST); `cs(any)` and the like are errors.
 // - JSON paths (`col->a->>b`) are not part of the AST: they are parse errors. A spread
 //   `...rel(...)` must be an embed. `!left`/`!inner` must be the whole word; `rel!a!b`
 //   keeps the first hint.
@@ -533,7 +536,10 @@ fn op_expr(c: &mut Cursor, in_logic: bool) -> Result<(bool, Operation), ParseErr
         "imatch" => Some(CmpOp::Imatch),
         _ => None,
     };
-    let known = cmp.is_some() || matches!(word.as_str(), "in" | "is" | "isdistinct");
+    let containment = ContainmentOp::from_name(&word);
+    let known = cmp.is_some()
+        || containment.is_some()
+        || matches!(word.as_str(), "in" | "is" | "isdistinct");
     if !known {
         return Err(c.error_at(c.pos + 1, format!("unknown single value operator {word}")));
     }
@@ -544,6 +550,10 @@ fn op_expr(c: &mut Cursor, in_logic: bool) -> Result<(bool, Operation), ParseErr
         };
     }
     c.bump(); // the '.'
+    if let Some(op) = containment {
+        let value = single_value(c, in_logic)?;
+        return Ok((negated, Operation::Containment { op, value }));
+    }
     let operation = match (word.as_str(), cmp) {
         ("in", _) => Operation::In(in_list(c, in_logic)?),
         ("is", _) => Operation::Is(trilean(c, in_logic)?),
@@ -1813,7 +1823,6 @@ mod tests {
             "not.",
             "not.not.eq.1",
             "EQ.1",
-            "cs.{1}",
             "fts.x",
             "fts(english).x",
             "neq(any).{1}",
@@ -2841,5 +2850,106 @@ mod tests {
             let value = format!("({text})");
             assert_eq!(logic_children(&value), vec![tree.clone()], "{value}");
         }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Containment and range operators (issue 20 item 4)
+
+    fn containment(op: ContainmentOp, v: &str) -> Operation {
+        Operation::Containment {
+            op,
+            value: v.to_string(),
+        }
+    }
+
+    #[test]
+    fn containment_operators() {
+        use ContainmentOp::*;
+        for (name, op) in [
+            ("cs", Contains),
+            ("cd", ContainedIn),
+            ("ov", Overlaps),
+            ("sl", StrictlyLeft),
+            ("sr", StrictlyRight),
+            ("nxr", NotExtendsRight),
+            ("nxl", NotExtendsLeft),
+            ("adj", Adjacent),
+        ] {
+            assert_eq!(
+                filter(&format!("{name}.[1,5)")),
+                (false, containment(op, "[1,5)"))
+            );
+            assert_eq!(
+                filter(&format!("not.{name}.{{a,b}}")),
+                (true, containment(op, "{a,b}"))
+            );
+            assert_eq!(op.name(), name);
+        }
+        // The value is verbatim: JSON text, commas, dots and quotes included.
+        assert_eq!(
+            filter("cs.{\"a\":1,\"b\":[2,3]}"),
+            (false, containment(Contains, "{\"a\":1,\"b\":[2,3]}"))
+        );
+        assert_eq!(
+            filter("cd.[\"rock\",\"pop\"]"),
+            (false, containment(ContainedIn, "[\"rock\",\"pop\"]"))
+        );
+        assert_eq!(filter("cs."), (false, containment(Contains, "")));
+        // No quantified form, and no other operator that merely starts like one.
+        assert_eq!(
+            filter_err("cs(any).{a}").details,
+            "unexpected \"(\" expecting delimiter (.)"
+        );
+        assert!(filter_err("css.{a}")
+            .details
+            .contains("unknown single value operator css"));
+        assert!(filter_err("ovx.{a}")
+            .details
+            .contains("unknown single value operator ovx"));
+    }
+
+    #[test]
+    fn containment_in_logic_trees() {
+        use ContainmentOp::*;
+        // A `{...}` literal keeps its commas; other values end at `,` unless quoted.
+        assert_eq!(
+            logic_children("(tags.cs.{rock,pop},tags.not.cd.{a},r.adj.\"(3,10]\")"),
+            vec![
+                leaf("tags", false, containment(Contains, "{rock,pop}")),
+                leaf("tags", true, containment(ContainedIn, "{a}")),
+                leaf("r", false, containment(Adjacent, "(3,10]")),
+            ]
+        );
+        assert_eq!(
+            logic_children("(data.cs.{\"a\":1,\"b\":2},and(r.sl.\"[9,10]\",r.ov.empty))"),
+            vec![
+                leaf("data", false, containment(Contains, "{\"a\":1,\"b\":2}")),
+                group(
+                    LogicOp::And,
+                    false,
+                    vec![
+                        leaf("r", false, containment(StrictlyLeft, "[9,10]")),
+                        leaf("r", false, containment(Overlaps, "empty")),
+                    ]
+                ),
+            ]
+        );
+        let q = ok(&[("not.or", "(tags.cs.{a},tags.ov.{b,c})")]);
+        assert_eq!(
+            q.logic,
+            vec![(
+                vec![],
+                group(
+                    LogicOp::Or,
+                    true,
+                    vec![
+                        leaf("tags", false, containment(Contains, "{a}")),
+                        leaf("tags", false, containment(Overlaps, "{b,c}")),
+                    ]
+                )
+            )]
+        );
+        // Unquoted, a range literal's comma ends the value, leaving `5)` as junk.
+        assert!(logic_err("(r.cs.[1,5))").details.contains("expecting"));
     }
 }

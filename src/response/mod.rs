@@ -534,7 +534,8 @@ fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>, zone: Option<&Zo
             write_float(out, f, None);
             out.push(b'"');
         }
-        (ValueKind::Json, Cell::Text(t)) => {
+        // A PostgreSQL array reads as its JSON (`to_json`): written as is, like JSON.
+        (ValueKind::Json | ValueKind::Array, Cell::Text(t)) => {
             if serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() {
                 out.extend_from_slice(t.trim().as_bytes())
             } else {
@@ -582,6 +583,7 @@ fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>, zone: Option<&Zon
             if !matches!(
                 c.kind,
                 ValueKind::Json
+                    | ValueKind::Array
                     | ValueKind::Boolean
                     | ValueKind::Bytes
                     | ValueKind::Timestamp

@@ -98,6 +98,17 @@ fn column_schema(col: &ServiceColumn, in_key: bool) -> Value {
         };
         p.insert("type".into(), ty);
     }
+    if let Some(element) = col.array_element() {
+        // Elements may be NULL, and arrays of more dimensions nest.
+        let mut items = Map::new();
+        if let Some(ty) = element.json_type() {
+            items.insert("type".into(), json!([ty, "array", "null"]));
+        }
+        if let Some(format) = element.json_format() {
+            items.insert("format".into(), json!(format));
+        }
+        p.insert("items".into(), Value::Object(items));
+    }
     let format = col.kind.json_format();
     if let Some(format) = format {
         p.insert("format".into(), json!(format));

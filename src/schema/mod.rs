@@ -38,6 +38,13 @@ pub enum ValueKind {
     Json,
     /// BLOB / BYTEA / BINARY: base64 string.
     Bytes,
+    /// A PostgreSQL array (`text[]`, `integer[]`, ...): a JSON array in answers and
+    /// bodies (nested for more dimensions, `null` elements kept); an array literal
+    /// (`{a,b}`) in filters. Its elements' kind is `Column::array_element`.
+    Array,
+    /// A PostgreSQL range or multirange (`int4range`, `tstzrange`, ...): its text form
+    /// (`"[1,10)"`) in answers, bodies and filters.
+    Range,
 }
 
 impl ValueKind {
@@ -48,6 +55,7 @@ impl ValueKind {
             ValueKind::Float | ValueKind::Decimal => Some("number"),
             ValueKind::Boolean => Some("boolean"),
             ValueKind::Json => None,
+            ValueKind::Array => Some("array"),
             _ => Some("string"),
         }
     }
@@ -89,6 +97,17 @@ pub struct Column {
 }
 
 impl Column {
+    /// The kind of an array column's elements, from its declared type (`integer[]` ->
+    /// integer); `None` for other columns, and text for elements of a type restable does
+    /// not know (an enum's, a domain's).
+    pub fn array_element(&self) -> Option<ValueKind> {
+        if self.kind != ValueKind::Array {
+            return None;
+        }
+        let base = self.declared_type.trim().trim_end_matches("[]").trim();
+        Some(types::value_kind(base).0)
+    }
+
     /// A nullable column without default or constraints (its kind given), e.g. for a
     /// column whose details do not matter, and in tests.
     pub fn plain(name: &str, declared_type: &str, kind: ValueKind) -> Column {

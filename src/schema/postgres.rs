@@ -267,13 +267,19 @@ pub fn kind_of(t: &TypeFacts) -> (ValueKind, bool, Option<u32>) {
     if t.typtype == "e" {
         return (ValueKind::Text, false, None);
     }
+    if t.category == "A" && t.effective.ends_with("[]") {
+        return (ValueKind::Array, false, None);
+    }
+    if t.typtype == "r" || t.typtype == "m" {
+        return (ValueKind::Range, false, None);
+    }
     if t.builtin && t.typtype == "b" && t.category != "A" {
         return value_kind(&t.effective);
     }
     if t.typname == "citext" {
         return (ValueKind::Text, false, None);
     }
-    // Ranges, composites, arrays, extension types: served as text.
+    // Composites, extension types: served as text.
     (ValueKind::Text, true, None)
 }
 
@@ -507,8 +513,10 @@ mod tests {
         assert_eq!(k(t("jsonb", "b", "U", true)), (Json, false, None));
         assert_eq!(k(t("bytea", "b", "U", true)), (Bytes, false, None));
         assert_eq!(k(t("int2vector", "b", "A", true)), (Text, true, None));
-        assert_eq!(k(t("integer[]", "b", "A", true)), (Text, true, None));
-        assert_eq!(k(t("int4range", "r", "R", true)), (Text, true, None));
+        assert_eq!(k(t("integer[]", "b", "A", true)), (Array, false, None));
+        assert_eq!(k(t("mood[]", "b", "A", false)), (Array, false, None));
+        assert_eq!(k(t("int4range", "r", "R", true)), (Range, false, None));
+        assert_eq!(k(t("tstzmultirange", "m", "R", true)), (Range, false, None));
         assert_eq!(k(t("interval", "b", "T", true)), (Text, true, None));
         assert_eq!(k(t("mood", "e", "E", false)), (Text, false, None));
         assert_eq!(k(t("bigint_pair", "c", "C", false)), (Text, true, None));

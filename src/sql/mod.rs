@@ -3,6 +3,7 @@
 //! parameter limits) sits behind the `Dialect` trait; the builders here are shared. Knows
 //! SQL, never HTTP. Identifiers come only from the schema cache and are always quoted.
 
+pub mod containment;
 pub mod embed;
 pub mod mysql;
 pub mod postgres;
@@ -97,6 +98,17 @@ pub trait Dialect: Send + Sync {
     fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool);
     /// POSIX-style regular expression match.
     fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool);
+    /// `cs`/`cd` on a JSON column: `column` contains `value` (with `contained_in`, is
+    /// contained in it) as PostgreSQL's jsonb `@>`/`<@` decide (`containment.rs`); NULL
+    /// when the column is NULL.
+    fn json_contains(
+        &self,
+        b: &mut Builder<'_>,
+        svc: &Service,
+        column: &Column,
+        value: &serde_json::Value,
+        contained_in: bool,
+    );
     /// NULL-safe inequality.
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue);
     /// One ORDER BY term with PostgreSQL's NULL placement made explicit.
@@ -433,6 +445,23 @@ pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
             d.is_distinct(b, &svc.columns[*column], value.clone())
         }
         Condition::Related(r) => embed::exists(b, svc, r),
+        Condition::Containment { column, op, value } => {
+            // Only PostgreSQL has array and range columns: its own operators.
+            let col = &svc.columns[*column];
+            b.ident(&col.name);
+            b.push(" ");
+            b.push(op.sql());
+            b.push(" ");
+            b.param_for(col, value.clone());
+        }
+        Condition::JsonContains {
+            column,
+            value,
+            contained_in,
+        } => {
+            let d = b.dialect;
+            d.json_contains(b, svc, &svc.columns[*column], value, *contained_in)
+        }
     }
 }
 

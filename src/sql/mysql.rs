@@ -269,6 +269,19 @@ impl Dialect for MySql {
         b.param(SqlValue::Text(format!("{flag}{pattern}")));
     }
 
+    fn json_contains(
+        &self,
+        b: &mut Builder<'_>,
+        svc: &Service,
+        column: &Column,
+        value: &serde_json::Value,
+        contained_in: bool,
+    ) {
+        // Qualified: the SQL walks array elements in subqueries of its own.
+        let target = |b: &mut Builder<'_>| b.qualified(svc, &column.name);
+        super::containment::write_mysql(b, &target, value, contained_in);
+    }
+
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue) {
         b.push("NOT (");
         b.ident(&column.name);

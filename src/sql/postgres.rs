@@ -96,6 +96,10 @@ fn text_cast(column: &Column) -> Option<Cow<'static, str>> {
             }
             return Some(Cow::Owned(cast_target(&column.declared_type)));
         }
+        // `integer[]`, `int4range`: the literal's text cast to the column's own type.
+        ValueKind::Array | ValueKind::Range => {
+            return Some(Cow::Owned(cast_target(&column.declared_type)))
+        }
     }))
 }
 
@@ -332,7 +336,14 @@ impl Dialect for Postgres {
                 b.push(")#>>'{}'");
             }
             ValueKind::Text if is_text_like(column) => b.ident(name),
-            ValueKind::Time
+            ValueKind::Array => {
+                // JSON text (`[1,null,3]`, nested for more dimensions), written as is.
+                b.push("to_json(");
+                b.ident(name);
+                b.push(")::text");
+            }
+            ValueKind::Range
+            | ValueKind::Time
             | ValueKind::Decimal
             | ValueKind::Uuid
             | ValueKind::Json
@@ -357,6 +368,23 @@ impl Dialect for Postgres {
         Self::column_as_text(b, column);
         b.push(if case_insensitive { " ~* " } else { " ~ " });
         b.param(SqlValue::Text(pattern.to_string()));
+    }
+
+    fn json_contains(
+        &self,
+        b: &mut Builder<'_>,
+        _svc: &Service,
+        column: &Column,
+        value: &serde_json::Value,
+        contained_in: bool,
+    ) {
+        b.ident(&column.name);
+        if column.declared_type == "json" {
+            b.push("::jsonb");
+        }
+        b.push(if contained_in { " <@ " } else { " @> " });
+        b.param(SqlValue::Json(value.to_string()));
+        b.push("::jsonb");
     }
 
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue) {

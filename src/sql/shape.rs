@@ -157,6 +157,11 @@ fn condition(k: &mut Vec<u32>, c: &Condition) {
         Condition::IsNull { column } => k.extend([10, index(*column)]),
         Condition::IsBool { column, value } => k.extend([11, index(*column), u32::from(*value)]),
         Condition::IsDistinct { column, value } => k.extend([12, index(*column), value.tag()]),
+        Condition::Containment { column, op, value } => {
+            k.extend([13, index(*column), *op as u32, value.tag()]);
+        }
+        // MySQL's SQL follows the structure of the value: never cached.
+        Condition::JsonContains { .. } => k.resize(MAX_KEY_LEN + 1, u32::MAX),
     }
 }
 

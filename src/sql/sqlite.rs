@@ -1,6 +1,7 @@
 //! The SQLite dialect: double-quoted identifiers, `?` placeholders, `GLOB` for the
 //! case-sensitive `like`, a Rust `regexp()` function (registered by the executor) for
-//! `ilike`/`match`/`imatch`, explicit `NULLS FIRST/LAST`, `ON CONFLICT` upserts.
+//! `ilike`/`match`/`imatch` and `restable_json_contains()` for `cs`/`cd` on JSON columns,
+//! explicit `NULLS FIRST/LAST`, `ON CONFLICT` upserts.
 
 use super::embed::{alias, EmbedSql, Field};
 use super::{Builder, Dialect};
@@ -274,6 +275,28 @@ impl Dialect for Sqlite {
             pattern.to_string()
         };
         b.param(SqlValue::Text(p));
+    }
+
+    fn json_contains(
+        &self,
+        b: &mut Builder<'_>,
+        _svc: &Service,
+        column: &Column,
+        value: &serde_json::Value,
+        contained_in: bool,
+    ) {
+        // The executor's function, `sql::containment::contains_text` (target, candidate).
+        b.push("restable_json_contains(");
+        if contained_in {
+            b.param(SqlValue::Json(value.to_string()));
+            b.push(", ");
+            b.ident(&column.name);
+        } else {
+            b.ident(&column.name);
+            b.push(", ");
+            b.param(SqlValue::Json(value.to_string()));
+        }
+        b.push(")");
     }
 
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue) {

@@ -168,7 +168,8 @@ mysql_password() {
 
 DB_SEQ=0
 
-# make_database BACKEND: a fresh database with the music fixture; sets DB_URL and DROP_CMD.
+# make_database BACKEND: a fresh database with the music fixture and the docs fixture (JSON
+# documents; on PostgreSQL also arrays and ranges); sets DB_URL and DROP_CMD.
 make_database() {
     local backend=$1
     DB_SEQ=$((DB_SEQ + 1))
@@ -177,11 +178,13 @@ make_database() {
     sqlite)
         local path=$WORK/$name.db
         DROP_CMD=(rm -f "$path" "$path-wal" "$path-shm")
-        python3 - "$path" "$ROOT/tests/fixtures/music.sqlite.sql" <<'EOF' || return 1
+        python3 - "$path" "$ROOT/tests/fixtures/music.sqlite.sql" \
+            "$ROOT/tests/fixtures/docs.sqlite.sql" <<'EOF' || return 1
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
-with open(sys.argv[2], encoding="utf-8") as f:
-    con.executescript(f.read())
+for script in sys.argv[2:]:
+    with open(script, encoding="utf-8") as f:
+        con.executescript(f.read())
 con.commit()
 con.close()
 EOF
@@ -195,7 +198,8 @@ EOF
         DROP_CMD=(psql "$admin" -qX -c "DROP DATABASE IF EXISTS $name WITH (FORCE)")
         DB_URL=$(url_with_db "$admin" "$name") || return 1
         psql "$DB_URL" -v ON_ERROR_STOP=1 -qX \
-            -f "$ROOT/tests/fixtures/music.postgres.sql" >/dev/null || return 1
+            -f "$ROOT/tests/fixtures/music.postgres.sql" \
+            -f "$ROOT/tests/fixtures/docs.postgres.sql" >/dev/null || return 1
         ;;
     mysql)
         local admin=$RESTABLE_TEST_MYSQL_URL
@@ -209,6 +213,7 @@ EOF
         DROP_CMD=(mariadb "${args[@]}" -e "DROP DATABASE IF EXISTS $name")
         DB_URL=$(url_with_db "$admin" "$name") || return 1
         mariadb "${args[@]}" "$name" <"$ROOT/tests/fixtures/music.mysql.sql" || return 1
+        mariadb "${args[@]}" "$name" <"$ROOT/tests/fixtures/docs.mysql.sql" || return 1
         ;;
     esac
 }
@@ -245,7 +250,11 @@ pool_size = 4
 [services.playlists]
 [services.playlist_items]
 table = "playlist_tracks"
+[services.docs]
 EOF
+    if [[ $1 == postgres ]]; then
+        printf '[services.items]\n[services.item_notes]\n' >>"$dir/services.toml"
+    fi
     local port attempt i
     # A free port can be taken between free_port and the bind: then try another one.
     for ((attempt = 1; attempt <= 3; attempt++)); do

@@ -571,6 +571,85 @@ test('rollback upsert', async () => {
 })
 
 // ---------------------------------------------------------------------------------------
+// Containment (issue 20 item 4): contains / containedBy / overlaps on JSON columns on every
+// backend (tests/fixtures/docs.*.sql, the same rows everywhere), and on PostgreSQL also on
+// array and range columns. postgrest-js sends an array as `cs.{a,b}`, an object as JSON
+// text and a string as it is.
+// ---------------------------------------------------------------------------------------
+
+const docIds = async (q) => ids(await q.order('id'))
+
+test('contains on a JSON array (array literal)', async () => {
+  eq(await docIds(from('docs').select('id').contains('tags', ['rock'])), [1, 3])
+  eq(await docIds(from('docs').select('id').contains('tags', ['rock', 'pop'])), [1])
+})
+
+test('contains on a JSON column (object, and JSON text)', async () => {
+  eq(await docIds(from('docs').select('id').contains('data', { a: 1 })), [1, 3])
+  eq(await docIds(from('docs').select('id').contains('data', { b: { c: [2] } })), [1])
+  eq(await docIds(from('docs').select('id').contains('tags', '["rock"]')), [1, 3])
+  eq(await docIds(from('docs').select('id').contains('tags', '"rock"')), [1, 3, 6], 'an array holds a scalar')
+})
+
+test('containedBy on a JSON column', async () => {
+  eq(await docIds(from('docs').select('id').containedBy('tags', ['rock', 'pop', 'jazz'])), [1, 2, 4, 6])
+  eq(await docIds(from('docs').select('id').containedBy('data', { a: 1, b: { c: [1, 2, 3] } })), [1])
+})
+
+test('overlaps on a JSON array', async () => {
+  eq(await docIds(from('docs').select('id').overlaps('tags', ['jazz', 'pop'])), [1, 2])
+  eq(await docIds(from('docs').select('id').overlaps('tags', [])), [])
+})
+
+test('not, or with containment', async () => {
+  eq(await docIds(from('docs').select('id').not('tags', 'cs', '{rock}')), [2, 4, 6])
+  eq(await docIds(from('docs').select('id').or('tags.cs.{jazz},data.cs.{"a":1}')), [1, 2, 3])
+})
+
+test('contains on a column that is not JSON', async () => {
+  const e = fails(await from('docs').select('id').contains('name', ['a']), 'bad_filter')
+  eq(e.message, `operator 'cs' needs an array, range or JSON column, but column 'name' is ${
+    { sqlite: 'VARCHAR(20)', postgres: 'character varying(20)', mysql: 'varchar(20)' }[BACKEND]
+  }`)
+})
+
+test('update filtered by contains', async () => {
+  const res = await from('docs').update({ name: 'jazzy' }).contains('tags', ['jazz']).select('id, name').rollback()
+  eq(ok(res), [{ id: 2, name: 'jazzy' }])
+})
+
+if (BACKEND === 'postgres') {
+  test('postgres arrays are JSON arrays', async () => {
+    eq(ok(await from('items').select('tags, nums, grid').eq('id', 2)), [
+      { tags: ['jazz', 'a "b"'], nums: [2, null], grid: null },
+    ])
+    eq(ok(await from('items').select('grid').eq('id', 1)), [{ grid: [[1, 2], [3, 4]] }])
+  })
+
+  test('postgres array contains / containedBy / overlaps', async () => {
+    eq(ids(await from('items').select('id').contains('tags', ['rock'])), [1])
+    eq(ids(await from('items').select('id').containedBy('nums', [1, 2, 3, 4]).order('id')), [1, 3])
+    eq(ids(await from('items').select('id').overlaps('tags', ['jazz', 'pop']).order('id')), [1, 2])
+  })
+
+  test('postgres ranges', async () => {
+    eq(ok(await from('items').select('span').eq('id', 1)), [{ span: '[1,10)' }])
+    eq(ids(await from('items').select('id').contains('span', '[2,3)')), [1])
+    eq(ids(await from('items').select('id').overlaps('span', '[6,8)').order('id')), [1, 2])
+    eq(ids(await from('items').select('id').rangeLt('span', '[20,30)').order('id')), [1, 2])
+    eq(ids(await from('items').select('id').rangeGt('span', '[0,2)')), [2])
+    eq(ids(await from('items').select('id').rangeLte('span', '[0,8)')), [2])
+    eq(ids(await from('items').select('id').rangeGte('span', '[3,8)')), [2])
+    eq(ids(await from('items').select('id').rangeAdjacent('span', '[10,12)')), [1])
+  })
+
+  test('postgres array insert', async () => {
+    const res = await from('items').insert({ tags: ['a,b', null], nums: [5], span: '[1,2]' }).select('tags, nums, span').rollback()
+    eq(ok(res, 201), [{ tags: ['a,b', null], nums: [5], span: '[1,3)' }])
+  })
+}
+
+// ---------------------------------------------------------------------------------------
 
 let passed = 0
 let failed = 0

@@ -577,6 +577,44 @@ def delete_unfiltered_refused():
     eq(len(table("playlist_items").select("*").execute().data) > 0, True, "rows kept")
 
 
+# -----------------------------------------------------------------------------------------
+# Containment (issue 20 item 4): contains / contained_by / overlaps on JSON columns on every
+# backend (tests/fixtures/docs.*.sql), on PostgreSQL also on array columns. postgrest-py
+# sends a list as `cs.{a,b}`, a dict as JSON text and a string as it is.
+
+
+def doc_ids(query):
+    return ids(query.order("id").execute())
+
+
+@test
+def contains_json():
+    eq(doc_ids(table("docs").select("id").contains("tags", ["rock"])), [1, 3])
+    eq(doc_ids(table("docs").select("id").contains("data", {"a": 1})), [1, 3])
+    eq(doc_ids(table("docs").select("id").contains("tags", '"rock"')), [1, 3, 6])
+
+
+@test
+def contained_by_json():
+    eq(doc_ids(table("docs").select("id").contained_by("tags", ["rock", "pop", "jazz"])), [1, 2, 4, 6])
+    eq(doc_ids(table("docs").select("id").contained_by("data", {"a": 1, "b": {"c": [1, 2, 3]}})), [1])
+
+
+@test
+def overlaps_json():
+    eq(doc_ids(table("docs").select("id").overlaps("tags", ["jazz", "pop"])), [1, 2])
+
+
+@test
+def contains_postgres_arrays():
+    if BACKEND != "postgres":
+        return
+    eq(ids(table("items").select("id").contains("tags", ["rock"]).execute()), [1])
+    eq(ids(table("items").select("id").contained_by("nums", [1, 2, 3, 4]).order("id").execute()), [1, 3])
+    eq(ids(table("items").select("id").overlaps("tags", ["jazz", "pop"]).order("id").execute()), [1, 2])
+    eq(table("items").select("tags, span").eq("id", 1).execute().data, [{"tags": ["rock", "pop"], "span": "[1,10)"}])
+
+
 def main() -> int:
     passed = failed = 0
     for fn in TESTS:
