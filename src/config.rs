@@ -124,6 +124,11 @@ pub struct DatabaseConfig {
     /// and re-introspect when it did. Unset: 2000 on SQLite and MariaDB, off on
     /// PostgreSQL (which has `notify_channel`); 0: off (`DatabaseConfig::schema_poll`).
     pub schema_poll_ms: Option<u64>,
+    /// PostgreSQL read replicas (URLs of the same backend as `url`): reads go to a healthy
+    /// one, writes to `url` (docs/scaling.md §3).
+    pub replicas: Vec<String>,
+    /// A replica further behind the primary than this (milliseconds) serves no reads.
+    pub max_replica_lag_ms: u64,
 }
 
 impl DatabaseConfig {
@@ -153,6 +158,8 @@ impl Default for DatabaseConfig {
             sqlite_cache_mib: 8,
             notify_channel: "restable".into(),
             schema_poll_ms: None,
+            replicas: Vec::new(),
+            max_replica_lag_ms: 5000,
         }
     }
 }
@@ -441,6 +448,7 @@ impl Config {
         }
         let backend =
             backend_of(&self.database.url).map_err(|m| ("database.url".to_string(), m))?;
+        self.check_replicas(backend)?;
         self.check_auth(backend)?;
         if self.services.is_empty() {
             return Err((
@@ -511,6 +519,55 @@ impl Config {
                         "must name at least one column".into(),
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replicas: PostgreSQL URLs beside a PostgreSQL `url` (MariaDB replicas are not
+    /// built yet; SQLite has none).
+    fn check_replicas(&self, backend: Backend) -> Result<(), (String, String)> {
+        let db = &self.database;
+        let key = || "database.replicas".to_string();
+        if db.max_replica_lag_ms > 86_400_000 {
+            return Err((
+                "database.max_replica_lag_ms".into(),
+                "must be from 0 to 86400000 (milliseconds; a day at most)".into(),
+            ));
+        }
+        if db.replicas.is_empty() {
+            return Ok(());
+        }
+        match backend {
+            Backend::Postgres => {}
+            Backend::MySql => {
+                return Err((
+                    key(),
+                    "read replicas are PostgreSQL-only for now: MariaDB/MySQL replicas are not supported yet (remove the key, or point a read-only instance's url at the replica)".into(),
+                ))
+            }
+            Backend::Sqlite => {
+                return Err((
+                    key(),
+                    "SQLite has no replicas: replicas need a PostgreSQL url".into(),
+                ))
+            }
+        }
+        for (i, url) in db.replicas.iter().enumerate() {
+            if backend_of(url) != Ok(Backend::Postgres) {
+                return Err((
+                    format!("database.replicas[{i}]"),
+                    format!(
+                        "'{}' is not a PostgreSQL URL: a replica must be of the same backend as database.url (postgres://...)",
+                        redact_url(url)
+                    ),
+                ));
+            }
+            if db.replicas[..i].contains(url) {
+                return Err((
+                    format!("database.replicas[{i}]"),
+                    format!("'{}' is listed twice", redact_url(url)),
+                ));
             }
         }
         Ok(())
@@ -637,7 +694,7 @@ fn set_override(doc: &mut toml::Table, section: &str, key: &str, raw: &str) {
         "url" | "bind" | "init_sql" | "notify_channel" | "instance_id"
     ) {
         toml::Value::String(raw.to_string())
-    } else if key == "cors_origins" {
+    } else if key == "cors_origins" || key == "replicas" {
         match format!("v = {raw}").parse::<toml::Table>() {
             Ok(mut t) if t.get("v").is_some_and(toml::Value::is_array) => {
                 t.remove("v").unwrap_or(toml::Value::Array(Vec::new()))
@@ -987,6 +1044,85 @@ mod tests {
             .unwrap_err();
             assert_eq!(e.key, key, "{bad}");
         }
+    }
+
+    #[test]
+    fn replicas_same_backend_postgres_only() {
+        let c = parse(MIN, &[], Overrides::default()).unwrap();
+        assert!(c.database.replicas.is_empty());
+        assert_eq!(c.database.max_replica_lag_ms, 5000);
+        let pg = |db: &str| {
+            parse(
+                &format!("[database]\nurl = \"postgres://h/db\"\n{db}\n{MIN}"),
+                &[],
+                Overrides::default(),
+            )
+        };
+        let c = pg("replicas = [\"postgres://r1/db\", \"postgresql://u:pw@r2/db\"]\nmax_replica_lag_ms = 250").unwrap();
+        assert_eq!(c.database.replicas.len(), 2);
+        assert_eq!(c.database.max_replica_lag_ms, 250);
+        // From the environment: a TOML array, or a comma-separated list.
+        for list in [
+            "[\"postgres://r1/db\",\"postgres://r2/db\"]",
+            "postgres://r1/db, postgres://r2/db",
+        ] {
+            let c = parse(
+                MIN,
+                &[
+                    ("RESTABLE_DATABASE_URL", "postgres://h/db"),
+                    ("RESTABLE_DATABASE_REPLICAS", list),
+                ],
+                Overrides::default(),
+            )
+            .unwrap();
+            assert_eq!(
+                c.database.replicas,
+                ["postgres://r1/db", "postgres://r2/db"],
+                "{list}"
+            );
+        }
+        for (db, key, says) in [
+            (
+                "replicas = [\"mysql://r/db\"]",
+                "database.replicas[0]",
+                "same backend",
+            ),
+            (
+                "replicas = [\"postgres://r/db\", \"sqlite://x.db\"]",
+                "database.replicas[1]",
+                "same backend",
+            ),
+            (
+                "replicas = [\"postgres://r/db\", \"postgres://r/db\"]",
+                "database.replicas[1]",
+                "twice",
+            ),
+            (
+                "max_replica_lag_ms = 86400001",
+                "database.max_replica_lag_ms",
+                "a day",
+            ),
+        ] {
+            let e = pg(db).unwrap_err();
+            assert_eq!(e.key, key, "{db}");
+            assert!(e.message.contains(says), "{db}: {}", e.message);
+        }
+        let e = parse(
+            &format!("[database]\nurl = \"mysql://h/db\"\nreplicas = [\"mysql://r/db\"]\n{MIN}"),
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "database.replicas");
+        assert!(e.message.contains("PostgreSQL-only"), "{}", e.message);
+        let e = parse(
+            &format!("[database]\nreplicas = [\"postgres://r/db\"]\n{MIN}"),
+            &[],
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "database.replicas");
+        assert!(e.message.contains("SQLite"), "{}", e.message);
     }
 
     #[test]

@@ -67,7 +67,15 @@ pub async fn build(config: Config) -> Result<AppState, StartupError> {
     };
     let db = Database::open(&config.database, timeout)
         .await
-        .map_err(|m| config_error(&config, "database.url", m))?;
+        .map_err(|m| {
+            // The executor words a replica's URL that it cannot use as `replica '...' ...`.
+            let key = if m.starts_with("replica ") {
+                "database.replicas"
+            } else {
+                "database.url"
+            };
+            config_error(&config, key, m)
+        })?;
     let names: Vec<String> = config
         .services
         .keys()

@@ -27,6 +27,7 @@ fn cors_for_configured_origins_only() {
             "Location",
             "ETag",
             "Preference-Applied",
+            "Restable-Position",
             "x-request-id",
         ] {
             assert!(exposed.contains(h), "{h} not exposed: {exposed}");

@@ -573,6 +573,7 @@ pub async fn write<T: WriteTx>(tx: &mut T, w: &WriteRequest) -> ApiResult<WriteO
         inserted,
         body: bytes::Bytes::from(body),
         keys,
+        position: None,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod mysql;
 mod pool;
 pub mod postgres;
+pub mod replicas;
 pub mod sqlite;
 
 use std::future::Future;
@@ -108,6 +109,9 @@ pub struct ReadRequest {
     pub session: crate::plan::Session,
     /// `Prefer: timezone=`: the zone timestamps with a time zone are written in.
     pub zone: Option<crate::response::Zone>,
+    /// Read your writes: only a replica that has replayed this log position of the
+    /// primary (`Database::parse_position`) may serve the read, else the primary.
+    pub after: Option<u64>,
 }
 
 impl ReadRequest {
@@ -179,6 +183,9 @@ pub struct WriteOutput {
     pub body: Bytes,
     /// Primary-key values of each written row, as URL text (for `Location`).
     pub keys: Vec<Vec<String>>,
+    /// With replicas: the primary's log position once the write committed, as text (the
+    /// read-your-writes token a later read sends back).
+    pub position: Option<String>,
 }
 
 /// The contract every backend implements: one pool of connections to one database, and
@@ -322,5 +329,36 @@ impl Database {
 
     pub async fn run_script(&self, sql: String) -> Result<(), String> {
         each!(self, b => Box::pin(b.run_script(sql)).await)
+    }
+
+    // Read replicas exist on PostgreSQL only (the config refuses them elsewhere).
+
+    /// True when reads may run on replicas (read-your-writes tokens are then in use).
+    pub fn has_replicas(&self) -> bool {
+        matches!(self, Database::Postgres(b) if b.replicas().is_some())
+    }
+
+    /// A read-your-writes token as a log position; `None` when it is not one.
+    pub fn parse_position(&self, token: &str) -> Option<u64> {
+        match self {
+            Database::Postgres(_) => postgres::parse_lsn(token),
+            _ => None,
+        }
+    }
+
+    /// Each replica's state as last checked.
+    pub fn replicas(&self) -> Vec<replicas::ReplicaStatus> {
+        match self {
+            Database::Postgres(b) => b.replicas().map(|r| r.status()).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Reads run on the primary and on replicas so far; `None` without replicas.
+    pub fn reads_by_target(&self) -> Option<(u64, u64)> {
+        match self {
+            Database::Postgres(b) => b.replicas().map(|r| r.reads()),
+            _ => None,
+        }
     }
 }

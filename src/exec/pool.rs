@@ -167,6 +167,18 @@ where
         }
     }
 
+    /// A connection outside the pool, set up as the pooled ones and bounded by the acquire
+    /// timeout (a replica's health check keeps one of its own, so that a busy pool does
+    /// not make the replica look down).
+    pub async fn connect_unpooled(&self) -> Result<C, sqlx::Error> {
+        Box::pin(tokio::time::timeout(
+            self.inner.acquire_timeout,
+            self.connect(),
+        ))
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
     async fn connect(&self) -> Result<C, sqlx::Error> {
         let mut conn = C::connect_with(&self.inner.options).await?;
         if !self.inner.setup.is_empty() {

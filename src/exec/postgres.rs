@@ -5,6 +5,10 @@
 //! statement); SQLSTATEs mapped to API errors. Knows SQL only as
 //! the statements the dialect built, never HTTP.
 //!
+//! With `[database] replicas`, reads run on a healthy replica (`replicas.rs` keeps their
+//! health; `PgProbe` checks them), writes on the primary, and each committed write reports
+//! the primary's WAL position for read-your-writes.
+//!
 //! TLS comes from the URL, as libpq spells it: `?sslmode=disable|prefer|require|verify-ca|
 //! verify-full`, `sslrootcert=/path/ca.pem`, `sslcert=...&sslkey=...` (client
 //! certificates); rustls does the TLS.
@@ -24,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::fault::{self, Fault, FkSide};
 use super::flow::{self, Executed, Returning, RowCells, WriteTx};
 use super::pool::{Conn, Conns};
+use super::replicas::{Checked, Probe, Replica, Replicas, Target};
 use super::{Executor, ReadOutput, ReadRequest, WriteOutput, WriteRequest};
 use super::{Head, CHANNEL_DEPTH, CHUNK, FIRST_PART};
 use crate::config::redact_url;
@@ -38,6 +43,16 @@ use crate::sql::postgres::{FETCH_READ as FETCH, READ_CURSOR as CURSOR};
 use crate::sql::{self, Statement};
 
 const STATEMENT_CACHE: usize = 256;
+/// The primary's WAL position as text (`0/3000148`), for read-your-writes.
+const CURRENT_LSN: &str = "SELECT pg_current_wal_insert_lsn()::text";
+const COMMIT_AND_LSN: &str = "COMMIT; SELECT pg_current_wal_insert_lsn()::text";
+/// What a replica is asked twice a second: whether it is one, what it has replayed, and
+/// its lag in milliseconds (0 when it has replayed all it received, else the time since
+/// the last transaction it replayed).
+const REPLICA_CHECK: &str = "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, \
+    (CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+     ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) \
+     END)::float8";
 /// Statements with more parameters than this are not kept prepared (a full chunk of a bulk
 /// insert, 1000 rows of up to 8 columns, still is: preparing one costs more than running it).
 const PERSISTENT_PARAMS: usize = 8192;
@@ -49,6 +64,8 @@ const TIMEOUT_GRACE: Duration = Duration::from_millis(500);
 
 pub struct PgBackend {
     pool: Conns<PgConnection>,
+    /// `[database] replicas`, when any.
+    replicas: Option<Arc<Replicas<PgConnection>>>,
     request_timeout: Duration,
     /// How many pooled connections found closed by the server a request skips before it
     /// gives up: after a database restart every idle connection is such a one.
@@ -400,7 +417,86 @@ async fn estimate_total(
     Ok(Some(limited.map_or(rows, |n| n.max(rows))))
 }
 
+/// A pool of connections to `url`, each set up with the request timeout as
+/// `statement_timeout`, UTC and ISO dates (the primary's and each replica's alike).
+fn new_pool(
+    url: &str,
+    cfg: &DatabaseConfig,
+    request_timeout: Duration,
+) -> Result<Conns<PgConnection>, String> {
+    let shown = redact_url(url);
+    let mut options = PgConnectOptions::from_str(url)
+        .map_err(|e| format!("'{shown}' is not a usable PostgreSQL URL: {e}"))?
+        .statement_cache_capacity(STATEMENT_CACHE);
+    if options.get_application_name().is_none() {
+        options = options.application_name("restable");
+    }
+    let timeout_ms = request_timeout.as_millis().clamp(1, i32::MAX as u128);
+    let setup = format!(
+        "SET statement_timeout = {timeout_ms}; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"
+    );
+    Ok(Conns::<PgConnection>::new(
+        options,
+        setup,
+        cfg.pool_size,
+        Duration::from_millis(cfg.acquire_timeout_ms.max(1)),
+    ))
+}
+
+/// A WAL position as PostgreSQL writes it (`0/3000148`: two hexadecimal halves of 32
+/// bits) as one number; `None` when `text` is not one.
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    let half = |p: &str| {
+        if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u64::from_str_radix(p, 16).ok()
+    };
+    Some((half(hi)? << 32) | half(lo)?)
+}
+
+/// Checks a replica (`REPLICA_CHECK`) on a connection of its own.
+struct PgProbe;
+
+impl Probe for PgProbe {
+    type Conn = PgConnection;
+
+    async fn check(
+        &self,
+        pool: &Conns<PgConnection>,
+        link: &mut Option<PgConnection>,
+    ) -> Result<Checked, String> {
+        let conn = match link {
+            Some(c) => c,
+            None => link.insert(pool.connect_unpooled().await.map_err(|e| plain_error(&e))?),
+        };
+        let row = match sqlx::query(REPLICA_CHECK).fetch_one(&mut *conn).await {
+            Ok(row) => row,
+            Err(e) => {
+                *link = None;
+                return Err(plain_error(&e));
+            }
+        };
+        let standby: bool = row.try_get(0).map_err(|e| e.to_string())?;
+        if !standby {
+            return Err("not a standby: pg_is_in_recovery() is false".into());
+        }
+        let replayed: Option<String> = row.try_get(1).map_err(|e| e.to_string())?;
+        let lag: f64 = row.try_get(2).map_err(|e| e.to_string())?;
+        Ok(Checked {
+            replayed: replayed.as_deref().and_then(parse_lsn).unwrap_or(0),
+            lag_ms: lag.max(0.0) as u64,
+        })
+    }
+}
+
 impl PgBackend {
+    /// `[database] replicas`, when any.
+    pub fn replicas(&self) -> Option<&Replicas<PgConnection>> {
+        self.replicas.as_deref()
+    }
+
     async fn acquire(&self) -> ApiResult<Conn<PgConnection>> {
         self.pool.acquire().await.map_err(|e| acquire_error(&e))
     }
@@ -421,11 +517,22 @@ impl PgBackend {
         svc: &Service,
         role: Option<&str>,
     ) -> ApiResult<Conn<PgConnection>> {
-        let mut conn = self
+        let conn = self
             .pool
             .acquire_running(begin, is_stale)
             .await
             .map_err(|e| acquire_error(&e))?;
+        self.set_session(conn, session, svc, role).await
+    }
+
+    /// Run `session`'s statement in the transaction just begun on `conn`.
+    async fn set_session(
+        &self,
+        mut conn: Conn<PgConnection>,
+        session: &Statement,
+        svc: &Service,
+        role: Option<&str>,
+    ) -> ApiResult<Conn<PgConnection>> {
         if let Err(e) = query(session).execute(&mut *conn).await {
             let unknown_role = match &e {
                 sqlx::Error::Database(db) => db.code().is_some_and(|c| c == "22023"),
@@ -455,6 +562,60 @@ impl PgBackend {
         self.pool.acquire_running("SELECT 1", is_stale).await
     }
 
+    /// The connection a read starts on (in a `BEGIN READ ONLY` transaction when
+    /// `in_tx`): a healthy replica's that has replayed `after`, round-robin, else the
+    /// primary's. A replica that gives no connection is marked down and the primary used.
+    /// The replica, when it is one, for `Retry`.
+    async fn read_conn(
+        &self,
+        after: Option<u64>,
+        in_tx: bool,
+    ) -> Result<(Conn<PgConnection>, Option<Arc<Replica<PgConnection>>>), sqlx::Error> {
+        const BEGIN: &str = "BEGIN READ ONLY";
+        if let Some(set) = &self.replicas {
+            if let Some(replica) = set.pick(after) {
+                let got = if in_tx {
+                    replica.pool.acquire_running(BEGIN, is_stale).await
+                } else {
+                    replica.pool.acquire().await
+                };
+                match got {
+                    Ok(conn) => {
+                        set.count(Target::Replica);
+                        return Ok((conn, Some(Arc::clone(replica))));
+                    }
+                    Err(e) => replica.mark_down(&plain_error(&e)),
+                }
+            }
+            set.count(Target::Primary);
+        }
+        let conn = if in_tx {
+            self.pool.acquire_running(BEGIN, is_stale).await?
+        } else {
+            self.pool.acquire().await?
+        };
+        Ok((conn, None))
+    }
+
+    /// With replicas, the primary's WAL position on `conn` (just after a commit, or after
+    /// a single statement): the read-your-writes token. The insert position, not the
+    /// flushed one (`pg_current_wal_lsn`): it is past the commit record even when
+    /// `synchronous_commit` is off. `None` without replicas or when the query fails (the
+    /// write is committed either way; the answer then carries no token).
+    async fn position(&self, conn: &mut Conn<PgConnection>) -> Option<String> {
+        self.replicas.as_ref()?;
+        match sqlx::query_scalar::<_, String>(CURRENT_LSN)
+            .fetch_one(&mut **conn)
+            .await
+        {
+            Ok(lsn) => Some(lsn),
+            Err(e) => {
+                tracing::warn!(error = %plain_error(&e), "reading the primary's WAL position");
+                None
+            }
+        }
+    }
+
     async fn write_tx(&self, w: WriteRequest) -> ApiResult<WriteOutput> {
         let session = sql::postgres::session(&w.session);
         if session.is_none() && flow::single_statement(&PgDialect, &w) {
@@ -464,9 +625,16 @@ impl PgBackend {
             let mut retries = 0;
             loop {
                 let mut conn = self.acquire().await?;
-                let (result, fault) = self.run_flow(&mut conn, &w).await;
+                let (mut result, fault) = self.run_flow(&mut conn, &w).await;
                 match fault {
-                    None | Some(ConnFault::Statement) => conn.reuse(),
+                    None | Some(ConnFault::Statement) => {
+                        if let Ok(out) = &mut result {
+                            if !w.rollback {
+                                out.position = self.position(&mut conn).await;
+                            }
+                        }
+                        conn.reuse();
+                    }
                     Some(ConnFault::Terminated) if retries < self.stale_retries => {
                         retries += 1;
                         continue;
@@ -489,7 +657,21 @@ impl PgBackend {
             // The session is gone, and its transaction with it.
             return result;
         }
-        let ended = conn.end(result.is_ok() && !w.rollback).await;
+        let commit = result.is_ok() && !w.rollback;
+        if commit && self.replicas.is_some() {
+            // The commit and the position in one round trip.
+            let ended = sqlx::raw_sql(COMMIT_AND_LSN)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| map_err(e, &svc, self.request_timeout))?;
+            conn.reuse();
+            let mut out = result?;
+            out.position = ended
+                .first()
+                .and_then(|row| row.try_get::<String, _>(0).ok());
+            return Ok(out);
+        }
+        let ended = conn.end(commit).await;
         let out = result?;
         ended.map_err(|e| map_err(e, &svc, self.request_timeout))?;
         Ok(out)
@@ -514,22 +696,14 @@ impl PgBackend {
 impl Executor for PgBackend {
     async fn open(cfg: &DatabaseConfig, request_timeout: Duration) -> Result<Self, String> {
         let shown = redact_url(&cfg.url);
-        let mut options = PgConnectOptions::from_str(&cfg.url)
-            .map_err(|e| format!("'{shown}' is not a usable PostgreSQL URL: {e}"))?
-            .statement_cache_capacity(STATEMENT_CACHE);
-        if options.get_application_name().is_none() {
-            options = options.application_name("restable");
+        let pool = new_pool(&cfg.url, cfg, request_timeout)?;
+        // Replica URLs are checked before anything connects; a replica that does not
+        // answer yet is down, not a start-up error (the checks find it when it comes).
+        let mut replica_pools = Vec::new();
+        for url in &cfg.replicas {
+            let p = new_pool(url, cfg, request_timeout).map_err(|e| format!("replica {e}"))?;
+            replica_pools.push((p, redact_url(url)));
         }
-        let timeout_ms = request_timeout.as_millis().clamp(1, i32::MAX as u128);
-        let setup = format!(
-            "SET statement_timeout = {timeout_ms}; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'"
-        );
-        let pool = Conns::<PgConnection>::new(
-            options,
-            setup,
-            cfg.pool_size,
-            Duration::from_millis(cfg.acquire_timeout_ms.max(1)),
-        );
         // One connection now, so that a wrong URL or password stops start-up; it stays
         // in the pool.
         let mut first = pool.acquire().await.map_err(|e| {
@@ -540,8 +714,17 @@ impl Executor for PgBackend {
         })?;
         first.reuse();
         drop(first);
+        let replicas = if replica_pools.is_empty() {
+            None
+        } else {
+            let set = Arc::new(Replicas::new(replica_pools, cfg.max_replica_lag_ms));
+            let check_timeout = Duration::from_millis(cfg.acquire_timeout_ms.max(1));
+            Replicas::start(&set, PgProbe, check_timeout).await;
+            Some(set)
+        };
         Ok(PgBackend {
             pool,
+            replicas,
             request_timeout,
             stale_retries: cfg.pool_size.max(1) as usize,
         })
@@ -610,17 +793,16 @@ impl Executor for PgBackend {
         // PostgREST's reads do; without one it is a single statement.
         let session = sql::postgres::session(&r.session);
         let in_tx = session.is_some();
+        let (conn, replica) = self
+            .read_conn(r.after, in_tx)
+            .await
+            .map_err(|e| acquire_error(&e))?;
         let mut conn = match &session {
             Some(stmt) => {
-                self.begin_session(
-                    "BEGIN READ ONLY",
-                    stmt,
-                    &r.plan.service,
-                    r.session.role.as_deref(),
-                )
-                .await?
+                self.set_session(conn, stmt, &r.plan.service, r.session.role.as_deref())
+                    .await?
             }
-            None => self.acquire().await?,
+            None => conn,
         };
         let estimated = match (r.count, r.estimate) {
             (true, Some(kind)) => {
@@ -659,8 +841,12 @@ impl Executor for PgBackend {
             // A session's transaction is not started again elsewhere: a connection the
             // server closed showed itself at `BEGIN`.
             (!in_tx).then(|| Retry {
-                pool: self.pool.clone(),
+                pool: match &replica {
+                    Some(r) => r.pool.clone(),
+                    None => self.pool.clone(),
+                },
                 left: self.stale_retries,
+                fallback: replica.map(|r| (self.pool.clone(), r)),
             }),
             conn,
             r,
@@ -934,6 +1120,25 @@ impl Sink {
 struct Retry {
     pool: Conns<PgConnection>,
     left: usize,
+    /// A read begun on a replica: the primary's pool, where it goes when the replica
+    /// gives no connection (the replica is then marked down).
+    fallback: Option<(Conns<PgConnection>, Arc<Replica<PgConnection>>)>,
+}
+
+impl Retry {
+    async fn acquire(&mut self) -> Result<Conn<PgConnection>, sqlx::Error> {
+        match self.pool.acquire().await {
+            Ok(c) => Ok(c),
+            Err(e) => match self.fallback.take() {
+                Some((primary, replica)) => {
+                    replica.mark_down(&plain_error(&e));
+                    self.pool = primary;
+                    self.pool.acquire().await
+                }
+                None => Err(e),
+            },
+        }
+    }
 }
 
 /// Run a read into a sink. A read of at most `CURSOR_ABOVE` rows is one statement, which
@@ -943,7 +1148,7 @@ struct Retry {
 /// `retry` is `None` for a read in the request's session transaction (`database_roles`),
 /// which commits at its end and is never run again on another connection.
 async fn stream_rows(
-    retry: Option<Retry>,
+    mut retry: Option<Retry>,
     conn: Conn<PgConnection>,
     r: ReadRequest,
     timeout: Duration,
@@ -1039,8 +1244,8 @@ async fn stream_rows(
                 // nothing was sent yet, so read again on another one.
                 retries += 1;
                 drop(conn);
-                let Some(retry) = &retry else { return };
-                conn = match Box::pin(retry.pool.acquire()).await {
+                let Some(retry) = &mut retry else { return };
+                conn = match Box::pin(retry.acquire()).await {
                     Ok(c) => c,
                     Err(e) => {
                         sink.fail(acquire_error(&e)).await;
@@ -1268,6 +1473,27 @@ impl WriteTx for PgTx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wal_positions() {
+        assert_eq!(parse_lsn("0/3000148"), Some(0x0300_0148));
+        assert_eq!(parse_lsn("1/0"), Some(1 << 32));
+        assert_eq!(parse_lsn("FFFFFFFF/FFFFFFFF"), Some(u64::MAX));
+        assert!(parse_lsn("16/B374D848") > parse_lsn("16/B374D847"));
+        for bad in [
+            "",
+            "0",
+            "0/",
+            "/0",
+            "0/123456789",
+            "g/1",
+            "1/2/3",
+            " 0/1",
+            "-1/0",
+        ] {
+            assert_eq!(parse_lsn(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn key_columns_from_details() {

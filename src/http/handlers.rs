@@ -15,7 +15,7 @@ use poem::http::{header, HeaderName, HeaderValue, Method as HttpMethod, StatusCo
 use poem::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use super::{error_response, PREFERENCE_APPLIED, RANGE_UNIT};
+use super::{error_response, POSITION, PREFERENCE_APPLIED, RANGE_UNIT};
 use crate::auth::Caller;
 use crate::config::Backend;
 use crate::error::{ApiError, ApiResult};
@@ -209,9 +209,11 @@ async fn route(
             return Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
         }
         ("_ready", 1) if is_read => {
-            // Each database this instance uses, by role (read replicas, when configured,
-            // will be listed in `replicas`); 503 when the primary does not answer.
+            // Each database this instance uses, by role: the primary pinged now, the
+            // replicas as last checked (twice a second). 503 only when the primary does
+            // not answer: reads fall back to it, so replicas down still serve.
             let instance = state.config.server.instance_id();
+            let replicas = ready_replicas(state);
             return Ok(if state.db.ping().await {
                 json_response(
                     StatusCode::OK,
@@ -219,7 +221,7 @@ async fn route(
                         "status": "ready",
                         "instance": instance,
                         "primary": {"status": "up"},
-                        "replicas": [],
+                        "replicas": replicas,
                     }),
                 )
             } else {
@@ -231,7 +233,7 @@ async fn route(
                     o.insert("status".into(), json!("unavailable"));
                     o.insert("instance".into(), json!(instance));
                     o.insert("primary".into(), json!({"status": "down"}));
-                    o.insert("replicas".into(), json!([]));
+                    o.insert("replicas".into(), replicas);
                 }
                 json_response(StatusCode::SERVICE_UNAVAILABLE, &body)
             });
@@ -332,10 +334,14 @@ async fn route(
         session: &session,
         zone: zone.as_ref(),
     };
+    let after = match action {
+        Action::Get | Action::Head => read_position(state, req.headers())?,
+        _ => None,
+    };
     let result = match action {
         // Each branch's future is boxed so the request future poem moves onto the heap
         // holds none of them inline (moving large futures cost more than the query did).
-        Action::Get | Action::Head => Box::pin(read(state, &svc, &api, who)).await,
+        Action::Get | Action::Head => Box::pin(read(state, &svc, &api, who, after)).await,
         Action::Post => Box::pin(post(state, &svc, &api, body.as_ref(), who)).await,
         Action::Patch => Box::pin(patch(state, &svc, &api, body.as_ref(), who)).await,
         Action::Put => Box::pin(put(state, &svc, &api, body.as_ref(), who)).await,
@@ -374,6 +380,25 @@ impl Who<'_> {
             ..applied
         }
     }
+}
+
+/// `/_ready`'s `replicas`: each one's URL (no password), status (`up`, `lagging`,
+/// `down`), lag in milliseconds when it answers, and why when it is down.
+fn ready_replicas(state: &AppState) -> Value {
+    Value::Array(
+        state
+            .db
+            .replicas()
+            .into_iter()
+            .map(|r| {
+                let mut o = json!({"url": r.url, "status": r.health.as_str(), "lag_ms": r.lag_ms});
+                if let (Some(reason), Value::Object(m)) = (r.reason, &mut o) {
+                    m.insert("reason".into(), json!(reason));
+                }
+                o
+            })
+            .collect(),
+    )
 }
 
 fn not_found_service(name: &str) -> ApiError {
@@ -625,11 +650,34 @@ fn body_of(out: RowBody) -> Body {
     }
 }
 
+/// The log position a read must see (`Restable-Position`, sent back from a write's
+/// answer): only with replicas, where writes send it; else the header is ignored.
+fn read_position(state: &AppState, headers: &poem::http::HeaderMap) -> ApiResult<Option<u64>> {
+    if !state.db.has_replicas() {
+        return Ok(None);
+    }
+    let Some(value) = headers.get(POSITION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    state.db.parse_position(text).map(Some).ok_or_else(|| {
+        ApiError::BadRequest {
+            code: "bad_position",
+            message: "The Restable-Position header is not a log position".into(),
+            details: Some(format!(
+                "'{}' is not a position such as 0/3000148: send back the Restable-Position header of a write's answer unchanged",
+                text.chars().take(64).collect::<String>()
+            )),
+        }
+    })
+}
+
 async fn read(
     state: &AppState,
     svc: &Arc<Service>,
     api: &ApiRequest,
     who: Who<'_>,
+    after: Option<u64>,
 ) -> ApiResult<Response> {
     let caller = who.caller;
     strict(api, who.applied(READ_APPLIED))?;
@@ -668,6 +716,7 @@ async fn read(
             lookahead,
             session: who.session.clone(),
             zone: who.zone.cloned(),
+            after,
         })
         .await
         .map_err(|e| match (&e, item) {
@@ -840,6 +889,9 @@ fn write_response(
     };
     if api.prefer.count.is_some() {
         set(&mut resp, header::CONTENT_RANGE, &format!("*/{}", out.rows));
+    }
+    if let Some(p) = &out.position {
+        set(&mut resp, POSITION, p);
     }
     with_applied(resp, api, applied)
 }

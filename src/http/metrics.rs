@@ -18,6 +18,7 @@ pub const REQUESTS: &str = "restable_requests_total";
 pub const DURATION: &str = "restable_request_duration_seconds";
 pub const DB_ERRORS: &str = "restable_db_errors_total";
 pub const POOL: &str = "restable_pool_connections";
+pub const READS: &str = "restable_db_reads_total";
 
 /// Latency buckets, seconds: 1 ms to 10 s.
 const BUCKETS: &[f64] = &[
@@ -69,6 +70,10 @@ impl Metrics {
                 "Requests to a service that ended in a 5xx (database unavailable, timeout, internal error)"
             );
             metrics::describe_gauge!(POOL, "Database connections by state (in_use, idle)");
+            metrics::describe_counter!(
+                READS,
+                "Reads run on the database, by target (primary, replica); only with [database] replicas"
+            );
         });
         Metrics {
             recorder,
@@ -127,9 +132,15 @@ impl Metrics {
     /// The text exposition (format 0.0.4), with the pool gauges sampled now.
     pub fn render(&self, state: &AppState) -> String {
         let (size, idle) = state.db.pool_stats();
+        let reads = state.db.reads_by_target();
         metrics::with_local_recorder(&self.recorder, || {
             metrics::gauge!(POOL, "state" => "in_use").set(size.saturating_sub(idle) as f64);
             metrics::gauge!(POOL, "state" => "idle").set(idle as f64);
+            // Counted by the executor (an atomic add per read), copied in here.
+            if let Some((primary, replica)) = reads {
+                metrics::counter!(READS, "target" => "primary").absolute(primary);
+                metrics::counter!(READS, "target" => "replica").absolute(replica);
+            }
         });
         self.upkeep();
         self.handle.render()

@@ -22,6 +22,9 @@ use crate::error::ApiError;
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(crate) const PREFERENCE_APPLIED: HeaderName = HeaderName::from_static("preference-applied");
 pub(crate) const RANGE_UNIT: HeaderName = HeaderName::from_static("range-unit");
+/// Read your writes (`[database] replicas`): a write answers the primary's log position
+/// in it; a read that sends it back runs only where that position has been replayed.
+pub(crate) const POSITION: HeaderName = HeaderName::from_static("restable-position");
 use crate::state::AppState;
 
 /// What every request handler shares: the swappable state and request-id generation.
@@ -160,7 +163,7 @@ fn metrics_response(m: &metrics::Metrics, state: &AppState) -> Response {
 }
 
 const EXPOSED: &str =
-    "Content-Range, Content-Location, Location, ETag, Preference-Applied, Range-Unit, x-request-id";
+    "Content-Range, Content-Location, Location, ETag, Preference-Applied, Range-Unit, Restable-Position, x-request-id";
 
 fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     allowed.iter().any(|o| o == "*" || o == origin)
