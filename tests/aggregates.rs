@@ -404,3 +404,17 @@ fn aggregates_are_off_unless_configured() {
             .assert_error(400, "aggregates_not_allowed");
     }
 }
+
+#[test]
+fn an_aggregate_is_bounded_by_the_request_timeout() {
+    for b in backends() {
+        let sql = format!("{}\n{}", fixture("music", b), fixture("slow", b));
+        let toml = format!(
+            "[server]\nrequest_timeout_ms = 700\naggregates = true\n{MUSIC_TOML}\n[services.slow]\nprimary_key = [\"n\"]\nmethods = [\"GET\"]\n"
+        );
+        let s = TestServer::start(b, &sql, &toml);
+        let v = s.get("/slow?select=count()").assert_error(504, "timeout");
+        assert_eq!(v["message"], "the request took longer than 700 ms");
+        assert_eq!(get(&s, "/tracks?select=count()"), json!([{"count": 8}]));
+    }
+}
