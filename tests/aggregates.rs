@@ -352,6 +352,8 @@ fn bad_aggregates_are_400_naming_what_is_wrong() {
             .assert_error(400, "bad_filter");
         s.post("/artists?select=count()", &json!({"id": 90, "name": "X"}))
             .assert_error(400, "bad_filter");
+        s.post("/artists?select=count", &json!({"id": 90, "name": "X"}))
+            .assert_error(400, "bad_filter");
         assert_eq!(get(s, "/artists?id=eq.90"), json!([]));
     });
 }
@@ -413,7 +415,12 @@ fn an_aggregate_is_bounded_by_the_request_timeout() {
             "[server]\nrequest_timeout_ms = 700\naggregates = true\n{MUSIC_TOML}\n[services.slow]\nprimary_key = [\"n\"]\nmethods = [\"GET\"]\n"
         );
         let s = TestServer::start(b, &sql, &toml);
-        let v = s.get("/slow?select=count()").assert_error(504, "timeout");
+        // MariaDB counts the view's rows without calling its SLEEP(): aggregate that.
+        let path = match b {
+            Backend::MySql => "/slow?select=z.max()",
+            _ => "/slow?select=count()",
+        };
+        let v = s.get(path).assert_error(504, "timeout");
         assert_eq!(v["message"], "the request took longer than 700 ms");
         assert_eq!(get(&s, "/tracks?select=count()"), json!([{"count": 8}]));
     }

@@ -786,14 +786,22 @@ pub fn write_returning(
     caller: &Caller,
 ) -> ApiResult<(Vec<Selected>, Vec<Embed>)> {
     let items = q.select.as_deref();
-    if items.is_some_and(has_aggregate) {
-        return Err(ApiError::bad_filter(
+    let read_only = || {
+        ApiError::bad_filter(
             "aggregates can be selected by reads only, not in the answer of a write",
             None,
-        ));
+        )
+    };
+    if items.is_some_and(has_aggregate) {
+        return Err(read_only());
     }
     if !items.is_some_and(|i| i.iter().any(|i| matches!(i, SelectItem::Embed { .. }))) {
-        return Ok((resolve_select(svc, items)?, Vec::new()));
+        let select = resolve_select(svc, items)?;
+        if aggregate::aggregated(&select) {
+            // PostgREST's legacy `select=count`.
+            return Err(read_only());
+        }
+        return Ok((select, Vec::new()));
     }
     let (select, positions) = select_level(svc, items)?;
     let mut budget = embed::Budget::new();
