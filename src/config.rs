@@ -50,6 +50,10 @@ pub struct ServerConfig {
     /// Serve the admin page at `/_admin/`; unset means "on when `bind` is a loopback
     /// address" (`ServerConfig::admin_enabled`).
     pub admin: Option<bool>,
+    /// Allow aggregate functions in `select` (`count()`, `col.sum()`, ...) on every
+    /// service whose section does not say otherwise; off by default, as PostgREST's
+    /// `db-aggregates-enabled`.
+    pub aggregates: bool,
     /// Names this instance in every log line, `/_ready` and `/_metrics`; unset: the host
     /// name and the process id (`ServerConfig::instance_id`).
     pub instance_id: Option<String>,
@@ -103,6 +107,7 @@ impl Default for ServerConfig {
             body_timeout_ms: 30_000,
             max_connections: 0,
             admin: None,
+            aggregates: false,
             instance_id: None,
         }
     }
@@ -173,6 +178,8 @@ pub struct ServiceConfig {
     pub methods: Option<Vec<String>>,
     pub primary_key: Option<Vec<String>>,
     pub max_rows: Option<u64>,
+    /// Aggregates on this service (and in embeds of it); unset: the server's `aggregates`.
+    pub aggregates: Option<bool>,
     pub allow_unfiltered_writes: bool,
     /// Role -> the methods it may use (`[services.tracks.roles] anon = ["GET"]`); absent:
     /// open to every role.

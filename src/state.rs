@@ -267,6 +267,7 @@ fn build_cache(config: &Config, tables: Vec<Option<Table>>) -> Result<SchemaCach
         .map_err(|e| config_error(config, key.clone(), format!("internal schema error: {e}")))?;
         svc.roles = roles;
         svc.owner = owner;
+        svc.aggregates = sc.aggregates.unwrap_or(config.server.aggregates);
         services.insert(name.clone(), svc);
     }
     link_relationships(&mut services);

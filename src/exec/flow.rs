@@ -74,6 +74,7 @@ impl Returning {
                 cols.push(Selected {
                     column: i,
                     output: k.clone(),
+                    aggregate: None,
                 });
             }
         }
@@ -168,6 +169,7 @@ fn all_columns(svc: &Service) -> Vec<Selected> {
         .map(|(i, c)| Selected {
             column: i,
             output: c.name.clone(),
+            aggregate: None,
         })
         .collect()
 }
@@ -592,6 +594,7 @@ fn key_order(svc: &Service) -> Vec<crate::plan::OrderBy> {
             descending: false,
             nulls_first: false,
             related: None,
+            aggregate: None,
         })
         .collect()
 }
@@ -648,6 +651,7 @@ async fn update<T: WriteTx>(
             crate::plan::column_index(svc, k).map(|column| Selected {
                 column,
                 output: k.clone(),
+                aggregate: None,
             })
         })
         .collect::<ApiResult<_>>()?;

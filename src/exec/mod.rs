@@ -2,6 +2,7 @@
 //! transactions, row streaming and the mapping of driver errors to API errors. The
 //! `Database` enum is the seam: each backend is one module behind it.
 
+mod decimal;
 pub mod fault;
 pub mod flow;
 pub mod mysql;

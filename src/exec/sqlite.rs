@@ -286,6 +286,49 @@ fn base64_function(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// `restable_sum(col, scale)` and `restable_avg(col, scale)`: exact sums and PostgreSQL's
+/// averages of integer and decimal columns (`exec/decimal.rs`; `scale` is the column's
+/// declared scale, -1 for none), for the SQLite dialect's aggregates.
+fn decimal_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use super::decimal::{DecimalSum, Value};
+    use rusqlite::functions::{Aggregate, Context};
+
+    struct Exact {
+        avg: bool,
+    }
+    impl Aggregate<DecimalSum, SqlV> for Exact {
+        fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<DecimalSum> {
+            Ok(DecimalSum::default())
+        }
+        fn step(&self, ctx: &mut Context<'_>, sum: &mut DecimalSum) -> rusqlite::Result<()> {
+            let scale = usize::try_from(ctx.get::<i64>(1)?).ok();
+            let v = match ctx.get_raw(0) {
+                ValueRef::Null => return Ok(()),
+                ValueRef::Integer(i) => Value::Integer(i),
+                ValueRef::Real(f) => Value::Real(f),
+                ValueRef::Text(t) | ValueRef::Blob(t) => Value::Text(t),
+            };
+            sum.add(v, scale);
+            Ok(())
+        }
+        fn finalize(&self, _: &mut Context<'_>, sum: Option<DecimalSum>) -> rusqlite::Result<SqlV> {
+            let Some(sum) = sum else {
+                return Ok(SqlV::Null);
+            };
+            Ok(if self.avg {
+                sum.avg_text().map_or(SqlV::Null, SqlV::Text)
+            } else if let Some(i) = sum.sum_integer() {
+                SqlV::Integer(i)
+            } else {
+                sum.sum_text().map_or(SqlV::Null, SqlV::Text)
+            })
+        }
+    }
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_aggregate_function("restable_sum", 2, flags, Exact { avg: false })?;
+    conn.create_aggregate_function("restable_avg", 2, flags, Exact { avg: true })
+}
+
 /// Process-wide SQLite settings; call before the process opens its first connection (the
 /// binary does so first thing in `main`; a library user may, or keep SQLite's defaults).
 ///
@@ -326,6 +369,7 @@ fn open_connection(path: &str, flags: OpenFlags, cache_mib: u32) -> rusqlite::Re
     regexp_function(&conn)?;
     base64_function(&conn)?;
     json_contains_function(&conn)?;
+    decimal_functions(&conn)?;
     Ok(conn)
 }
 

@@ -702,6 +702,8 @@ async fn read(
     if lookahead {
         plan.limit = limit.map(|l| l.saturating_add(1));
     }
+    // The planner estimates rows, not the groups of an aggregated read: those are counted.
+    let estimable = !plan::aggregate::aggregated(&plan.select);
     let out: ReadOutput = state
         .db
         .read(ReadRequest {
@@ -711,7 +713,7 @@ async fn read(
             estimate: api
                 .prefer
                 .count
-                .filter(|c| *c != crate::request::prefer::CountPref::Exact),
+                .filter(|c| *c != crate::request::prefer::CountPref::Exact && estimable),
             strip_nulls: api.strip_nulls,
             lookahead,
             session: who.session.clone(),

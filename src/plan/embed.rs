@@ -367,7 +367,8 @@ pub(super) fn resolve(
                 Some("only a to-one embed (an object) can be spread into its parent")
             } else if !path.is_empty() {
                 Some("a spread is allowed at the top level of select only")
-            } else if !plan.embeds.is_empty() || count {
+            } else if !plan.embeds.is_empty() || count || super::aggregate::aggregated(&plan.select)
+            {
                 Some("a spread takes columns only")
             } else {
                 None

@@ -2,6 +2,7 @@
 //! an index into its service's columns, every value is typed and checked, so no user text
 //! reaches SQL as an identifier. Plans know the schema cache, never SQL or HTTP.
 
+pub mod aggregate;
 mod body;
 pub mod embed;
 pub mod owner;
@@ -18,6 +19,7 @@ use crate::request::ast::{
     OrderTerm, Quantifier, QueryParams, SelectItem,
 };
 use crate::schema::{SchemaCache, Service, ValueKind};
+pub use aggregate::{Aggregate, Cast};
 pub use embed::{Embed, Link, Related, RelatedOrder};
 pub use session::Session;
 pub use value::SqlValue;
@@ -27,6 +29,9 @@ pub use value::SqlValue;
 pub struct Selected {
     pub column: usize,
     pub output: String,
+    /// `col.sum()`, `count()`: the value is this aggregate of the column over each group
+    /// of rows, not the column itself (`aggregate.rs`).
+    pub aggregate: Option<Aggregate>,
 }
 
 /// A WHERE clause, resolved and typed.
@@ -96,6 +101,8 @@ pub struct OrderBy {
     pub nulls_first: bool,
     /// `order=rel(col)`: the column is a to-one embed's.
     pub related: Option<Arc<RelatedOrder>>,
+    /// `order=sum.desc` in an aggregated read: by this aggregate of the column.
+    pub aggregate: Option<Aggregate>,
 }
 
 /// A read of one service.
@@ -172,6 +179,7 @@ fn select_level(
         svc.columns.iter().enumerate().map(|(i, c)| Selected {
             column: i,
             output: c.name.clone(),
+            aggregate: None,
         })
     };
     let Some(items) = select else {
@@ -192,6 +200,54 @@ fn select_level(
                     }
                 }
             }
+            // PostgREST's legacy `select=count` (no such column): the number of rows,
+            // allowed whether or not aggregates are.
+            SelectItem::Column {
+                name,
+                alias: None,
+                cast: None,
+            } if name == "count" && items.len() == 1 && svc.column_index(name).is_none() => {
+                out.push(Selected {
+                    column: 0,
+                    output: "count".into(),
+                    aggregate: Some(Aggregate {
+                        function: aggregate::AggregateFunction::Count,
+                        whole_row: true,
+                        cast: None,
+                    }),
+                });
+            }
+            SelectItem::Aggregate {
+                function,
+                column,
+                alias,
+                input_cast,
+                cast,
+            } => {
+                let s = aggregate::resolve(
+                    svc,
+                    *function,
+                    column.as_deref(),
+                    alias.as_deref(),
+                    input_cast.as_deref(),
+                    cast.as_deref(),
+                )?;
+                if out.iter().any(|o| o.output == s.output) {
+                    return Err(ApiError::bad_filter(
+                        format!("'{}' is selected twice", s.output),
+                        Some(format!(
+                            "give each aggregate its own name: other_{}:{}{}()",
+                            s.output,
+                            column
+                                .as_deref()
+                                .map(|c| format!("{c}."))
+                                .unwrap_or_default(),
+                            function.name()
+                        )),
+                    ));
+                }
+                out.push(s);
+            }
             SelectItem::Column { name, alias, cast } => {
                 let column = column_index(svc, name)?;
                 if let Some(cast) = cast {
@@ -205,6 +261,7 @@ fn select_level(
                     out.push(Selected {
                         column,
                         output: output.clone(),
+                        aggregate: None,
                     });
                 }
             }
@@ -638,6 +695,7 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
             descending,
             nulls_first,
             related,
+            aggregate: None,
         });
     }
     // The key breaks ties, so pages are stable and every backend returns the same order.
@@ -652,6 +710,7 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
                     descending: false,
                     nulls_first: false,
                     related: None,
+                    aggregate: None,
                 });
             }
         }
@@ -756,7 +815,20 @@ fn level_plan(
             terms = t;
         }
     }
-    let order = order_terms_in(svc, terms, &embeds)?;
+    let order = if aggregate::aggregated(&select) {
+        if let Some(e) = embeds.iter().find(|e| e.shown) {
+            return Err(ApiError::bad_filter(
+                format!(
+                    "aggregates cannot be selected beside the embedded resource '{}'",
+                    e.output
+                ),
+                Some("aggregate inside the embed instead (rel(col.sum())), or read the embedded resource in its own request".into()),
+            ));
+        }
+        aggregate::order(svc, &select, terms)?
+    } else {
+        order_terms_in(svc, terms, &embeds)?
+    };
     let mut limit = None;
     let mut offset = 0;
     if !path.is_empty() {
@@ -816,8 +888,22 @@ pub fn write_returning(
     caller: &Caller,
 ) -> ApiResult<(Vec<Selected>, Vec<Embed>)> {
     let items = q.select.as_deref();
+    let read_only = || {
+        ApiError::bad_filter(
+            "aggregates can be selected by reads only, not in the answer of a write",
+            None,
+        )
+    };
+    if items.is_some_and(has_aggregate) {
+        return Err(read_only());
+    }
     if !items.is_some_and(|i| i.iter().any(|i| matches!(i, SelectItem::Embed { .. }))) {
-        return Ok((resolve_select(svc, items)?, Vec::new()));
+        let select = resolve_select(svc, items)?;
+        if aggregate::aggregated(&select) {
+            // PostgREST's legacy `select=count`.
+            return Err(read_only());
+        }
+        return Ok((select, Vec::new()));
     }
     let (select, positions) = select_level(svc, items)?;
     let mut budget = embed::Budget::new();
@@ -832,6 +918,15 @@ pub fn write_returning(
         caller,
     )?;
     Ok((select, embeds))
+}
+
+/// Whether a `select` list holds an aggregate, at any level.
+fn has_aggregate(items: &[SelectItem]) -> bool {
+    items.iter().any(|i| match i {
+        SelectItem::Aggregate { .. } => true,
+        SelectItem::Embed { items, .. } => has_aggregate(items),
+        _ => false,
+    })
 }
 
 /// `GET /{service}` (or `/{service}/{key}` when `key` is given).

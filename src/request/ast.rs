@@ -173,6 +173,29 @@ pub enum LogicTree {
     Filter(Filter),
 }
 
+/// The aggregate functions of `select=` (`count()`, `col.sum()`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggregateFunction {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl AggregateFunction {
+    /// The name in the URL, and the output key of an aggregate without an alias.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::Count => "count",
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Avg => "avg",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+        }
+    }
+}
+
 /// One item of `select=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SelectItem {
@@ -182,6 +205,18 @@ pub enum SelectItem {
     Column {
         name: String,
         alias: Option<String>,
+        cast: Option<String>,
+    },
+    /// An aggregate (PostgREST's aggregate functions): `count()`, `alias:count()`,
+    /// `col.sum()`, `alias:col.avg()::int`, `col::numeric.max()`.
+    Aggregate {
+        function: AggregateFunction,
+        /// The aggregated column; `None` for `count()`, which counts rows.
+        column: Option<String>,
+        alias: Option<String>,
+        /// `col::type.sum()`: the column cast before it is aggregated.
+        input_cast: Option<String>,
+        /// `col.sum()::type`: the result cast.
         cast: Option<String>,
     },
     /// `rel(...)`, `alias:rel!hint!inner(...)`.

@@ -936,13 +936,27 @@ fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<Select
         return Ok(SelectItem::Star);
     }
     let spread = c.eat_str("...");
+    let quoted = c.peek() == Some('"');
     let first = c.field_name(FIELD_NAME)?;
-    let (alias, name) = if c.peek() == Some(':') && c.peek_at(c.pos + 1) != Some(':') {
+    let (alias, name, quoted) = if c.peek() == Some(':') && c.peek_at(c.pos + 1) != Some(':') {
         c.bump();
-        (Some(first), c.field_name(FIELD_NAME)?)
+        let quoted = c.peek() == Some('"');
+        (Some(first), c.field_name(FIELD_NAME)?, quoted)
     } else {
-        (None, first)
+        (None, first, quoted)
     };
+    // `count()` counts rows (PostgREST tries it before an embed named `count`).
+    if !spread && !quoted && name == "count" && c.starts_with_at(c.pos, "()") {
+        c.pos += 2;
+        let cast = select_cast(c)?;
+        return Ok(SelectItem::Aggregate {
+            function: AggregateFunction::Count,
+            column: None,
+            alias,
+            input_cast: None,
+            cast,
+        });
+    }
     let mut hint = None;
     let mut join: Option<bool> = None;
     let mut params = 0;
@@ -988,22 +1002,51 @@ fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<Select
     if params > 0 {
         return Err(c.unexpected("\"!\" or \"(\""));
     }
-    let cast = if c.eat_str("::") {
-        let start = c.pos;
-        while matches!(c.peek(), Some(ch) if ch.is_alphanumeric() || matches!(ch, '_' | '$' | ' '))
-        {
-            c.pos += 1;
-        }
-        let raw: String = c.chars[start..c.pos].iter().collect();
-        let ty = raw.trim_matches(' ');
-        if ty.is_empty() {
-            return Err(c.unexpected("letter or digit"));
-        }
-        Some(ty.to_string())
-    } else {
-        None
-    };
+    let cast = select_cast(c)?;
+    if c.peek() == Some('.') {
+        // `col.sum()`, `col::numeric.avg()::int`.
+        c.bump();
+        let at = c.pos;
+        let function = [
+            AggregateFunction::Count,
+            AggregateFunction::Sum,
+            AggregateFunction::Avg,
+            AggregateFunction::Min,
+            AggregateFunction::Max,
+        ]
+        .into_iter()
+        .find(|f| c.starts_with_at(at, f.name()) && c.starts_with_at(at + f.name().len(), "()"));
+        let Some(function) = function else {
+            return Err(c.unexpected("aggregate function (avg(), count(), max(), min() or sum())"));
+        };
+        c.pos = at + function.name().len() + 2;
+        let result_cast = select_cast(c)?;
+        return Ok(SelectItem::Aggregate {
+            function,
+            column: Some(name),
+            alias,
+            input_cast: cast,
+            cast: result_cast,
+        });
+    }
     Ok(SelectItem::Column { name, alias, cast })
+}
+
+/// `::type` after a select item (a type name: letters, digits, `_`, `$`, spaces).
+fn select_cast(c: &mut Cursor) -> Result<Option<String>, ParseError> {
+    if !c.eat_str("::") {
+        return Ok(None);
+    }
+    let start = c.pos;
+    while matches!(c.peek(), Some(ch) if ch.is_alphanumeric() || matches!(ch, '_' | '$' | ' ')) {
+        c.pos += 1;
+    }
+    let raw: String = c.chars[start..c.pos].iter().collect();
+    let ty = raw.trim_matches(' ');
+    if ty.is_empty() {
+        return Err(c.unexpected("letter or digit"));
+    }
+    Ok(Some(ty.to_string()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2056,6 +2099,102 @@ mod tests {
     }
 
     // ----- select ----------------------------------------------------------------------
+
+    fn agg(
+        function: AggregateFunction,
+        column: Option<&str>,
+        alias: Option<&str>,
+        input_cast: Option<&str>,
+        cast: Option<&str>,
+    ) -> SelectItem {
+        SelectItem::Aggregate {
+            function,
+            column: column.map(Into::into),
+            alias: alias.map(Into::into),
+            input_cast: input_cast.map(Into::into),
+            cast: cast.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn select_aggregates() {
+        use AggregateFunction::*;
+        assert_eq!(select("count()"), vec![agg(Count, None, None, None, None)]);
+        assert_eq!(
+            select("cnt:count()::text"),
+            vec![agg(Count, None, Some("cnt"), None, Some("text"))]
+        );
+        assert_eq!(
+            select("milliseconds.sum(),album_id"),
+            vec![
+                agg(Sum, Some("milliseconds"), None, None, None),
+                col("album_id")
+            ]
+        );
+        assert_eq!(
+            select("total:unit_price.sum()::float"),
+            vec![agg(
+                Sum,
+                Some("unit_price"),
+                Some("total"),
+                None,
+                Some("float")
+            )]
+        );
+        assert_eq!(
+            select("a:x::numeric.avg()::int , x.min(),x.max(),x.count()"),
+            vec![
+                agg(Avg, Some("x"), Some("a"), Some("numeric"), Some("int")),
+                agg(Min, Some("x"), None, None, None),
+                agg(Max, Some("x"), None, None, None),
+                agg(Count, Some("x"), None, None, None),
+            ]
+        );
+        // Inside an embed, and beside one.
+        assert_eq!(
+            select("title,tracks(milliseconds.sum(),count())"),
+            vec![
+                col("title"),
+                embed(
+                    "tracks",
+                    None,
+                    None,
+                    false,
+                    vec![
+                        agg(Sum, Some("milliseconds"), None, None, None),
+                        agg(Count, None, None, None, None)
+                    ]
+                )
+            ]
+        );
+        // A quoted `"count"()` or `count!hint()` is an embed; `count` alone a column.
+        assert!(
+            matches!(&select("\"count\"()")[0], SelectItem::Embed { relation, .. } if relation == "count")
+        );
+        assert!(
+            matches!(&select("count!fk()")[0], SelectItem::Embed { relation, .. } if relation == "count")
+        );
+        assert_eq!(select("count"), vec![col("count")]);
+        // Unknown functions and missing parentheses.
+        for bad in [
+            "x.total()",
+            "x.sum",
+            "x.sum(1)",
+            "x.",
+            "count()x",
+            "x.sum()::",
+        ] {
+            let e = select_err(bad);
+            assert_eq!(e.what, "select", "{bad}");
+        }
+        assert!(
+            select_err("x.total()")
+                .details
+                .contains("aggregate function (avg(), count(), max(), min() or sum())"),
+            "{:?}",
+            select_err("x.total()")
+        );
+    }
 
     #[test]
     fn select_basics() {

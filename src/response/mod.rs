@@ -218,6 +218,35 @@ pub fn out_columns<'a>(
         .collect()
 }
 
+/// How each aggregate of `selected` is written (`Aggregate::result_column`), in order.
+fn aggregate_results(svc: &Service, selected: &[Selected]) -> Vec<Column> {
+    selected
+        .iter()
+        .filter_map(|s| {
+            let agg = s.aggregate.as_ref()?;
+            Some(agg.result_column(&svc.columns[s.column].column))
+        })
+        .collect()
+}
+
+/// The column `s` is written as: its own, or its aggregate's result.
+fn result_of<'a>(
+    svc: &'a Service,
+    s: &Selected,
+    selected: &[Selected],
+    results: &'a [Column],
+) -> &'a Column {
+    if s.aggregate.is_none() {
+        return &svc.columns[s.column].column;
+    }
+    let n = selected
+        .iter()
+        .take_while(|o| !std::ptr::eq(*o, s))
+        .filter(|o| o.aggregate.is_some())
+        .count();
+    results.get(n).unwrap_or(&svc.columns[s.column].column)
+}
+
 /// The compact form of JSON text the database wrote (PostgreSQL's `json_agg` puts `, \n `
 /// between elements, MariaDB a space after every `:` and `,`): whitespace outside strings
 /// dropped, so every backend answers the same bytes.
@@ -269,9 +298,10 @@ impl RowEncoder {
         let svc = &plan.service;
         let outputs = crate::plan::embed::outputs(plan);
         let json = Column::plain("", "json", ValueKind::Json);
+        let results = aggregate_results(svc, &plan.select);
         let mut columns: Vec<OutColumn> = out_columns(outputs.iter().map(|o| match o {
             crate::plan::embed::Output::Column(s) => {
-                (s.output.as_str(), &svc.columns[s.column].column)
+                (s.output.as_str(), result_of(svc, s, &plan.select, &results))
             }
             crate::plan::embed::Output::Embed(e) => (e.output.as_str(), &json),
             crate::plan::embed::Output::Spread(e, s) => {
@@ -294,10 +324,9 @@ impl RowEncoder {
     /// read without `select`) reuses the service's prepared columns.
     pub fn for_selected(svc: &Service, format: Format, selected: &[Selected]) -> Self {
         let all = selected.len() == svc.columns.len()
-            && selected
-                .iter()
-                .enumerate()
-                .all(|(i, s)| s.column == i && s.output == svc.columns[i].column.name);
+            && selected.iter().enumerate().all(|(i, s)| {
+                s.column == i && s.output == svc.columns[i].column.name && s.aggregate.is_none()
+            });
         if all {
             return RowEncoder {
                 format,
@@ -306,11 +335,12 @@ impl RowEncoder {
                 zone: None,
             };
         }
+        let results = aggregate_results(svc, selected);
         RowEncoder::new(
             format,
             selected
                 .iter()
-                .map(|s| (s.output.as_str(), &svc.columns[s.column].column)),
+                .map(|s| (s.output.as_str(), result_of(svc, s, selected, &results))),
         )
     }
 

@@ -262,6 +262,9 @@ pub struct Service {
     pub methods: Vec<Method>,
     /// Effective row cap for reads (0 = none): min of server and service caps.
     pub max_rows: u64,
+    /// Aggregate functions may be used in `select` over this service's rows
+    /// (`aggregates` of its section, else of `[server]`).
+    pub aggregates: bool,
     pub allow_unfiltered_writes: bool,
     pub relationships: Vec<Relationship>,
     /// `[services.X.roles]`: the methods each role may use; `None`: every role, every
@@ -306,6 +309,7 @@ impl Service {
             primary_key,
             methods,
             max_rows,
+            aggregates: false,
             allow_unfiltered_writes,
             relationships: Vec::new(),
             roles: None,

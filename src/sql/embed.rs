@@ -6,8 +6,9 @@
 //! order and paging, nesting); the JSON functions are each dialect's (`Dialect::embed`).
 //! Knows SQL, never HTTP.
 
-use super::{write_condition, Builder};
-use crate::plan::{Condition, Embed, Link, OrderBy, Related};
+use super::{write_condition, AggregateUse, Builder};
+use crate::plan::aggregate;
+use crate::plan::{Aggregate, Condition, Embed, Link, OrderBy, Related};
 use crate::schema::{Column, Service};
 
 /// The row an embed's children are linked to: the statement's own table, or an enclosing
@@ -66,8 +67,20 @@ fn equal_to_parent<'a>(
 
 /// One key of an embedded object.
 pub enum Field<'p> {
-    Column { key: &'p str, column: &'p Column },
-    Embed { key: &'p str, embed: &'p Embed },
+    Column {
+        key: &'p str,
+        column: &'p Column,
+    },
+    Embed {
+        key: &'p str,
+        embed: &'p Embed,
+    },
+    /// An aggregate of `column` over each group of the embedded rows.
+    Aggregate {
+        key: &'p str,
+        column: &'p Column,
+        aggregate: &'p Aggregate,
+    },
 }
 
 /// An embed being written, for the dialect: its fields, and the parts of its subquery.
@@ -111,9 +124,16 @@ impl<'p> EmbedSql<'p> {
         crate::plan::embed::outputs(plan)
             .into_iter()
             .map(|o| match o {
-                crate::plan::embed::Output::Column(s) => Field::Column {
-                    key: &s.output,
-                    column: &plan.service.columns[s.column].column,
+                crate::plan::embed::Output::Column(s) => match &s.aggregate {
+                    Some(aggregate) => Field::Aggregate {
+                        key: &s.output,
+                        column: &plan.service.columns[s.column].column,
+                        aggregate,
+                    },
+                    None => Field::Column {
+                        key: &s.output,
+                        column: &plan.service.columns[s.column].column,
+                    },
                 },
                 crate::plan::embed::Output::Embed(e) => Field::Embed {
                     key: &e.output,
@@ -152,6 +172,126 @@ impl<'p> EmbedSql<'p> {
         }
     }
 
+    /// The embedded rows are aggregated (`rel(col.sum())`): one object per group.
+    pub fn aggregated(&self) -> bool {
+        aggregate::aggregated(&self.embed.plan.select)
+    }
+
+    /// The grouping columns of aggregated embedded rows (empty: one group).
+    pub fn grouping(&self) -> Vec<usize> {
+        if self.aggregated() {
+            aggregate::grouping(&self.embed.plan.select)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// ` GROUP BY ...` of aggregated embedded rows (nothing otherwise).
+    pub fn group_by(&self, b: &mut Builder<'_>) {
+        let outer = b.scope.replace(self.n);
+        super::group_by(b, &self.embed.plan);
+        b.scope = outer;
+    }
+
+    /// For a dialect whose derived tables cannot see the parent row (MariaDB), the
+    /// grouped embedded rows as an uncorrelated derived table that the parent picks its
+    /// own groups from: ` FROM (SELECT <link columns> AS _l0, ..., <items> FROM child AS
+    /// _e<n> [JOIN junction] WHERE <filter> GROUP BY <link columns>, <grouping>) AS
+    /// _x<n> WHERE _x<n>._l0 = parent.p0 AND ...`. `items` writes the derived table's
+    /// other columns (`value AS c0, ...`).
+    pub fn grouped_from_where(&self, b: &mut Builder<'_>, items: &mut dyn FnMut(&mut Builder<'_>)) {
+        let plan = &self.embed.plan;
+        let n = self.n;
+        // (the link column in the derived table's rows, the parent's column); a junction's
+        // columns are renamed (`_p0`, `_c0`) so that none shadows the embedded table's.
+        let links: Vec<(char, String, &String)> = match &self.embed.link {
+            Link::ToOne(pairs) | Link::ToMany(pairs) => {
+                pairs.iter().map(|(p, c)| ('e', c.clone(), p)).collect()
+            }
+            Link::Junction { parent, .. } => parent
+                .iter()
+                .enumerate()
+                .map(|(i, (p, _))| ('j', format!("_p{i}"), p))
+                .collect(),
+        };
+        b.push(" FROM (SELECT ");
+        for (i, (kind, c, _)) in links.iter().enumerate() {
+            aliased(b, *kind, n, c);
+            b.push(" AS ");
+            b.ident(&format!("_l{i}"));
+            b.push(", ");
+        }
+        items(b);
+        b.push(" FROM ");
+        b.table(&plan.service);
+        b.push(" AS ");
+        alias(b, 'e', n);
+        if let Link::Junction {
+            junction,
+            child,
+            parent,
+        } = &self.embed.link
+        {
+            b.push(" JOIN (SELECT ");
+            let renamed = child
+                .iter()
+                .map(|(_, j)| (j, 'c'))
+                .chain(parent.iter().map(|(_, j)| (j, 'p')));
+            let (mut nc, mut np) = (0, 0);
+            for (i, (j, side)) in renamed.enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                b.ident(j);
+                b.push(" AS ");
+                let k = if side == 'c' { &mut nc } else { &mut np };
+                b.ident(&format!("_{side}{k}"));
+                *k += 1;
+            }
+            b.push(" FROM ");
+            b.table(junction);
+            b.push(") AS ");
+            alias(b, 'j', n);
+            b.push(" ON ");
+            for (i, (c, _)) in child.iter().enumerate() {
+                if i > 0 {
+                    b.push(" AND ");
+                }
+                aliased(b, 'e', n, c);
+                b.push(" = ");
+                aliased(b, 'j', n, &format!("_c{i}"));
+            }
+        }
+        if let Some(f) = &plan.filter {
+            b.push(" WHERE ");
+            let outer = b.scope.replace(n);
+            write_condition(b, &plan.service, f);
+            b.scope = outer;
+        }
+        b.push(" GROUP BY ");
+        for (i, (kind, c, _)) in links.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            aliased(b, *kind, n, c);
+        }
+        for c in self.grouping() {
+            b.push(", ");
+            aliased(b, 'e', n, &plan.service.columns[c].name);
+        }
+        b.push(") AS ");
+        alias(b, 'x', n);
+        b.push(" WHERE ");
+        for (i, (_, _, p)) in links.iter().enumerate() {
+            if i > 0 {
+                b.push(" AND ");
+            }
+            aliased(b, 'x', n, &format!("_l{i}"));
+            b.push(" = ");
+            self.parent.column(b, p);
+        }
+    }
+
     /// ` ORDER BY ...` of the embedded rows (nothing for a to-one embed).
     pub fn order_by(&self, b: &mut Builder<'_>) {
         let plan = &self.embed.plan;
@@ -173,6 +313,15 @@ pub(super) fn order_list(b: &mut Builder<'_>, svc: &Service, order: &[OrderBy]) 
             b.push(", ");
         }
         match &o.related {
+            _ if o.aggregate.is_some() => {
+                // An aggregate is NULL for a group without values (but a count).
+                let mut column = svc.columns[o.column].column.clone();
+                column.nullable = o
+                    .aggregate
+                    .as_ref()
+                    .is_some_and(|a| a.function != aggregate::AggregateFunction::Count);
+                d.order_term(b, svc, &column, o);
+            }
             Some(r) => {
                 // The related column is NULL where there is no related row.
                 let mut column = r.service.columns[o.column].column.clone();
@@ -187,6 +336,10 @@ pub(super) fn order_list(b: &mut Builder<'_>, svc: &Service, order: &[OrderBy]) 
 /// What an ORDER BY term sorts by: the column in scope, or for `order=rel(col)` the
 /// to-one related row's column.
 pub(super) fn order_target(b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
+    if let Some(agg) = &o.aggregate {
+        let d = b.dialect;
+        return d.aggregate(b, column, agg, AggregateUse::Order);
+    }
     let Some(r) = &o.related else {
         return b.qualified(svc, &column.name);
     };

@@ -12,8 +12,9 @@ pub mod sqlite;
 
 pub use shape::ShapeCache;
 
+use crate::plan::aggregate;
 use crate::plan::write::{Assign, InsertBatch, OnConflict};
-use crate::plan::{Condition, OrderBy, ReadPlan, Selected, SqlValue};
+use crate::plan::{Aggregate, Cast, Condition, OrderBy, ReadPlan, Selected, SqlValue};
 use crate::request::ast::CmpOp;
 use crate::request::prefer::Resolution;
 use crate::schema::{Column, Service};
@@ -48,6 +49,18 @@ pub enum StatementKind {
     Insert,
     Update,
     Delete,
+}
+
+/// Where an aggregate is written (`Dialect::aggregate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateUse {
+    /// An item of a statement's select list, wrapped for the decoder as `select_column`
+    /// wraps a column.
+    Select,
+    /// An ORDER BY term: a value that sorts as the answer's value does.
+    Order,
+    /// A value inside embedded JSON, written as `embed_value` writes a column.
+    Embed,
 }
 
 /// The kinds of write whose rows a dialect may or may not return with `RETURNING`.
@@ -113,6 +126,11 @@ pub trait Dialect: Send + Sync {
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue);
     /// One ORDER BY term with PostgreSQL's NULL placement made explicit.
     fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy);
+    /// `agg` of `column` (of the table in scope) over each group of rows.
+    fn aggregate(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate, to: AggregateUse);
+    /// The value `inner` writes, cast as `cast` asks (`::text`, `::int`, ...), in the
+    /// dialect's own type names and rounding.
+    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>));
     /// `LIMIT`/`OFFSET` clause (either may be absent).
     fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64);
     /// The most bound parameters one statement may carry.
@@ -351,6 +369,32 @@ impl<'d> Builder<'d> {
     }
 }
 
+/// `count(*)`, `sum("col")`, ... of `column`: the standard call that every dialect wraps
+/// as it needs; `function` names the SQL function when the dialect has its own.
+pub fn aggregate_call(b: &mut Builder<'_>, column: &Column, agg: &Aggregate, function: &str) {
+    b.push(function);
+    b.push("(");
+    if agg.whole_row {
+        b.push("*");
+    } else {
+        b.ident(&column.name);
+    }
+    b.push(")");
+}
+
+/// ` GROUP BY col, ...` of an aggregated plan with grouping columns (nothing otherwise),
+/// each column qualified by the table in scope.
+pub fn group_by(b: &mut Builder<'_>, plan: &ReadPlan) {
+    if !aggregate::aggregated(&plan.select) {
+        return;
+    }
+    let grouping = aggregate::grouping(&plan.select);
+    for (n, c) in grouping.iter().enumerate() {
+        b.push(if n == 0 { " GROUP BY " } else { ", " });
+        b.qualified(&plan.service, &plan.service.columns[*c].name);
+    }
+}
+
 /// A `like` pattern (`%`/`_` wildcards) that starts with a literal character, the kind an
 /// index on the column can narrow to a range. Part of a `like`'s shape, so that a dialect
 /// may write such patterns differently (SQLite writes them as literals).
@@ -566,14 +610,19 @@ fn write_select(b: &mut Builder<'_>, plan: &ReadPlan) {
     if plan.output_len() == 0 {
         b.push("1");
     } else if plan.embeds.is_empty() {
-        b.output_list(svc, plan.select.iter().map(|s| s.column));
+        for (n, s) in plan.select.iter().enumerate() {
+            if n > 0 {
+                b.push(", ");
+            }
+            select_item(b, svc, s);
+        }
     } else {
         for (n, o) in crate::plan::embed::outputs(plan).into_iter().enumerate() {
             if n > 0 {
                 b.push(", ");
             }
             match o {
-                crate::plan::embed::Output::Column(s) => d.select_column(b, &svc.columns[s.column]),
+                crate::plan::embed::Output::Column(s) => select_item(b, svc, s),
                 crate::plan::embed::Output::Embed(e) => {
                     let e = EmbedSql::new(b, e, Parent::Table(svc));
                     d.embed_column(b, &e);
@@ -594,6 +643,7 @@ fn write_select(b: &mut Builder<'_>, plan: &ReadPlan) {
     b.push(" FROM ");
     b.table(svc);
     where_clause(b, svc, plan.filter.as_ref());
+    group_by(b, plan);
     if !plan.order.is_empty() {
         b.push(" ORDER BY ");
         embed::order_list(b, svc, &plan.order);
@@ -609,9 +659,42 @@ pub fn count(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
 
 fn write_count(b: &mut Builder<'_>, plan: &ReadPlan) {
     b.start(StatementKind::Count);
-    b.push("SELECT count(*) FROM ");
-    b.table(&plan.service);
-    where_clause(b, &plan.service, plan.filter.as_ref());
+    count_query(b, plan);
+}
+
+/// One selected item: a column as the dialect decodes it, or an aggregate.
+fn select_item(b: &mut Builder<'_>, svc: &Service, s: &Selected) {
+    let d = b.dialect;
+    let column = &svc.columns[s.column];
+    match &s.aggregate {
+        Some(agg) => d.aggregate(b, column, agg, AggregateUse::Select),
+        None => d.select_column(b, column),
+    }
+}
+
+/// `SELECT count(*) FROM t WHERE ..`: the rows of the read's answer, ignoring paging. An
+/// aggregated read answers one row per group (one row without grouping columns), so it
+/// counts the groups.
+pub fn count_query(b: &mut Builder<'_>, plan: &ReadPlan) {
+    let svc = &plan.service;
+    if !aggregate::aggregated(&plan.select) {
+        b.push("SELECT count(*) FROM ");
+        b.table(svc);
+        where_clause(b, svc, plan.filter.as_ref());
+        return;
+    }
+    let grouping = aggregate::grouping(&plan.select);
+    b.push("SELECT count(*) FROM (SELECT ");
+    if grouping.is_empty() {
+        b.push("count(*)");
+    } else {
+        b.column_list(svc, grouping.iter().copied());
+    }
+    b.push(" FROM ");
+    b.table(svc);
+    where_clause(b, svc, plan.filter.as_ref());
+    group_by(b, plan);
+    b.push(") AS q");
 }
 
 /// How many rows of `ncols` columns one INSERT statement carries (within the dialect's

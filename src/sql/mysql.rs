@@ -4,10 +4,11 @@
 //! where the server has it (MariaDB >= 10.5: INSERT and DELETE; MySQL: none). Knows SQL
 //! text, never a connection: the executor picks one of the two values at connect time.
 
-use super::embed::{EmbedSql, Field};
-use super::{Builder, Dialect, WriteKind};
+use super::embed::{alias, EmbedSql, Field};
+use super::{aggregate_call, AggregateUse, Builder, Dialect, WriteKind};
+use crate::plan::aggregate::AggregateFunction;
 use crate::plan::write::OnConflict;
-use crate::plan::{OrderBy, SqlValue};
+use crate::plan::{Aggregate, Cast, OrderBy, SqlValue};
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct MySql {
@@ -69,29 +70,359 @@ impl MySql {
 
     /// ISO-8601 text of a temporal column with fractional seconds, trailing zeros of the
     /// fraction dropped as PostgreSQL prints them (`03:04:05.5`, `03:04:05`).
-    fn fractional(b: &mut Builder<'_>, column: &Column, func: &str, format: &str) {
+    fn fractional(b: &mut Builder<'_>, v: &dyn Fn(&mut Builder<'_>), func: &str, format: &str) {
         b.push("IF(MICROSECOND(");
-        b.ident(&column.name);
+        v(b);
         b.push(") = 0, ");
         b.push(func);
         b.push("(");
-        b.ident(&column.name);
+        v(b);
         b.push(", '");
         b.push(format);
         b.push("'), TRIM(TRAILING '0' FROM ");
         b.push(func);
         b.push("(");
-        b.ident(&column.name);
+        v(b);
         b.push(", '");
         b.push(format);
         b.push(".%f')))");
     }
 
-    fn cast_char(b: &mut Builder<'_>, column: &Column) {
+    fn cast_char(b: &mut Builder<'_>, v: &dyn Fn(&mut Builder<'_>)) {
         b.push("CAST(");
-        b.ident(&column.name);
+        v(b);
         b.push(" AS CHAR)");
     }
+
+    /// The value `v` writes, of `column`'s type, as the decoder reads it (see
+    /// `Dialect::select_column`).
+    fn select_value(&self, b: &mut Builder<'_>, column: &Column, v: &dyn Fn(&mut Builder<'_>)) {
+        // The binary protocol sends dates and times as packed structs and unsigned BIGINTs
+        // past i64: ask for text instead. Ints, floats, DECIMAL (text on the wire), JSON,
+        // strings and blobs decode as they are.
+        match column.kind {
+            ValueKind::Integer if is_unsigned_bigint(&column.declared_type) => {
+                Self::cast_char(b, v)
+            }
+            ValueKind::Timestamp | ValueKind::TimestampTz
+                if has_fraction(&column.declared_type) =>
+            {
+                Self::fractional(b, v, "DATE_FORMAT", "%Y-%m-%d %H:%i:%s")
+            }
+            ValueKind::Time if has_fraction(&column.declared_type) => {
+                Self::fractional(b, v, "TIME_FORMAT", "%H:%i:%s")
+            }
+            ValueKind::Date
+            | ValueKind::Time
+            | ValueKind::Timestamp
+            | ValueKind::TimestampTz
+            | ValueKind::Uuid => Self::cast_char(b, v),
+            _ => v(b),
+        }
+    }
+
+    /// The JSON value of `column`'s value as `v` writes it (see `Dialect::embed_value`).
+    fn embed_value_of(&self, b: &mut Builder<'_>, column: &Column, v: &dyn Fn(&mut Builder<'_>)) {
+        match column.kind {
+            ValueKind::Boolean => {
+                b.push("JSON_EXTRACT(CASE WHEN ");
+                v(b);
+                b.push(" IS NULL THEN 'null' WHEN ");
+                v(b);
+                b.push(" THEN 'true' ELSE 'false' END, '$')");
+            }
+            ValueKind::Json => {
+                b.push("JSON_EXTRACT(");
+                v(b);
+                b.push(", '$')");
+            }
+            ValueKind::Bytes => {
+                b.push("REPLACE(TO_BASE64(");
+                v(b);
+                b.push("), CHAR(10), '')");
+            }
+            ValueKind::Timestamp | ValueKind::TimestampTz => {
+                // ISO-8601 wants a `T` where MySQL writes a space.
+                b.push("REPLACE(");
+                self.select_value(b, column, v);
+                b.push(", ' ', 'T')");
+            }
+            _ => self.select_value(b, column, v),
+        }
+    }
+
+    /// An aggregate as MySQL computes it, cast as asked. `avg` of integers and decimals
+    /// is PostgreSQL's (`avg_like_postgres`), as text digits.
+    fn aggregate_expr(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate) {
+        let call = |b: &mut Builder<'_>| {
+            if agg.function == AggregateFunction::Avg
+                && matches!(column.kind, ValueKind::Integer | ValueKind::Decimal)
+            {
+                avg_like_postgres(b, column);
+            } else {
+                aggregate_call(b, column, agg, agg.function.name());
+            }
+        };
+        match agg.cast {
+            Some(cast) => self.cast(b, cast, &mut |b| call(b)),
+            None => call(b),
+        }
+    }
+
+    /// The JSON of an aggregate's value `v` inside an embedded object.
+    fn aggregate_json(
+        &self,
+        b: &mut Builder<'_>,
+        column: &Column,
+        agg: &Aggregate,
+        v: &dyn Fn(&mut Builder<'_>),
+    ) {
+        match (agg.cast, agg.function) {
+            (None, AggregateFunction::Min | AggregateFunction::Max) => {
+                self.embed_value_of(b, column, v)
+            }
+            // PostgreSQL's average is text digits: read as a JSON number.
+            (None | Some(Cast::Numeric), AggregateFunction::Avg)
+                if matches!(column.kind, ValueKind::Integer | ValueKind::Decimal) =>
+            {
+                b.push("JSON_EXTRACT(");
+                v(b);
+                b.push(", '$')");
+            }
+            _ => v(b),
+        }
+    }
+}
+
+impl MySql {
+    /// A to-many embed of groups (`tracks(genre,milliseconds.sum())`): JSON_ARRAYAGG
+    /// cannot take an aggregate, and a derived table cannot see the parent row, so the
+    /// groups of every parent are a derived table (`EmbedSql::grouped_from_where`) whose
+    /// columns `c0, c1, ...` hold each field's JSON value, and the parent takes its own.
+    fn grouped_embed(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
+        let fields = e.fields();
+        let plan = &e.embed.plan;
+        b.push("COALESCE((SELECT JSON_ARRAYAGG(JSON_OBJECT(");
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                b.push(", ");
+            }
+            let (key, json) = match f {
+                Field::Column { key, column } => (
+                    *key,
+                    matches!(column.kind, ValueKind::Boolean | ValueKind::Json),
+                ),
+                Field::Aggregate { key, .. } | Field::Embed { key, .. } => (*key, false),
+            };
+            b.param(SqlValue::Text(key.to_string()));
+            b.push(", ");
+            // JSON values come out of the derived table as text: read them as JSON again.
+            if json {
+                b.push("JSON_EXTRACT(");
+            }
+            alias(b, 'x', e.n);
+            b.push(".");
+            b.ident(&format!("c{i}"));
+            if json {
+                b.push(", '$')");
+            }
+        }
+        b.push(")");
+        // Order by the derived table's columns: each order term is a grouping column or
+        // an aggregate of the select list (the plan checked it).
+        let mut first = true;
+        for o in &plan.order {
+            let Some(i) = plan
+                .select
+                .iter()
+                .position(|s| s.column == o.column && s.aggregate == o.aggregate)
+            else {
+                continue;
+            };
+            b.push(if first { " ORDER BY " } else { ", " });
+            first = false;
+            let nullable = match &o.aggregate {
+                Some(a) => a.function != AggregateFunction::Count,
+                None => plan.service.columns[o.column].nullable,
+            };
+            let target = |b: &mut Builder<'_>| {
+                alias(b, 'x', e.n);
+                b.push(".");
+                b.ident(&format!("c{i}"));
+            };
+            if nullable {
+                target(b);
+                b.push(if o.nulls_first {
+                    " IS NULL DESC, "
+                } else {
+                    " IS NULL ASC, "
+                });
+            }
+            target(b);
+            b.push(if o.descending { " DESC" } else { " ASC" });
+        }
+        if e.limit().is_some() || e.offset() > 0 {
+            b.push(" LIMIT ");
+            b.push(&e.limit().unwrap_or(u64::MAX >> 1).to_string());
+            if e.offset() > 0 {
+                b.push(" OFFSET ");
+                b.push(&e.offset().to_string());
+            }
+        }
+        b.push(")");
+        let n = e.n;
+        e.grouped_from_where(b, &mut |b: &mut Builder<'_>| {
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    b.push(", ");
+                }
+                match f {
+                    Field::Column { column, .. } => {
+                        // Qualified: the junction is joined beside the embedded table.
+                        self.embed_value_of(b, column, &|b: &mut Builder<'_>| {
+                            alias(b, 'e', n);
+                            b.push(".");
+                            b.ident(&column.name);
+                        })
+                    }
+                    Field::Aggregate {
+                        column, aggregate, ..
+                    } => self.aggregate(b, column, aggregate, AggregateUse::Embed),
+                    // Refused by the plan: no embeds beside aggregates.
+                    Field::Embed { .. } => b.push("NULL"),
+                }
+                b.push(" AS ");
+                b.ident(&format!("c{i}"));
+            }
+        });
+        b.push("), JSON_ARRAY())");
+    }
+}
+
+/// `10^k` exactly, for `k` an SQL expression.
+fn power_of_ten(b: &mut Builder<'_>, k: &dyn Fn(&mut Builder<'_>)) {
+    b.push("CAST(CONCAT('1', REPEAT('0', ");
+    k(b);
+    b.push(")) AS DECIMAL(65,0))");
+}
+
+/// `avg(column)` as PostgreSQL answers it for integers and decimals: `sum / count` rounded
+/// (half away from zero) to the scale PostgreSQL's numeric division picks
+/// (`select_div_scale`: at least 16 significant digits, estimated from the base-10000
+/// weights and first digits of the sum and the count; at least the column's scale), as
+/// text: `avg` of 100 and 200 is `150.0000000000000000`, MySQL's own AVG says `150.0000`.
+/// MySQL keeps at most 30 decimals.
+fn avg_like_postgres(b: &mut Builder<'_>, column: &Column) {
+    let name = column.name.clone();
+    let dscale = match column.kind {
+        ValueKind::Decimal => crate::schema::types::decimal_scale(&column.declared_type)
+            .unwrap_or(0)
+            .min(30),
+        _ => 0,
+    } as i64;
+    let sum = move |b: &mut Builder<'_>| {
+        b.push("SUM(");
+        b.ident(&name);
+        b.push(")");
+    };
+    let abs = |b: &mut Builder<'_>| {
+        b.push("ABS(");
+        sum(b);
+        b.push(")");
+    };
+    let int_part = |b: &mut Builder<'_>| {
+        b.push("FLOOR(");
+        abs(b);
+        b.push(")");
+    };
+    let count = |b: &mut Builder<'_>| {
+        b.push("COUNT(");
+        b.ident(&column.name);
+        b.push(")");
+    };
+    // Leading zero digits after the point of a sum below 1.
+    let zeros = |b: &mut Builder<'_>| {
+        b.push("(CHAR_LENGTH(SUBSTRING_INDEX(CAST(");
+        abs(b);
+        b.push(" AS CHAR), '.', -1)) - CHAR_LENGTH(TRIM(LEADING '0' FROM SUBSTRING_INDEX(CAST(");
+        abs(b);
+        b.push(" AS CHAR), '.', -1))))");
+    };
+    // Base-10000 weight of the sum's first non-zero digit group.
+    let int_weight = |b: &mut Builder<'_>| {
+        b.push("((CHAR_LENGTH(");
+        int_part(b);
+        b.push(") - 1) DIV 4)");
+    };
+    let frac_groups = |b: &mut Builder<'_>| {
+        b.push("(1 + ");
+        zeros(b);
+        b.push(" DIV 4)");
+    };
+    let count_weight = |b: &mut Builder<'_>| {
+        b.push("((CHAR_LENGTH(");
+        count(b);
+        b.push(") - 1) DIV 4)");
+    };
+    let rscale = |b: &mut Builder<'_>| {
+        b.push("LEAST(GREATEST(16 - 4 * ((CASE WHEN ");
+        int_part(b);
+        b.push(" > 0 THEN ");
+        int_weight(b);
+        b.push(" WHEN ");
+        abs(b);
+        b.push(" > 0 THEN -");
+        frac_groups(b);
+        b.push(" ELSE 0 END) - ");
+        count_weight(b);
+        b.push(" - ((CASE WHEN ");
+        int_part(b);
+        b.push(" > 0 THEN ");
+        int_part(b);
+        b.push(" DIV ");
+        power_of_ten(b, &|b: &mut Builder<'_>| {
+            b.push("4 * ");
+            int_weight(b);
+        });
+        b.push(" WHEN ");
+        abs(b);
+        b.push(" > 0 THEN FLOOR(");
+        abs(b);
+        b.push(" * ");
+        power_of_ten(b, &|b: &mut Builder<'_>| {
+            b.push("4 * ");
+            frac_groups(b);
+        });
+        b.push(") ELSE 0 END) <= ");
+        count(b);
+        b.push(" DIV ");
+        power_of_ten(b, &|b: &mut Builder<'_>| {
+            b.push("4 * ");
+            count_weight(b);
+        });
+        b.push(")), ");
+        b.number(dscale);
+        b.push("), 30)");
+    };
+    let rounded = |b: &mut Builder<'_>| {
+        b.push("CAST(ROUND(CAST(");
+        sum(b);
+        b.push(" AS DECIMAL(65,30)) / ");
+        count(b);
+        b.push(", ");
+        rscale(b);
+        b.push(") AS CHAR)");
+    };
+    // The rounded quotient's text, cut after `rscale` decimals (and its point when 0).
+    b.push("SUBSTRING(");
+    rounded(b);
+    b.push(", 1, LOCATE('.', ");
+    rounded(b);
+    b.push(") + ");
+    rscale(b);
+    b.push(" - (");
+    rscale(b);
+    b.push(" = 0))");
 }
 
 impl Dialect for MySql {
@@ -108,32 +439,7 @@ impl Dialect for MySql {
     }
 
     fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
-        match column.kind {
-            ValueKind::Boolean => {
-                b.push("JSON_EXTRACT(CASE WHEN ");
-                b.ident(&column.name);
-                b.push(" IS NULL THEN 'null' WHEN ");
-                b.ident(&column.name);
-                b.push(" THEN 'true' ELSE 'false' END, '$')");
-            }
-            ValueKind::Json => {
-                b.push("JSON_EXTRACT(");
-                b.ident(&column.name);
-                b.push(", '$')");
-            }
-            ValueKind::Bytes => {
-                b.push("REPLACE(TO_BASE64(");
-                b.ident(&column.name);
-                b.push("), CHAR(10), '')");
-            }
-            ValueKind::Timestamp | ValueKind::TimestampTz => {
-                // ISO-8601 wants a `T` where MySQL writes a space.
-                b.push("REPLACE(");
-                self.select_column(b, column);
-                b.push(", ' ', 'T')");
-            }
-            _ => self.select_column(b, column),
-        }
+        self.embed_value_of(b, column, &|b: &mut Builder<'_>| b.ident(&column.name));
     }
 
     fn embed(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
@@ -162,10 +468,42 @@ impl Dialect for MySql {
                         e.nested(b, embed);
                         b.push(", '$')");
                     }
+                    Field::Aggregate {
+                        key,
+                        column,
+                        aggregate,
+                    } => {
+                        b.param(SqlValue::Text(key.to_string()));
+                        b.push(", ");
+                        self.aggregate(b, column, aggregate, AggregateUse::Embed);
+                    }
                 }
             }
             b.push(")");
         };
+        let paging = |b: &mut Builder<'_>| {
+            if e.limit().is_some() || e.offset() > 0 {
+                b.push(" LIMIT ");
+                b.push(&e.limit().unwrap_or(u64::MAX >> 1).to_string());
+                if e.offset() > 0 {
+                    b.push(" OFFSET ");
+                    b.push(&e.offset().to_string());
+                }
+            }
+        };
+        if e.many() && e.aggregated() && e.grouping().is_empty() {
+            // One group: one object, in an array.
+            b.push("COALESCE((SELECT JSON_ARRAY(");
+            object(b);
+            b.push(")");
+            e.from_where(b);
+            paging(b);
+            b.push("), JSON_ARRAY())");
+            return;
+        }
+        if e.many() && e.aggregated() {
+            return self.grouped_embed(b, e);
+        }
         if e.many() {
             // MariaDB orders and pages inside the aggregate (a derived table cannot see
             // the parent row).
@@ -187,6 +525,7 @@ impl Dialect for MySql {
             b.push("(SELECT ");
             object(b);
             e.from_where(b);
+            e.group_by(b);
             b.push(" LIMIT 1)");
         }
     }
@@ -212,27 +551,45 @@ impl Dialect for MySql {
     }
 
     fn select_column(&self, b: &mut Builder<'_>, column: &Column) {
-        // The binary protocol sends dates and times as packed structs and unsigned BIGINTs
-        // past i64: ask for text instead. Ints, floats, DECIMAL (text on the wire), JSON,
-        // strings and blobs decode as they are.
-        match column.kind {
-            ValueKind::Integer if is_unsigned_bigint(&column.declared_type) => {
-                Self::cast_char(b, column)
+        self.select_value(b, column, &|b: &mut Builder<'_>| b.ident(&column.name));
+    }
+
+    fn aggregate(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate, to: AggregateUse) {
+        let value = |b: &mut Builder<'_>| self.aggregate_expr(b, column, agg);
+        match to {
+            AggregateUse::Order => value(b),
+            AggregateUse::Select => match (agg.cast, agg.function) {
+                (None, AggregateFunction::Min | AggregateFunction::Max) => {
+                    self.select_value(b, column, &value)
+                }
+                _ => value(b),
+            },
+            AggregateUse::Embed => self.aggregate_json(b, column, agg, &value),
+        }
+    }
+
+    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>)) {
+        if cast == Cast::Numeric {
+            // Sums and averages of numbers are DECIMAL (or DOUBLE) already.
+            return inner(b);
+        }
+        match cast {
+            Cast::Integer => {
+                // Rounded half away from zero, as PostgreSQL casts a numeric (a string,
+                // such as an average, would be truncated).
+                b.push("CAST(ROUND(CAST(");
+                inner(b);
+                b.push(" AS DECIMAL(65,30))) AS SIGNED)");
             }
-            ValueKind::Timestamp | ValueKind::TimestampTz
-                if has_fraction(&column.declared_type) =>
-            {
-                Self::fractional(b, column, "DATE_FORMAT", "%Y-%m-%d %H:%i:%s")
+            _ => {
+                b.push("CAST(");
+                inner(b);
+                b.push(if cast == Cast::Text {
+                    " AS CHAR)"
+                } else {
+                    " AS DOUBLE)"
+                });
             }
-            ValueKind::Time if has_fraction(&column.declared_type) => {
-                Self::fractional(b, column, "TIME_FORMAT", "%H:%i:%s")
-            }
-            ValueKind::Date
-            | ValueKind::Time
-            | ValueKind::Timestamp
-            | ValueKind::TimestampTz
-            | ValueKind::Uuid => Self::cast_char(b, column),
-            _ => b.ident(&column.name),
         }
     }
 

@@ -8,8 +8,9 @@ use std::borrow::Cow;
 
 use super::embed::{alias, EmbedSql, Field};
 use super::Statement;
-use super::{Builder, Dialect};
-use crate::plan::{OrderBy, ReadPlan, Session, SqlValue};
+use super::{aggregate_call, AggregateUse, Builder, Dialect};
+use crate::plan::aggregate::AggregateFunction;
+use crate::plan::{Aggregate, Cast, OrderBy, ReadPlan, Session, SqlValue};
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct Postgres;
@@ -180,6 +181,81 @@ fn column_array(column: &Column, n: usize, rows: &[Vec<SqlValue>]) -> Option<(Sq
 }
 
 impl Postgres {
+    /// The value `v` writes, of `column`'s type, as the decoder reads it (see
+    /// `Dialect::select_column`).
+    fn select_value(&self, b: &mut Builder<'_>, column: &Column, v: &dyn Fn(&mut Builder<'_>)) {
+        match column.kind {
+            ValueKind::Integer => {
+                v(b);
+                if column.declared_type != "bigint" {
+                    b.push("::int8");
+                }
+            }
+            ValueKind::Float => {
+                v(b);
+                if is_real(column) {
+                    // float4 read through float8 shows binary noise (1.1 -> 1.100000023841858).
+                    b.push("::text");
+                } else if column.declared_type != "double precision" {
+                    b.push("::float8");
+                }
+            }
+            ValueKind::Boolean => {
+                v(b);
+                if column.declared_type != "boolean" {
+                    b.push("::bool");
+                }
+            }
+            ValueKind::Bytes => {
+                v(b);
+                if column.declared_type != "bytea" {
+                    b.push("::bytea");
+                }
+            }
+            ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz
+                if column.declared_type == "date"
+                    || (column.declared_type.starts_with("timestamp")
+                        && column.declared_type.ends_with("time zone")) =>
+            {
+                // Read in binary and formatted by the encoder (see `response::time_text`).
+                v(b)
+            }
+            ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz => {
+                // ISO-8601 whatever DateStyle says (`2024-01-02T03:04:05+00:00`).
+                b.push("to_json(");
+                v(b);
+                b.push(")#>>'{}'");
+            }
+            ValueKind::Text if is_text_like(column) => v(b),
+            ValueKind::Array => {
+                // JSON text (`[1,null,3]`, nested for more dimensions), written as is.
+                b.push("to_json(");
+                v(b);
+                b.push(")::text");
+            }
+            ValueKind::Range
+            | ValueKind::Time
+            | ValueKind::Decimal
+            | ValueKind::Uuid
+            | ValueKind::Json
+            | ValueKind::Text => {
+                v(b);
+                b.push("::text");
+            }
+        }
+    }
+
+    /// An aggregate as PostgreSQL computes it, cast as asked: exact `numeric` sums and
+    /// averages of integers and decimals, as PostgreSQL (and PostgREST) answer them.
+    fn aggregate_expr(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate) {
+        match agg.cast {
+            Some(cast) => self.cast(b, cast, &mut |b| {
+                aggregate_call(b, column, agg, agg.function.name())
+            }),
+            None => aggregate_call(b, column, agg, agg.function.name()),
+        }
+    }
+
     fn column_as_text(b: &mut Builder<'_>, column: &Column) {
         b.ident(&column.name);
         if !is_text_like(column) {
@@ -230,11 +306,20 @@ impl Dialect for Postgres {
                         e.nested(b, embed);
                         key
                     }
+                    Field::Aggregate {
+                        key,
+                        column,
+                        aggregate,
+                    } => {
+                        self.aggregate(b, column, aggregate, AggregateUse::Embed);
+                        key
+                    }
                 };
                 b.push(" AS ");
                 b.ident(key);
             }
             e.from_where(b);
+            e.group_by(b);
         };
         if e.many() {
             b.push("(SELECT coalesce(json_agg(");
@@ -253,6 +338,62 @@ impl Dialect for Postgres {
         b.push(") AS ");
         alias(b, 'x', e.n);
         b.push(")");
+    }
+
+    fn aggregate(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate, to: AggregateUse) {
+        let result = agg.result_column(column);
+        match to {
+            AggregateUse::Order => self.aggregate_expr(b, column, agg),
+            // to_json writes numeric, float8, text and the date types as the encoder does.
+            AggregateUse::Embed if result.unknown_type => {
+                self.aggregate_expr(b, column, agg);
+                b.push("::text");
+            }
+            AggregateUse::Embed => self.aggregate_expr(b, column, agg),
+            AggregateUse::Select => match (agg.cast, agg.function) {
+                (None, AggregateFunction::Min | AggregateFunction::Max) => {
+                    self.select_value(b, column, &|b: &mut Builder<'_>| {
+                        b.push("(");
+                        self.aggregate_expr(b, column, agg);
+                        b.push(")");
+                    })
+                }
+                _ => match result.kind {
+                    // A count is an int8; a cast says what it makes.
+                    ValueKind::Integer
+                        if agg.function == AggregateFunction::Count
+                            || agg.cast == Some(Cast::Integer) =>
+                    {
+                        self.aggregate_expr(b, column, agg)
+                    }
+                    ValueKind::Float if !is_real(column) || agg.cast.is_some() => {
+                        self.aggregate_expr(b, column, agg);
+                        if agg.cast.is_none() && agg.function == AggregateFunction::Sum {
+                            b.push("::float8");
+                        }
+                    }
+                    ValueKind::Text => self.aggregate_expr(b, column, agg),
+                    // Sums and averages of integers and decimals are numeric (an int8 sum
+                    // may pass 64 bits); the sum of a real is a real.
+                    _ => {
+                        b.push("(");
+                        self.aggregate_expr(b, column, agg);
+                        b.push(")::text");
+                    }
+                },
+            },
+        }
+    }
+
+    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>)) {
+        b.push("(");
+        inner(b);
+        b.push(match cast {
+            Cast::Text => ")::text",
+            Cast::Integer => ")::int8",
+            Cast::Float => ")::float8",
+            Cast::Numeric => ")::numeric",
+        });
     }
 
     fn embed_column(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
@@ -292,66 +433,7 @@ impl Dialect for Postgres {
     }
 
     fn select_column(&self, b: &mut Builder<'_>, column: &Column) {
-        let name = &column.name;
-        match column.kind {
-            ValueKind::Integer => {
-                b.ident(name);
-                if column.declared_type != "bigint" {
-                    b.push("::int8");
-                }
-            }
-            ValueKind::Float => {
-                b.ident(name);
-                if is_real(column) {
-                    // float4 read through float8 shows binary noise (1.1 -> 1.100000023841858).
-                    b.push("::text");
-                } else if column.declared_type != "double precision" {
-                    b.push("::float8");
-                }
-            }
-            ValueKind::Boolean => {
-                b.ident(name);
-                if column.declared_type != "boolean" {
-                    b.push("::bool");
-                }
-            }
-            ValueKind::Bytes => {
-                b.ident(name);
-                if column.declared_type != "bytea" {
-                    b.push("::bytea");
-                }
-            }
-            ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz
-                if column.declared_type == "date"
-                    || (column.declared_type.starts_with("timestamp")
-                        && column.declared_type.ends_with("time zone")) =>
-            {
-                // Read in binary and formatted by the encoder (see `response::time_text`).
-                b.ident(name)
-            }
-            ValueKind::Date | ValueKind::Timestamp | ValueKind::TimestampTz => {
-                // ISO-8601 whatever DateStyle says (`2024-01-02T03:04:05+00:00`).
-                b.push("to_json(");
-                b.ident(name);
-                b.push(")#>>'{}'");
-            }
-            ValueKind::Text if is_text_like(column) => b.ident(name),
-            ValueKind::Array => {
-                // JSON text (`[1,null,3]`, nested for more dimensions), written as is.
-                b.push("to_json(");
-                b.ident(name);
-                b.push(")::text");
-            }
-            ValueKind::Range
-            | ValueKind::Time
-            | ValueKind::Decimal
-            | ValueKind::Uuid
-            | ValueKind::Json
-            | ValueKind::Text => {
-                b.ident(name);
-                b.push("::text");
-            }
-        }
+        self.select_value(b, column, &|b: &mut Builder<'_>| b.ident(&column.name));
     }
 
     fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
@@ -483,12 +565,8 @@ pub fn counted_select(plan: &ReadPlan, count: bool, windowed: bool) -> (Statemen
     b.params = inner.params;
     b.push("SELECT q.*, count(*) OVER ()");
     if count {
-        b.push(", (SELECT count(*) FROM ");
-        b.table(&plan.service);
-        if let Some(f) = &plan.filter {
-            b.push(" WHERE ");
-            super::write_condition(&mut b, &plan.service, f);
-        }
+        b.push(", (");
+        super::count_query(&mut b, plan);
         b.push(")");
     }
     b.push(" FROM (");

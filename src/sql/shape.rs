@@ -82,8 +82,12 @@ fn finish(k: Vec<u32>) -> Option<Vec<u32>> {
 /// operators, value types, list lengths), its order, and whether it has a limit and an
 /// offset. None when too long to keep.
 pub(super) fn read(d: &dyn Dialect, kind: Kind, plan: &ReadPlan) -> Option<Vec<u32>> {
-    if !plan.embeds.is_empty() || plan.order.iter().any(|o| o.related.is_some()) {
-        // Built each time (an embed's shape is a tree of plans).
+    if !plan.embeds.is_empty()
+        || plan.order.iter().any(|o| o.related.is_some())
+        || crate::plan::aggregate::aggregated(&plan.select)
+    {
+        // Built each time (an embed's shape is a tree of plans; an aggregated read is
+        // rare and costs more to run than to write).
         return None;
     }
     let mut k = start(d, kind);

@@ -4,8 +4,9 @@
 //! explicit `NULLS FIRST/LAST`, `ON CONFLICT` upserts.
 
 use super::embed::{alias, EmbedSql, Field};
-use super::{Builder, Dialect};
-use crate::plan::{OrderBy, SqlValue};
+use super::{aggregate_call, AggregateUse, Builder, Dialect};
+use crate::plan::aggregate::AggregateFunction;
+use crate::plan::{Aggregate, Cast, OrderBy, SqlValue};
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct Sqlite;
@@ -63,9 +64,9 @@ pub fn like_to_regex(pattern: &str) -> String {
     out
 }
 
-impl Dialect for Sqlite {
-    fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
-        let c = |b: &mut Builder<'_>| b.ident(&column.name);
+impl Sqlite {
+    /// The JSON value of `column`'s value as `c` writes it (see `Dialect::embed_value`).
+    fn embed_value_of(&self, b: &mut Builder<'_>, column: &Column, c: &dyn Fn(&mut Builder<'_>)) {
         match column.kind {
             ValueKind::Boolean => {
                 b.push("CASE WHEN ");
@@ -127,6 +128,105 @@ impl Dialect for Sqlite {
         }
     }
 
+    /// An aggregate of the select list (its `Select` form): exact sums and averages of
+    /// integers and decimals come from restable's own functions (`exec/decimal.rs`), as
+    /// text digits (an integer where the sum is one).
+    fn aggregate_value(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate, exact: bool) {
+        let numeric = matches!(column.kind, ValueKind::Integer | ValueKind::Decimal);
+        let own = match agg.function {
+            AggregateFunction::Sum if numeric && exact => Some("restable_sum"),
+            AggregateFunction::Avg if numeric && exact => Some("restable_avg"),
+            _ => None,
+        };
+        match own {
+            Some(f) => {
+                b.push(f);
+                b.push("(");
+                b.ident(&column.name);
+                b.push(", ");
+                let scale = match column.kind {
+                    ValueKind::Decimal => {
+                        crate::schema::types::decimal_scale(&column.declared_type)
+                            .map_or(-1, |s| s.min(30) as i64)
+                    }
+                    _ => -1,
+                };
+                b.number(scale);
+                b.push(")");
+            }
+            None => aggregate_call(b, column, agg, agg.function.name()),
+        }
+    }
+
+    /// The JSON of an aggregate's value `v` (its `Select` form) inside an embedded object.
+    fn aggregate_json(
+        &self,
+        b: &mut Builder<'_>,
+        column: &Column,
+        agg: &Aggregate,
+        v: &dyn Fn(&mut Builder<'_>),
+    ) {
+        let result = agg.result_column(column);
+        match (agg.cast, agg.function) {
+            (None, AggregateFunction::Min | AggregateFunction::Max) => {
+                self.embed_value_of(b, column, v)
+            }
+            (None | Some(Cast::Numeric), _)
+                if matches!(result.kind, ValueKind::Decimal | ValueKind::Integer) =>
+            {
+                // Digits as text: a JSON number, exactly.
+                b.push("json(CAST(");
+                v(b);
+                b.push(" AS TEXT))");
+            }
+            _ => v(b),
+        }
+    }
+}
+
+impl Dialect for Sqlite {
+    fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
+        self.embed_value_of(b, column, &|b: &mut Builder<'_>| b.ident(&column.name));
+    }
+
+    fn aggregate(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate, to: AggregateUse) {
+        // ORDER BY sorts by SQLite's own (floating-point) sums and averages: the exact ones
+        // are text, which would sort as text.
+        let exact = to != AggregateUse::Order;
+        let value = |b: &mut Builder<'_>| match agg.cast {
+            Some(cast) => self.cast(b, cast, &mut |b| {
+                self.aggregate_value(b, column, agg, exact)
+            }),
+            None => self.aggregate_value(b, column, agg, exact),
+        };
+        match to {
+            AggregateUse::Select | AggregateUse::Order => value(b),
+            AggregateUse::Embed => self.aggregate_json(b, column, agg, &value),
+        }
+    }
+
+    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>)) {
+        match cast {
+            Cast::Text => {
+                b.push("CAST(");
+                inner(b);
+                b.push(" AS TEXT)");
+            }
+            Cast::Integer => {
+                // Rounded half away from zero, as PostgreSQL casts a numeric.
+                b.push("CAST(round(");
+                inner(b);
+                b.push(") AS INTEGER)");
+            }
+            Cast::Float => {
+                b.push("CAST(");
+                inner(b);
+                b.push(" AS REAL)");
+            }
+            Cast::Numeric => inner(b),
+        }
+    }
+
     fn embed(&self, b: &mut Builder<'_>, e: &EmbedSql<'_>) {
         if e.count() {
             b.push("(SELECT json_array(json_object('count', count(*)))");
@@ -148,7 +248,9 @@ impl Dialect for Sqlite {
             b.push("json_object(");
             for (i, f) in fields.iter().enumerate() {
                 let key = match f {
-                    Field::Column { key, .. } | Field::Embed { key, .. } => *key,
+                    Field::Column { key, .. }
+                    | Field::Embed { key, .. }
+                    | Field::Aggregate { key, .. } => *key,
                 };
                 if i == 60 {
                     b.push(")");
@@ -182,6 +284,23 @@ impl Dialect for Sqlite {
                         b.ident(&format!("c{i}"));
                         b.push(")");
                     }
+                    (
+                        Field::Aggregate {
+                            column, aggregate, ..
+                        },
+                        false,
+                    ) => self.aggregate(b, column, aggregate, AggregateUse::Embed),
+                    (
+                        Field::Aggregate {
+                            column, aggregate, ..
+                        },
+                        true,
+                    ) => {
+                        let name = format!("c{i}");
+                        self.aggregate_json(b, column, aggregate, &|b: &mut Builder<'_>| {
+                            b.ident(&name)
+                        });
+                    }
                 }
                 if i >= 60 {
                     b.push(")");
@@ -204,11 +323,15 @@ impl Dialect for Sqlite {
                 match f {
                     Field::Column { column, .. } => b.ident(&column.name),
                     Field::Embed { embed, .. } => e.nested(b, embed),
+                    Field::Aggregate {
+                        column, aggregate, ..
+                    } => self.aggregate(b, column, aggregate, AggregateUse::Select),
                 }
                 b.push(" AS ");
                 b.ident(&format!("c{i}"));
             }
             e.from_where(b);
+            e.group_by(b);
             e.order_by(b);
             self.limit_offset(b, e.limit(), e.offset());
             b.push(") AS ");
@@ -218,6 +341,7 @@ impl Dialect for Sqlite {
             b.push("(SELECT ");
             object(b, false);
             e.from_where(b);
+            e.group_by(b);
             b.push(" LIMIT 1)");
         }
     }

@@ -239,6 +239,7 @@ start_server() {
     cat >"$dir/services.toml" <<EOF
 [server]
 max_rows = 1000
+aggregates = true
 
 [database]
 url = "$DB_URL"

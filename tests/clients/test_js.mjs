@@ -329,6 +329,45 @@ test('embed alias and count', async () => {
 })
 
 // ---------------------------------------------------------------------------------------
+// Aggregates (run.sh turns them on: aggregates = true)
+// ---------------------------------------------------------------------------------------
+
+test('aggregates: count() grouped, counting the groups', async () => {
+  const res = await from('tracks')
+    .select('genre, count()', { count: 'exact' })
+    .not('genre', 'is', null)
+    .order('genre')
+  eq(ok(res, 200), [
+    { genre: 'Alternative', count: 2 },
+    { genre: 'Metal', count: 2 },
+    { genre: 'Rock', count: 3 },
+  ])
+  eq(res.count, 3, 'count of groups')
+})
+
+test('aggregates: sum, avg and a cast, ordered by an alias', async () => {
+  eq(
+    ok(
+      await from('tracks')
+        .select('album_id, total:milliseconds.sum(), price:unit_price.sum()::float')
+        .lte('album_id', 2)
+        .order('total', { ascending: false }),
+    ),
+    [
+      { album_id: 1, total: 549381, price: 1.98 },
+      { album_id: 2, total: 312000, price: 0.99 },
+    ],
+  )
+  eq(ok(await from('tracks').select('milliseconds.avg()::int')), [{ avg: 280828 }])
+})
+
+test('aggregates: inside an embed', async () => {
+  eq(ok(await from('artists').select('name, albums(count())').eq('id', 5)), [
+    { name: 'Crosby, Stills and Nash', albums: [{ count: 0 }] },
+  ])
+})
+
+// ---------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------
 
