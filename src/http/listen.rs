@@ -222,10 +222,63 @@ impl Clock {
 }
 
 /// The client socket, telling the clock when a new request's first bytes arrive and when
-/// a write waits for the client.
+/// a write waits for the client. It also percent-encodes the characters of a request
+/// line's query that clients such as curl send as they are and the HTTP parser refuses
+/// (`"`, `<`, `>`: PostgREST's `in.("a,b")`, `data->>name`), so such a URL reaches the
+/// query grammar rather than answering an empty 400.
 struct Watched {
     inner: TcpStream,
     clock: Arc<Clock>,
+    /// The bytes read next may begin a request line (the connection is new, or idle).
+    line_start: bool,
+    /// Rewritten request-line bytes that did not fit the reader's buffer.
+    pending: Vec<u8>,
+}
+
+/// Whether `b` must be percent-encoded in a request target for the HTTP parser.
+fn refused_in_target(b: u8) -> bool {
+    matches!(b, b'"' | b'<' | b'>')
+}
+
+impl Watched {
+    fn new(inner: TcpStream, clock: Arc<Clock>) -> Watched {
+        Watched {
+            inner,
+            clock,
+            line_start: true,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Rewrite the request line at `buf.filled()[from..]`, if those bytes begin one
+    /// (`METHOD /...`): its refused characters become `%XX`; what does not fit waits in
+    /// `pending`. Bytes that do not look like a request line are left alone.
+    fn rewrite_line(&mut self, buf: &mut ReadBuf<'_>, from: usize) {
+        let new = &buf.filled()[from..];
+        let method = new.iter().take_while(|b| b.is_ascii_uppercase()).count();
+        if method == 0 || new.get(method) != Some(&b' ') {
+            return;
+        }
+        let end = new.iter().position(|&b| b == b'\n').unwrap_or(new.len());
+        let Some(first) = new[..end].iter().position(|&b| refused_in_target(b)) else {
+            return;
+        };
+        let cut = from + first;
+        let rest = buf.filled()[cut..].to_vec();
+        let line_end = end - first;
+        let mut out = Vec::with_capacity(rest.len() + 16);
+        for (i, &b) in rest.iter().enumerate() {
+            if i < line_end && refused_in_target(b) {
+                out.extend_from_slice(format!("%{b:02X}").as_bytes());
+            } else {
+                out.push(b);
+            }
+        }
+        buf.set_filled(cut);
+        let room = buf.remaining().min(out.len());
+        buf.put_slice(&out[..room]);
+        self.pending = out.split_off(room);
+    }
 }
 
 impl AsyncRead for Watched {
@@ -234,12 +287,23 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.pending.is_empty() {
+            let n = buf.remaining().min(self.pending.len());
+            buf.put_slice(&self.pending[..n]);
+            self.pending.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let mut line = std::mem::take(&mut self.line_start);
             let clock = &self.clock;
             if clock.phase.load(Ordering::Relaxed) == IDLE {
                 clock.enter(HEAD);
+                line = true;
+            }
+            if line {
+                self.rewrite_line(buf, before);
             }
         }
         polled
@@ -350,10 +414,7 @@ async fn connection(
 ) {
     let _ = stream.set_nodelay(true);
     let clock = Arc::new(Clock::new());
-    let io = hyper_util::rt::TokioIo::new(Watched {
-        inner: stream,
-        clock: Arc::clone(&clock),
-    });
+    let io = hyper_util::rt::TokioIo::new(Watched::new(stream, Arc::clone(&clock)));
     let local_addr = poem::web::LocalAddr(poem::Addr::SocketAddr(local));
     let remote_addr = poem::web::RemoteAddr(poem::Addr::SocketAddr(remote));
     let service_clock = Arc::clone(&clock);
