@@ -323,13 +323,8 @@ impl Auth {
 
     /// The claims of a valid token (from the cache when verified before).
     async fn verify(&self, token: &str) -> Result<Arc<Value>, ApiError> {
-        let now = jsonwebtoken::get_current_timestamp();
-        if let Some(c) = lock(&self.cache).get(token) {
-            if c.exp
-                .is_none_or(|exp| exp.saturating_add(self.cfg.leeway_s) > now)
-            {
-                return Ok(Arc::clone(&c.claims));
-            }
+        if let Some(claims) = self.cached(token) {
+            return Ok(claims);
         }
         let mut result = self.verify_with_keys(token);
         if result.is_err() && self.cfg.jwks_url.is_some() {
@@ -376,8 +371,21 @@ impl Auth {
 
     /// The caller of a request with this `Authorization` header value.
     pub async fn caller(&self, authorization: Option<&[u8]>) -> Result<Caller, ApiError> {
+        if let Some(known) = self.known_caller(authorization) {
+            return known;
+        }
+        let token = bearer(authorization.unwrap_or_default())?;
+        let claims = self.verify(token).await?;
+        self.caller_with(claims)
+    }
+
+    /// The caller when no I/O is needed to know it: a request without a token, a header
+    /// that is not a bearer token, or a token verified before and not expired (the usual
+    /// case). `None`: the token must be verified (`caller`). Synchronous, so that the
+    /// request's future does not carry the verification's (JWKS fetch included).
+    pub fn known_caller(&self, authorization: Option<&[u8]>) -> Option<Result<Caller, ApiError>> {
         let Some(header) = authorization else {
-            return match &self.cfg.anonymous_role {
+            return Some(match &self.cfg.anonymous_role {
                 Some(role) => Ok(Caller {
                     role: Some(role.clone()),
                     claims: None,
@@ -387,19 +395,28 @@ impl Auth {
                     false,
                     "anonymous access is disabled: send Authorization: Bearer <token>",
                 )),
-            };
+            });
         };
-        let token = std::str::from_utf8(header)
-            .ok()
-            .and_then(|h| {
-                let (scheme, rest) = h.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                unauthorized(true, "the Authorization header is not 'Bearer <token>'")
-            })?;
-        let claims = self.verify(token).await?;
+        let token = match bearer(header) {
+            Ok(t) => t,
+            Err(e) => return Some(Err(e)),
+        };
+        let claims = self.cached(token)?;
+        Some(self.caller_with(claims))
+    }
+
+    /// A verified token's claims from the cache, while it has not expired.
+    fn cached(&self, token: &str) -> Option<Arc<Value>> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let cache = lock(&self.cache);
+        let c = cache.get(token)?;
+        c.exp
+            .is_none_or(|exp| exp.saturating_add(self.cfg.leeway_s) > now)
+            .then(|| Arc::clone(&c.claims))
+    }
+
+    /// The caller of verified `claims`: their role, or the anonymous role without one.
+    fn caller_with(&self, claims: Arc<Value>) -> Result<Caller, ApiError> {
         let mut caller = Caller {
             role: None,
             claims: Some(claims),
@@ -419,6 +436,18 @@ impl Auth {
         };
         Ok(caller)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+fn bearer(header: &[u8]) -> Result<&str, ApiError> {
+    std::str::from_utf8(header)
+        .ok()
+        .and_then(|h| {
+            let (scheme, rest) = h.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized(true, "the Authorization header is not 'Bearer <token>'"))
 }
 
 #[cfg(test)]
