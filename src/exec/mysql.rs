@@ -201,8 +201,10 @@ impl Executor for MySqlBackend {
         let opts: MySqlConnectOptions = sqlx_url(&cfg.url).parse().map_err(|e: sqlx::Error| {
             format!("invalid database URL '{shown}': {}", config_text(&e))
         })?;
-        // Long streaming reads are normal here; requests are logged by the HTTP layer.
-        let opts = opts.disable_statement_logging();
+        // Long streaming reads are normal here: no "slow statement" warnings (requests are
+        // logged by the HTTP layer). Statements stay visible at debug level
+        // (`RESTABLE_LOG=sqlx::query=debug`), as on PostgreSQL.
+        let opts = opts.log_slow_statements(log::LevelFilter::Off, Duration::MAX);
         let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms.max(1));
         let connect_wait = acquire_timeout.max(Duration::from_secs(5));
 
