@@ -71,10 +71,7 @@ impl Returning {
         for k in key_names {
             if let Some(i) = svc.column_index(k) {
                 key_at.push(cols.len());
-                cols.push(Selected {
-                    column: i,
-                    output: k.clone(),
-                });
+                cols.push(Selected::plain(i, k.clone()));
             }
         }
         let mut body = Vec::new();
@@ -165,10 +162,7 @@ fn all_columns(svc: &Service) -> Vec<Selected> {
     svc.columns
         .iter()
         .enumerate()
-        .map(|(i, c)| Selected {
-            column: i,
-            output: c.name.clone(),
-        })
+        .map(|(i, c)| Selected::plain(i, c.name.clone()))
         .collect()
 }
 
@@ -589,6 +583,7 @@ fn key_order(svc: &Service) -> Vec<crate::plan::OrderBy> {
             descending: false,
             nulls_first: false,
             related: None,
+            path: None,
         })
         .collect()
 }
@@ -641,12 +636,7 @@ async fn update<T: WriteTx>(
     let key_cols: Vec<Selected> = svc
         .primary_key
         .iter()
-        .map(|k| {
-            crate::plan::column_index(svc, k).map(|column| Selected {
-                column,
-                output: k.clone(),
-            })
-        })
+        .map(|k| crate::plan::column_index(svc, k).map(|column| Selected::plain(column, k.clone())))
         .collect::<ApiResult<_>>()?;
     let (mut probe, probe_cols) = Returning::new(svc, Format::Json, &key_cols);
     let read = read_plan(svc, probe_cols, filter.cloned());

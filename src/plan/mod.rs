@@ -4,6 +4,7 @@
 
 mod body;
 pub mod embed;
+pub mod json;
 pub mod owner;
 pub mod value;
 pub mod write;
@@ -18,13 +19,36 @@ use crate::request::ast::{
 };
 use crate::schema::{SchemaCache, Service, ValueKind};
 pub use embed::{Embed, Link, Related, RelatedOrder};
+pub use json::{Cast, JsonPath, JsonScalar, JsonTest};
 pub use value::SqlValue;
 
-/// A column of the service (index into `Service::columns`) and the key it is output under.
+/// A column of the service (index into `Service::columns`) and the key it is output under,
+/// or a value inside it (`data->a->>b`), possibly cast (`id::text`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selected {
     pub column: usize,
     pub output: String,
+    /// `data->a->>b`: a path into the (JSON) column; `None` for the column itself.
+    pub path: Option<JsonPath>,
+    /// `::int`: the type the value is written as (converted by the response stage).
+    pub cast: Option<Cast>,
+}
+
+impl Selected {
+    /// Column `column` itself, written under `output`.
+    pub fn plain(column: usize, output: impl Into<String>) -> Self {
+        Selected {
+            column,
+            output: output.into(),
+            path: None,
+            cast: None,
+        }
+    }
+
+    /// The column itself, as it is (no JSON path, no cast).
+    pub fn is_plain(&self) -> bool {
+        self.path.is_none() && self.cast.is_none()
+    }
 }
 
 /// A WHERE clause, resolved and typed.
@@ -69,6 +93,12 @@ pub enum Condition {
     },
     /// A related row exists (`!inner`, `rel=not.is.null`); `Not` of it for `rel=is.null`.
     Related(Box<Related>),
+    /// A test of a value inside a JSON column (`data->>name=eq.x`, `data->n=gt.3`).
+    Json {
+        column: usize,
+        path: JsonPath,
+        test: JsonTest,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +109,8 @@ pub struct OrderBy {
     pub nulls_first: bool,
     /// `order=rel(col)`: the column is a to-one embed's.
     pub related: Option<Arc<RelatedOrder>>,
+    /// `order=data->>name`: a value inside the (JSON) column.
+    pub path: Option<JsonPath>,
 }
 
 /// A read of one service.
@@ -142,20 +174,22 @@ pub fn column_index(svc: &Service, name: &str) -> ApiResult<usize> {
 /// and `select=x:id,x:name` gives `x` from `id`. Embed items are left out (see
 /// `read_plan` and `write_returning`, which resolve them).
 pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult<Vec<Selected>> {
-    select_level(svc, select).map(|(s, _)| s)
+    select_level(svc, select, false).map(|(s, _)| s)
 }
 
 /// The columns of one `select` level, and for each embed item (in order) the number of
-/// columns before it.
+/// columns before it. `nested`: an embed's level, where JSON paths and casts are refused
+/// (the database writes embedded rows' JSON itself).
 fn select_level(
     svc: &Service,
     select: Option<&[SelectItem]>,
+    nested: bool,
 ) -> ApiResult<(Vec<Selected>, Vec<usize>)> {
     let all = || {
-        svc.columns.iter().enumerate().map(|(i, c)| Selected {
-            column: i,
-            output: c.name.clone(),
-        })
+        svc.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Selected::plain(i, c.name.clone()))
     };
     let Some(items) = select else {
         return Ok((all().collect(), Vec::new()));
@@ -175,19 +209,41 @@ fn select_level(
                     }
                 }
             }
-            SelectItem::Column { name, alias, cast } => {
+            SelectItem::Column {
+                name,
+                alias,
+                cast,
+                path,
+            } => {
                 let column = column_index(svc, name)?;
-                if let Some(cast) = cast {
+                let item = json::show_path(name, path);
+                if nested && (cast.is_some() || !path.is_empty()) {
                     return Err(ApiError::bad_filter(
-                        format!("casts are not supported (in select: {name}::{cast})"),
-                        Some("select the column without '::type'".to_string()),
+                        format!(
+                            "JSON paths and casts are not supported inside embedded resources ({item})"
+                        ),
+                        Some("select the column itself inside the embed".to_string()),
                     ));
                 }
-                let output = alias.as_ref().unwrap_or(name);
-                if !out.iter().any(|s| s.output == *output) {
+                let path = match path.as_slice() {
+                    [] => None,
+                    steps => Some(json::resolve_path(svc, column, steps)?),
+                };
+                let cast = match cast {
+                    Some(c) => Some(Cast::resolve(c, &item)?),
+                    None => None,
+                };
+                let output = match (alias, &path) {
+                    (Some(a), _) => a.clone(),
+                    (None, Some(p)) => p.output_name(name),
+                    (None, None) => name.clone(),
+                };
+                if !out.iter().any(|s| s.output == output) {
                     out.push(Selected {
                         column,
-                        output: output.clone(),
+                        output,
+                        path,
+                        cast,
                     });
                 }
             }
@@ -311,7 +367,7 @@ pub(crate) fn filter_condition_in(
     f: &Filter,
     embeds: &[Embed],
 ) -> ApiResult<Condition> {
-    if svc.column_index(&f.column).is_none() {
+    if f.path.is_empty() && svc.column_index(&f.column).is_none() {
         if let Some(e) = embed::find(embeds, &f.column) {
             let exists = match &f.operation {
                 Operation::Is(IsValue::Null) => false,
@@ -339,6 +395,7 @@ pub(crate) fn filter_condition_in(
     }
     let column = column_index(svc, &f.column)?;
     let cond = match &f.operation {
+        _ if !f.path.is_empty() => json::path_condition(svc, column, &f.path, &f.operation)?,
         Operation::Compare { op, value } => single_condition(svc, column, *op, value)?,
         Operation::Quantified {
             op,
@@ -519,10 +576,23 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
     for t in terms {
         let (column, related) = match &t.relation {
             Some(rel) => {
+                if !t.path.is_empty() {
+                    return Err(ApiError::bad_filter(
+                        format!(
+                            "a JSON path is not supported in the order of an embedded resource ({rel}({}))",
+                            json::show_path(&t.column, &t.path)
+                        ),
+                        None,
+                    ));
+                }
                 let (column, _, r) = embed::related_order(embeds, rel, &t.column)?;
                 (column, Some(Arc::new(r)))
             }
             None => (column_index(svc, &t.column)?, None),
+        };
+        let path = match t.path.as_slice() {
+            [] => None,
+            steps => Some(json::resolve_path(svc, column, steps)?),
         };
         let descending = t.direction == Some(Direction::Desc);
         // PostgreSQL's defaults on every backend: NULLs last ascending, first descending.
@@ -536,6 +606,7 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
             descending,
             nulls_first,
             related,
+            path,
         });
     }
     // The key breaks ties, so pages are stable and every backend returns the same order.
@@ -543,13 +614,14 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
         if let Some(column) = svc.column_index(name) {
             if !out
                 .iter()
-                .any(|o| o.column == column && o.related.is_none())
+                .any(|o| o.column == column && o.related.is_none() && o.path.is_none())
             {
                 out.push(OrderBy {
                     column,
                     descending: false,
                     nulls_first: false,
                     related: None,
+                    path: None,
                 });
             }
         }
@@ -616,7 +688,7 @@ fn level_plan(
     budget: &mut embed::Budget,
     caller: &Caller,
 ) -> ApiResult<ReadPlan> {
-    let (select, positions) = select_level(svc, items)?;
+    let (select, positions) = select_level(svc, items, !path.is_empty())?;
     let embeds = match items {
         Some(items) => embed::resolve(cache, svc, items, q, path, budget, &positions, caller)?,
         None => Vec::new(),
@@ -717,7 +789,7 @@ pub fn write_returning(
     if !items.is_some_and(|i| i.iter().any(|i| matches!(i, SelectItem::Embed { .. }))) {
         return Ok((resolve_select(svc, items)?, Vec::new()));
     }
-    let (select, positions) = select_level(svc, items)?;
+    let (select, positions) = select_level(svc, items, false)?;
     let mut budget = embed::Budget::new();
     let embeds = embed::resolve(
         cache,

@@ -172,14 +172,15 @@ pub(super) fn order_list(b: &mut Builder<'_>, svc: &Service, order: &[OrderBy]) 
         if n > 0 {
             b.push(", ");
         }
-        match &o.related {
-            Some(r) => {
+        match (&o.related, &o.path) {
+            (Some(r), _) => {
                 // The related column is NULL where there is no related row.
                 let mut column = r.service.columns[o.column].column.clone();
                 column.nullable = true;
                 d.order_term(b, svc, &column, o);
             }
-            None => d.order_term(b, svc, &svc.columns[o.column], o),
+            (None, Some(path)) => super::json_order(b, svc, o, path),
+            (None, None) => d.order_term(b, svc, &svc.columns[o.column], o),
         }
     }
 }
