@@ -9,7 +9,8 @@
 # Backends: SQLite always; PostgreSQL when RESTABLE_TEST_POSTGRES_URL is set; MariaDB/MySQL
 # when RESTABLE_TEST_MYSQL_URL is set. With RESTABLE_REQUIRE_BACKENDS=1 a missing URL is a
 # failure. Each client gets its own fresh database loaded with tests/fixtures/music.*.sql
-# and its own server, so the two test files cannot disturb each other.
+# (and json_docs.*.sql, a table of JSON documents) and its own server, so the two test
+# files cannot disturb each other.
 #
 # Prints one line per client per backend, and closes with `N passed, M failed` (every check
 # of every client on every backend). Exits non-zero when anything failed.
@@ -177,11 +178,13 @@ make_database() {
     sqlite)
         local path=$WORK/$name.db
         DROP_CMD=(rm -f "$path" "$path-wal" "$path-shm")
-        python3 - "$path" "$ROOT/tests/fixtures/music.sqlite.sql" <<'EOF' || return 1
+        python3 - "$path" "$ROOT/tests/fixtures/music.sqlite.sql" \
+            "$ROOT/tests/fixtures/json_docs.sqlite.sql" <<'EOF' || return 1
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
-with open(sys.argv[2], encoding="utf-8") as f:
-    con.executescript(f.read())
+for script in sys.argv[2:]:
+    with open(script, encoding="utf-8") as f:
+        con.executescript(f.read())
 con.commit()
 con.close()
 EOF
@@ -195,7 +198,8 @@ EOF
         DROP_CMD=(psql "$admin" -qX -c "DROP DATABASE IF EXISTS $name WITH (FORCE)")
         DB_URL=$(url_with_db "$admin" "$name") || return 1
         psql "$DB_URL" -v ON_ERROR_STOP=1 -qX \
-            -f "$ROOT/tests/fixtures/music.postgres.sql" >/dev/null || return 1
+            -f "$ROOT/tests/fixtures/music.postgres.sql" \
+            -f "$ROOT/tests/fixtures/json_docs.postgres.sql" >/dev/null || return 1
         ;;
     mysql)
         local admin=$RESTABLE_TEST_MYSQL_URL
@@ -209,6 +213,7 @@ EOF
         DROP_CMD=(mariadb "${args[@]}" -e "DROP DATABASE IF EXISTS $name")
         DB_URL=$(url_with_db "$admin" "$name") || return 1
         mariadb "${args[@]}" "$name" <"$ROOT/tests/fixtures/music.mysql.sql" || return 1
+        mariadb "${args[@]}" "$name" <"$ROOT/tests/fixtures/json_docs.mysql.sql" || return 1
         ;;
     esac
 }
@@ -245,6 +250,7 @@ pool_size = 4
 [services.playlists]
 [services.playlist_items]
 table = "playlist_tracks"
+[services.docs]
 EOF
     local port attempt i
     # A free port can be taken between free_port and the bind: then try another one.
