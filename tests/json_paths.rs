@@ -239,6 +239,10 @@ fn filter_on_json_paths() {
             ("data->-1=eq.3", &[5]),
             ("data->0=gte.1", &[5]),
             ("data->tags->-1=eq.\"fruit\"", &[1]),
+            // A plain `json` column (PostgreSQL has no `=` on `json`: compared as jsonb).
+            ("doc->b=eq.1", &[1]),
+            ("doc->>s=eq.xA", &[1]),
+            ("doc->a->1=gt.1", &[1]),
             // In logic trees.
             ("or=(data->>name.eq.apple,data->n.gt.5)", &[1, 2]),
             ("and=(data->ok.is.null,data->>name.not.eq.list)", &[4]),

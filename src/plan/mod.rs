@@ -218,9 +218,10 @@ fn select_level(
                 let column = column_index(svc, name)?;
                 let item = json::show_path(name, path);
                 if nested && (cast.is_some() || !path.is_empty()) {
+                    let cast = cast.as_ref().map(|c| format!("::{c}")).unwrap_or_default();
                     return Err(ApiError::bad_filter(
                         format!(
-                            "JSON paths and casts are not supported inside embedded resources ({item})"
+                            "JSON paths and casts are not supported inside embedded resources ({item}{cast})"
                         ),
                         Some("select the column itself inside the embed".to_string()),
                     ));
