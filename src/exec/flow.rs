@@ -71,11 +71,7 @@ impl Returning {
         for k in key_names {
             if let Some(i) = svc.column_index(k) {
                 key_at.push(cols.len());
-                cols.push(Selected {
-                    column: i,
-                    output: k.clone(),
-                    aggregate: None,
-                });
+                cols.push(Selected::plain(i, k.clone()));
             }
         }
         let mut body = Vec::new();
@@ -166,11 +162,7 @@ fn all_columns(svc: &Service) -> Vec<Selected> {
     svc.columns
         .iter()
         .enumerate()
-        .map(|(i, c)| Selected {
-            column: i,
-            output: c.name.clone(),
-            aggregate: None,
-        })
+        .map(|(i, c)| Selected::plain(i, c.name.clone()))
         .collect()
 }
 
@@ -595,6 +587,7 @@ fn key_order(svc: &Service) -> Vec<crate::plan::OrderBy> {
             nulls_first: false,
             related: None,
             aggregate: None,
+            path: None,
         })
         .collect()
 }
@@ -647,13 +640,7 @@ async fn update<T: WriteTx>(
     let key_cols: Vec<Selected> = svc
         .primary_key
         .iter()
-        .map(|k| {
-            crate::plan::column_index(svc, k).map(|column| Selected {
-                column,
-                output: k.clone(),
-                aggregate: None,
-            })
-        })
+        .map(|k| crate::plan::column_index(svc, k).map(|column| Selected::plain(column, k.clone())))
         .collect::<ApiResult<_>>()?;
     let (mut probe, probe_cols) = Returning::new(svc, Format::Json, &key_cols);
     let read = read_plan(svc, probe_cols, filter.cloned());

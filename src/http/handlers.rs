@@ -1171,7 +1171,7 @@ fn put_key_from_filters(svc: &Service, api: &ApiRequest) -> ApiResult<Vec<String
             .query
             .filters
             .iter()
-            .filter(|(p, f)| p.is_empty() && &f.column == pk)
+            .filter(|(p, f)| p.is_empty() && &f.column == pk && f.path.is_empty())
             .collect();
         match found.as_slice() {
             [(_, f)] if !f.negated => match &f.operation {

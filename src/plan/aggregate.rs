@@ -12,26 +12,33 @@ pub use crate::request::ast::AggregateFunction;
 use crate::request::ast::{Direction, Nulls, OrderTerm};
 use crate::schema::{Column, Service, ValueKind};
 
-/// A cast of a value to one of the types every backend can write the same way
-/// (`::text`, `::int`, `::float`, `::numeric`). Written by each dialect (`Dialect::cast`).
+/// A cast of an aggregate's result (`total:col.sum()::float`) to one of the types every
+/// backend can write the same way (`::text`, `::int`, `::float`, `::numeric`). Written in
+/// SQL by each dialect (`Dialect::cast`), so that the database computes an exact sum or
+/// average in the type asked for. Not `plan::Cast` (`json.rs`), the cast of a selected
+/// column or JSON path, which the response stage converts per value: an aggregate's cast
+/// decides how the database computes it (PostgreSQL's `avg(...)::int` rounds the exact
+/// numeric average), a column's only how the answer writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Cast {
+pub enum AggregateCast {
     Text,
     Integer,
     Float,
     Numeric,
 }
 
-impl Cast {
+impl AggregateCast {
     /// The cast a type name asks for (PostgreSQL's names, any case), `None` when restable
     /// has no such cast.
-    pub fn parse(name: &str) -> Option<Cast> {
+    pub fn parse(name: &str) -> Option<AggregateCast> {
         let name = name.trim().to_ascii_lowercase();
         Some(match name.as_str() {
-            "text" | "varchar" | "character varying" => Cast::Text,
-            "int" | "integer" | "int4" | "int8" | "bigint" | "smallint" | "int2" => Cast::Integer,
-            "float" | "float8" | "float4" | "double precision" | "real" => Cast::Float,
-            "numeric" | "decimal" => Cast::Numeric,
+            "text" | "varchar" | "character varying" => AggregateCast::Text,
+            "int" | "integer" | "int4" | "int8" | "bigint" | "smallint" | "int2" => {
+                AggregateCast::Integer
+            }
+            "float" | "float8" | "float4" | "double precision" | "real" => AggregateCast::Float,
+            "numeric" | "decimal" => AggregateCast::Numeric,
             _ => return None,
         })
     }
@@ -39,20 +46,20 @@ impl Cast {
     /// The kind of the value after the cast.
     pub fn kind(self) -> ValueKind {
         match self {
-            Cast::Text => ValueKind::Text,
-            Cast::Integer => ValueKind::Integer,
-            Cast::Float => ValueKind::Float,
-            Cast::Numeric => ValueKind::Decimal,
+            AggregateCast::Text => ValueKind::Text,
+            AggregateCast::Integer => ValueKind::Integer,
+            AggregateCast::Float => ValueKind::Float,
+            AggregateCast::Numeric => ValueKind::Decimal,
         }
     }
 
     /// A declared type of that kind, for the encoder.
     fn declared(self) -> &'static str {
         match self {
-            Cast::Text => "text",
-            Cast::Integer => "bigint",
-            Cast::Float => "double precision",
-            Cast::Numeric => "numeric",
+            AggregateCast::Text => "text",
+            AggregateCast::Integer => "bigint",
+            AggregateCast::Float => "double precision",
+            AggregateCast::Numeric => "numeric",
         }
     }
 
@@ -70,7 +77,7 @@ pub struct Aggregate {
     /// `column` beside it is then only a placeholder: the service's first).
     pub whole_row: bool,
     /// `::type` after the function.
-    pub cast: Option<Cast>,
+    pub cast: Option<AggregateCast>,
 }
 
 impl Aggregate {
@@ -170,10 +177,13 @@ pub fn resolve(
     }
     let cast = match cast {
         None => None,
-        Some(t) => Some(Cast::parse(t).ok_or_else(|| {
+        Some(t) => Some(AggregateCast::parse(t).ok_or_else(|| {
             ApiError::bad_filter(
                 format!("unknown cast type '{t}' (in select: {call}::{t})"),
-                Some(format!("an aggregate can be cast to {}", Cast::NAMES)),
+                Some(format!(
+                    "an aggregate can be cast to {}",
+                    AggregateCast::NAMES
+                )),
             )
         })?),
     };
@@ -207,6 +217,8 @@ pub fn resolve(
             whole_row: column.is_none(),
             cast,
         }),
+        path: None,
+        cast: None,
     })
 }
 
@@ -245,6 +257,15 @@ pub fn order(svc: &Service, select: &[Selected], terms: &[OrderTerm]) -> ApiResu
                 None,
             ));
         }
+        if !t.path.is_empty() {
+            return Err(ApiError::bad_filter(
+                format!(
+                    "order={}: a read with aggregates is ordered by its grouping columns or its aggregates, not a JSON path",
+                    super::json::show_path(&t.column, &t.path)
+                ),
+                None,
+            ));
+        }
         let descending = t.direction == Some(Direction::Desc);
         let nulls_first = match t.nulls {
             Some(Nulls::First) => true,
@@ -279,6 +300,7 @@ pub fn order(svc: &Service, select: &[Selected], terms: &[OrderTerm]) -> ApiResu
             nulls_first,
             related: None,
             aggregate,
+            path: None,
         });
     }
     for column in group {
@@ -292,6 +314,7 @@ pub fn order(svc: &Service, select: &[Selected], terms: &[OrderTerm]) -> ApiResu
                 nulls_first: false,
                 related: None,
                 aggregate: None,
+                path: None,
             });
         }
     }

@@ -348,8 +348,8 @@ pub(super) fn resolve(
         // `rel(count)`: PostgREST's legacy count of related rows.
         let count = matches!(
             sub.as_slice(),
-            [SelectItem::Column { name, alias: None, cast: None }]
-                if name == "count" && child.column("count").is_none()
+            [SelectItem::Column { name, alias: None, cast: None, path }]
+                if name == "count" && path.is_empty() && child.column("count").is_none()
         );
         let sub_items: &[SelectItem] = if count { &[] } else { sub };
         let plan = super::level_plan(

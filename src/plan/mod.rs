@@ -5,6 +5,7 @@
 pub mod aggregate;
 mod body;
 pub mod embed;
+pub mod json;
 pub mod owner;
 pub mod session;
 pub mod value;
@@ -19,12 +20,14 @@ use crate::request::ast::{
     OrderTerm, Quantifier, QueryParams, SelectItem,
 };
 use crate::schema::{SchemaCache, Service, ValueKind};
-pub use aggregate::{Aggregate, Cast};
+pub use aggregate::{Aggregate, AggregateCast};
 pub use embed::{Embed, Link, Related, RelatedOrder};
+pub use json::{Cast, JsonPath, JsonScalar, JsonTest};
 pub use session::Session;
 pub use value::SqlValue;
 
-/// A column of the service (index into `Service::columns`) and the key it is output under.
+/// A column of the service (index into `Service::columns`) and the key it is output under,
+/// or a value inside it (`data->a->>b`), possibly cast (`id::text`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selected {
     pub column: usize,
@@ -32,6 +35,28 @@ pub struct Selected {
     /// `col.sum()`, `count()`: the value is this aggregate of the column over each group
     /// of rows, not the column itself (`aggregate.rs`).
     pub aggregate: Option<Aggregate>,
+    /// `data->a->>b`: a path into the (JSON) column; `None` for the column itself.
+    pub path: Option<JsonPath>,
+    /// `::int`: the type the value is written as (converted by the response stage).
+    pub cast: Option<Cast>,
+}
+
+impl Selected {
+    /// Column `column` itself, written under `output`.
+    pub fn plain(column: usize, output: impl Into<String>) -> Self {
+        Selected {
+            column,
+            output: output.into(),
+            aggregate: None,
+            path: None,
+            cast: None,
+        }
+    }
+
+    /// The column itself, as it is (no aggregate, no JSON path, no cast).
+    pub fn is_plain(&self) -> bool {
+        self.aggregate.is_none() && self.path.is_none() && self.cast.is_none()
+    }
 }
 
 /// A WHERE clause, resolved and typed.
@@ -91,6 +116,12 @@ pub enum Condition {
         value: serde_json::Value,
         contained_in: bool,
     },
+    /// A test of a value inside a JSON column (`data->>name=eq.x`, `data->n=gt.3`).
+    Json {
+        column: usize,
+        path: JsonPath,
+        test: JsonTest,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +134,8 @@ pub struct OrderBy {
     pub related: Option<Arc<RelatedOrder>>,
     /// `order=sum.desc` in an aggregated read: by this aggregate of the column.
     pub aggregate: Option<Aggregate>,
+    /// `order=data->>name`: a value inside the (JSON) column.
+    pub path: Option<JsonPath>,
 }
 
 /// A read of one service.
@@ -166,21 +199,22 @@ pub fn column_index(svc: &Service, name: &str) -> ApiResult<usize> {
 /// and `select=x:id,x:name` gives `x` from `id`. Embed items are left out (see
 /// `read_plan` and `write_returning`, which resolve them).
 pub fn resolve_select(svc: &Service, select: Option<&[SelectItem]>) -> ApiResult<Vec<Selected>> {
-    select_level(svc, select).map(|(s, _)| s)
+    select_level(svc, select, false).map(|(s, _)| s)
 }
 
 /// The columns of one `select` level, and for each embed item (in order) the number of
-/// columns before it.
+/// columns before it. `nested`: an embed's level, where JSON paths and casts are refused
+/// (the database writes embedded rows' JSON itself).
 fn select_level(
     svc: &Service,
     select: Option<&[SelectItem]>,
+    nested: bool,
 ) -> ApiResult<(Vec<Selected>, Vec<usize>)> {
     let all = || {
-        svc.columns.iter().enumerate().map(|(i, c)| Selected {
-            column: i,
-            output: c.name.clone(),
-            aggregate: None,
-        })
+        svc.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Selected::plain(i, c.name.clone()))
     };
     let Some(items) = select else {
         return Ok((all().collect(), Vec::new()));
@@ -206,7 +240,12 @@ fn select_level(
                 name,
                 alias: None,
                 cast: None,
-            } if name == "count" && items.len() == 1 && svc.column_index(name).is_none() => {
+                path,
+            } if name == "count"
+                && path.is_empty()
+                && items.len() == 1
+                && svc.column_index(name).is_none() =>
+            {
                 out.push(Selected {
                     column: 0,
                     output: "count".into(),
@@ -215,6 +254,8 @@ fn select_level(
                         whole_row: true,
                         cast: None,
                     }),
+                    path: None,
+                    cast: None,
                 });
             }
             SelectItem::Aggregate {
@@ -248,24 +289,59 @@ fn select_level(
                 }
                 out.push(s);
             }
-            SelectItem::Column { name, alias, cast } => {
+            SelectItem::Column {
+                name,
+                alias,
+                cast,
+                path,
+            } => {
                 let column = column_index(svc, name)?;
-                if let Some(cast) = cast {
+                let item = json::show_path(name, path);
+                if nested && (cast.is_some() || !path.is_empty()) {
+                    let cast = cast.as_ref().map(|c| format!("::{c}")).unwrap_or_default();
                     return Err(ApiError::bad_filter(
-                        format!("casts are not supported (in select: {name}::{cast})"),
-                        Some("select the column without '::type'".to_string()),
+                        format!(
+                            "JSON paths and casts are not supported inside embedded resources ({item}{cast})"
+                        ),
+                        Some("select the column itself inside the embed".to_string()),
                     ));
                 }
-                let output = alias.as_ref().unwrap_or(name);
-                if !out.iter().any(|s| s.output == *output) {
+                let path = match path.as_slice() {
+                    [] => None,
+                    steps => Some(json::resolve_path(svc, column, steps)?),
+                };
+                let cast = match cast {
+                    Some(c) => Some(Cast::resolve(c, &item)?),
+                    None => None,
+                };
+                let output = match (alias, &path) {
+                    (Some(a), _) => a.clone(),
+                    (None, Some(p)) => p.output_name(name),
+                    (None, None) => name.clone(),
+                };
+                if !out.iter().any(|s| s.output == output) {
                     out.push(Selected {
                         column,
-                        output: output.clone(),
+                        output,
                         aggregate: None,
+                        path,
+                        cast,
                     });
                 }
             }
             SelectItem::Embed { .. } => positions.push(out.len()),
+        }
+    }
+    // The other items of an aggregated level are its grouping, which is by columns.
+    if aggregate::aggregated(&out) {
+        if let Some(s) = out.iter().find(|s| s.path.is_some()) {
+            return Err(ApiError::bad_filter(
+                format!(
+                    "a JSON path cannot be grouped with aggregates yet (in select: {})",
+                    s.output
+                ),
+                Some("group by a column: select the column itself beside the aggregates".into()),
+            ));
         }
     }
     Ok((out, positions))
@@ -469,7 +545,7 @@ pub(crate) fn filter_condition_in(
     f: &Filter,
     embeds: &[Embed],
 ) -> ApiResult<Condition> {
-    if svc.column_index(&f.column).is_none() {
+    if f.path.is_empty() && svc.column_index(&f.column).is_none() {
         if let Some(e) = embed::find(embeds, &f.column) {
             let exists = match &f.operation {
                 Operation::Is(IsValue::Null) => false,
@@ -497,6 +573,7 @@ pub(crate) fn filter_condition_in(
     }
     let column = column_index(svc, &f.column)?;
     let cond = match &f.operation {
+        _ if !f.path.is_empty() => json::path_condition(svc, column, &f.path, &f.operation)?,
         Operation::Compare { op, value } => single_condition(svc, column, *op, value)?,
         Operation::Quantified {
             op,
@@ -678,10 +755,23 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
     for t in terms {
         let (column, related) = match &t.relation {
             Some(rel) => {
+                if !t.path.is_empty() {
+                    return Err(ApiError::bad_filter(
+                        format!(
+                            "a JSON path is not supported in the order of an embedded resource ({rel}({}))",
+                            json::show_path(&t.column, &t.path)
+                        ),
+                        None,
+                    ));
+                }
                 let (column, _, r) = embed::related_order(embeds, rel, &t.column)?;
                 (column, Some(Arc::new(r)))
             }
             None => (column_index(svc, &t.column)?, None),
+        };
+        let path = match t.path.as_slice() {
+            [] => None,
+            steps => Some(json::resolve_path(svc, column, steps)?),
         };
         let descending = t.direction == Some(Direction::Desc);
         // PostgreSQL's defaults on every backend: NULLs last ascending, first descending.
@@ -696,6 +786,7 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
             nulls_first,
             related,
             aggregate: None,
+            path,
         });
     }
     // The key breaks ties, so pages are stable and every backend returns the same order.
@@ -703,7 +794,7 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
         if let Some(column) = svc.column_index(name) {
             if !out
                 .iter()
-                .any(|o| o.column == column && o.related.is_none())
+                .any(|o| o.column == column && o.related.is_none() && o.path.is_none())
             {
                 out.push(OrderBy {
                     column,
@@ -711,6 +802,7 @@ fn order_terms_in(svc: &Service, terms: &[OrderTerm], embeds: &[Embed]) -> ApiRe
                     nulls_first: false,
                     related: None,
                     aggregate: None,
+                    path: None,
                 });
             }
         }
@@ -777,7 +869,7 @@ fn level_plan(
     budget: &mut embed::Budget,
     caller: &Caller,
 ) -> ApiResult<ReadPlan> {
-    let (select, positions) = select_level(svc, items)?;
+    let (select, positions) = select_level(svc, items, !path.is_empty())?;
     let embeds = match items {
         Some(items) => embed::resolve(cache, svc, items, q, path, budget, &positions, caller)?,
         None => Vec::new(),
@@ -905,7 +997,7 @@ pub fn write_returning(
         }
         return Ok((select, Vec::new()));
     }
-    let (select, positions) = select_level(svc, items)?;
+    let (select, positions) = select_level(svc, items, false)?;
     let mut budget = embed::Budget::new();
     let embeds = embed::resolve(
         cache,

@@ -148,10 +148,30 @@ pub enum Operation {
     },
 }
 
+/// What one step of a JSON path (`->key`, `->0`, `->-1`) looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonOperand {
+    /// An object's key.
+    Key(String),
+    /// An array's element; negative counts from the end (`-1` is the last).
+    Index(i64),
+}
+
+/// One step of a JSON path into a column: `->a` (JSON) or `->>a` (text). Only the last
+/// step may be `->>`; the plan says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonStep {
+    /// `->>`: the value as text.
+    pub text: bool,
+    pub operand: JsonOperand,
+}
+
 /// `column=[not.]op.value`, or inside a logic tree `column.[not.]op.value`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
     pub column: String,
+    /// `data->a->>b=eq.x`: a path into the (JSON) column; empty for the column itself.
+    pub path: Vec<JsonStep>,
     pub negated: bool,
     pub operation: Operation,
 }
@@ -201,11 +221,13 @@ impl AggregateFunction {
 pub enum SelectItem {
     /// `*`
     Star,
-    /// `col`, `alias:col`, `col::type`, `alias:col::type`.
+    /// `col`, `alias:col`, `col::type`, `alias:col::type`, `alias:col->a->>b::type`.
     Column {
         name: String,
         alias: Option<String>,
         cast: Option<String>,
+        /// `col->a->>b`: a path into the (JSON) column; empty for the column itself.
+        path: Vec<JsonStep>,
     },
     /// An aggregate (PostgREST's aggregate functions): `count()`, `alias:count()`,
     /// `col.sum()`, `alias:col.avg()::int`, `col::numeric.max()`.
@@ -244,12 +266,15 @@ pub enum Nulls {
     Last,
 }
 
-/// One term of `order=`: `col`, `col.desc`, `col.asc.nullsfirst`, `rel(col).desc`.
+/// One term of `order=`: `col`, `col.desc`, `col.asc.nullsfirst`, `rel(col).desc`,
+/// `data->>name.desc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderTerm {
     /// `Some("artists")` for `artists(name)`: order by a to-one embed's column.
     pub relation: Option<String>,
     pub column: String,
+    /// `order=data->>name`: a path into the (JSON) column; empty for the column itself.
+    pub path: Vec<JsonStep>,
     pub direction: Option<Direction>,
     pub nulls: Option<Nulls>,
 }

@@ -19,8 +19,15 @@
 // - `cs cd ov sl sr nxr nxl adj` take one value, verbatim like `eq`'s (inside a logic tree
 //   a `{...}` literal may hold commas; a JSON array or a range literal with a comma must
 //   be quoted there, as in PostgREST); `cs(any)` and the like are errors.
-// - JSON paths (`col->a->>b`) are not part of the AST: they are parse errors. A spread
-//   `...rel(...)` must be an embed. `!left`/`!inner` must be the whole word; `rel!a!b`
+// - JSON paths (`col->a->>b`, `col->0`, `col->-1`) follow a column in filter keys, logic
+//   trees, `select` and `order`, as PostgREST's `pJsonPath`: an operand is an index when it
+//   is `-?digits` followed by the end of the path (`->`, `::`, `.`, `,`, `)`, end of input),
+//   else a key (quoted, or a run of anything but `(`, `)`, `:`, `.`, `,`, `>` and `->`,
+//   trimmed). A bad negative index (`->>--34`, `->-7x`) is an error, not a key. After a
+//   path in a filter key nothing may follow; a path is refused on embeds, hints, `columns`
+//   and `on_conflict`, and before an aggregate (`data->x.sum()`). Whether `->>` is last,
+//   and the column's type, are the plan's to check.
+//   A spread `...rel(...)` must be an embed. `!left`/`!inner` must be the whole word; `rel!a!b`
 //   keeps the first hint.
 // - `select`, `columns`, `on_conflict`: the first occurrence wins (later ones are ignored,
 //   like PostgREST's lookup); `order`/`limit`/`offset`: the last one per embed path wins.
@@ -59,10 +66,14 @@ pub const MAX_CONDITIONS: usize = 500;
 pub const MAX_COLUMNS: usize = 1_000;
 /// Most names in `on_conflict` (PostgreSQL's limit on the columns of one index).
 pub const MAX_ON_CONFLICT: usize = 32;
+/// Most steps in one JSON path (`data->a->0->>b` has 3).
+pub const MAX_JSON_PATH: usize = 32;
 
 const FIELD_NAME: &str = "field name (* or [a..z0..9_$])";
 const OPERATOR: &str = "operator (eq, gt, ...)";
 const TRILEAN: &str = "null, not_null or trilean value (unknown, true, false)";
+const JSON_KEY: &str = "any non reserved character different from: .,>()";
+const INDEX_END: &str = "digit, \"->\", \"::\", \".\", \",\" or end of input";
 
 /// Classify and parse decoded query-string pairs (URL order) into [`QueryParams`].
 pub fn parse_query(pairs: &[(String, String)]) -> Result<QueryParams, ParseError> {
@@ -182,11 +193,16 @@ fn too_many_values() -> ParseError {
 }
 
 fn classify(q: &mut QueryParams, key: &str, value: &str) -> Result<(), ParseError> {
-    let mut segs = parse_key(key)?;
+    let (mut segs, path) = parse_key(key)?;
     let Some((last, quoted)) = segs.pop() else {
         return Err(Cursor::new("path", key).error_at(0, "empty parameter name".into()));
     };
-    let reserved = if quoted { "" } else { last.as_str() };
+    // `order->a=eq.1` is a filter on a column named `order`.
+    let reserved = if quoted || !path.is_empty() {
+        ""
+    } else {
+        last.as_str()
+    };
     match reserved {
         "order" => {
             check_len("order", value)?;
@@ -224,6 +240,7 @@ fn classify(q: &mut QueryParams, key: &str, value: &str) -> Result<(), ParseErro
                 names(segs),
                 Filter {
                     column: last,
+                    path,
                     negated,
                     operation,
                 },
@@ -406,34 +423,38 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// `"quoted \" name"` at the cursor (which is on the opening quote), kept exactly.
+    fn quoted_name(&mut self) -> Result<String, ParseError> {
+        let start = self.pos;
+        self.bump();
+        let mut out = String::new();
+        loop {
+            match self.bump() {
+                None => {
+                    return Err(self.error_at(
+                        self.pos,
+                        format!(
+                            "unexpected end of input expecting closing quote (\") \
+                             of the name starting at column {}",
+                            start + 1
+                        ),
+                    ))
+                }
+                Some('\\') => match self.bump() {
+                    Some(c) => out.push(c),
+                    None => return Err(self.unexpected("escaped character")),
+                },
+                Some('"') => return Ok(out),
+                Some(c) => out.push(c),
+            }
+        }
+    }
+
     /// A field name: `"quoted \" name"` or a run of letters, digits, `_`, `$`, spaces and
     /// `-` (not followed by `>`), trimmed. Quoted names are kept exactly.
     fn field_name(&mut self, expecting: &str) -> Result<String, ParseError> {
         let name = if self.peek() == Some('"') {
-            let start = self.pos;
-            self.bump();
-            let mut out = String::new();
-            loop {
-                match self.bump() {
-                    None => {
-                        return Err(self.error_at(
-                            self.pos,
-                            format!(
-                                "unexpected end of input expecting closing quote (\") \
-                                 of the name starting at column {}",
-                                start + 1
-                            ),
-                        ))
-                    }
-                    Some('\\') => match self.bump() {
-                        Some(c) => out.push(c),
-                        None => return Err(self.unexpected("escaped character")),
-                    },
-                    Some('"') => break,
-                    Some(c) => out.push(c),
-                }
-            }
-            out
+            self.quoted_name()?
         } else {
             let start = self.pos;
             while let Some(c) = self.peek() {
@@ -452,14 +473,93 @@ impl<'a> Cursor<'a> {
             }
             name.to_string()
         };
+        Ok(name)
+    }
+
+    /// An error where a name may not be followed by a JSON path (`columns`, embeds, hints).
+    fn no_json_path(&self) -> Result<(), ParseError> {
         if self.starts_with_at(self.pos, "->") {
             return Err(self.error_at(
                 self.pos,
-                "unexpected \"->\": JSON path operators (->, ->>) are not supported".into(),
+                "unexpected \"->\": a JSON path (->, ->>) is not allowed here".into(),
             ));
         }
-        Ok(name)
+        Ok(())
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON paths
+
+/// `->a->0->>b` after a column name; empty when no arrow follows.
+fn json_path(c: &mut Cursor) -> Result<Vec<JsonStep>, ParseError> {
+    let mut steps = Vec::new();
+    loop {
+        let text = if c.eat_str("->>") {
+            true
+        } else if c.eat_str("->") {
+            false
+        } else {
+            return Ok(steps);
+        };
+        if steps.len() >= MAX_JSON_PATH {
+            return Err(too_many(
+                c.what,
+                format!("too many steps in a JSON path: at most {MAX_JSON_PATH} are allowed"),
+            ));
+        }
+        let operand = json_operand(c)?;
+        steps.push(JsonStep { text, operand });
+    }
+}
+
+/// What follows an arrow: an array index (`0`, `-1`) when it is `-?digits` followed by the
+/// end of the path, else an object key.
+fn json_operand(c: &mut Cursor) -> Result<JsonOperand, ParseError> {
+    let start = c.pos;
+    let negative = c.peek() == Some('-');
+    let mut i = start + usize::from(negative);
+    while matches!(c.peek_at(i), Some(d) if d.is_ascii_digit()) {
+        i += 1;
+    }
+    let digits = i - start - usize::from(negative);
+    if negative && digits == 0 {
+        return Err(c.unexpected_at(i, "digit"));
+    }
+    if digits > 0 {
+        let ends = c.peek_at(i).is_none()
+            || c.starts_with_at(i, "->")
+            || c.starts_with_at(i, "::")
+            || matches!(c.peek_at(i), Some('.' | ',' | ')'));
+        if ends {
+            let text: String = c.chars[start..i].iter().collect();
+            let index = text
+                .parse::<i64>()
+                .map_err(|_| c.error_at(start, format!("array index {text} is too large")))?;
+            c.pos = i;
+            return Ok(JsonOperand::Index(index));
+        }
+        if negative {
+            return Err(c.unexpected_at(i, INDEX_END));
+        }
+    }
+    if c.peek() == Some('"') {
+        return Ok(JsonOperand::Key(c.quoted_name()?));
+    }
+    while let Some(ch) = c.peek() {
+        let stop = matches!(ch, '(' | ')' | ':' | '.' | ',' | '>')
+            || (ch == '-' && c.peek_at(c.pos + 1) == Some('>'));
+        if stop {
+            break;
+        }
+        c.pos += 1;
+    }
+    let raw: String = c.chars[start..c.pos].iter().collect();
+    let key = raw.trim_matches(' ');
+    if key.is_empty() {
+        return Err(c.unexpected_at(start, JSON_KEY));
+    }
+    Ok(JsonOperand::Key(key.to_string()))
 }
 
 fn show_char(c: char, single: bool) -> String {
@@ -476,15 +576,22 @@ fn show_char(c: char, single: bool) -> String {
 // ---------------------------------------------------------------------------------------------
 // Keys
 
-/// `a.b."c.d"` -> `[("a", false), ("b", false), ("c.d", true)]`.
-fn parse_key(key: &str) -> Result<Vec<(String, bool)>, ParseError> {
+/// `a.b."c.d"` -> `[("a", false), ("b", false), ("c.d", true)]`, and the JSON path after
+/// the last segment (`a.data->x` -> `[("a", false), ("data", false)]`, `[->x]`).
+type KeySegments = Vec<(String, bool)>;
+
+fn parse_key(key: &str) -> Result<(KeySegments, Vec<JsonStep>), ParseError> {
     let mut c = Cursor::new("path", key);
     let mut segs = Vec::new();
     loop {
         let quoted = c.peek() == Some('"');
         segs.push((c.field_name(FIELD_NAME)?, quoted));
+        let path = json_path(&mut c)?;
         if c.eof() {
-            return Ok(segs);
+            return Ok((segs, path));
+        }
+        if !path.is_empty() {
+            return Err(c.unexpected("\"->\", \"->>\" or end of input"));
         }
         if !c.eat('.') {
             return Err(c.unexpected("delimiter (.) or end of input"));
@@ -884,10 +991,12 @@ fn logic_element(c: &mut Cursor, depth: usize) -> Result<LogicTree, ParseError> 
     }
     let expecting = format!("{FIELD_NAME}, negation operator (not) or logic operator (and, or)");
     let column = c.field_name(&expecting)?;
+    let path = json_path(c)?;
     c.expect('.', "delimiter (.)")?;
     let (negated, operation) = op_expr(c, true)?;
     Ok(LogicTree::Filter(Filter {
         column,
+        path,
         negated,
         operation,
     }))
@@ -957,6 +1066,30 @@ fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<Select
             cast,
         });
     }
+    let path = json_path(c)?;
+    if !path.is_empty() {
+        if spread {
+            return Err(c.unexpected("\"(\" (a spread is an embed: ...rel(columns))"));
+        }
+        let cast = select_cast(c)?;
+        if c.peek() == Some('.') {
+            // `data->x.sum()`: restable aggregates columns only.
+            return Err(c.error_at(
+                c.pos,
+                "an aggregate of a JSON path (data->x.sum()) is not supported: aggregate a column (col.sum())"
+                    .to_string(),
+            ));
+        }
+        if matches!(c.peek(), Some('!' | '(')) {
+            return Err(c.unexpected("\"->\", \"::\", \",\" or end of input"));
+        }
+        return Ok(SelectItem::Column {
+            name,
+            alias,
+            cast,
+            path,
+        });
+    }
     let mut hint = None;
     let mut join: Option<bool> = None;
     let mut params = 0;
@@ -965,6 +1098,7 @@ fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<Select
         c.bump();
         let quoted = c.peek() == Some('"');
         let p = c.field_name("hint or join type (inner, left)")?;
+        c.no_json_path()?;
         match (quoted, p.as_str()) {
             (false, "inner") => join = join.or(Some(true)),
             (false, "left") => join = join.or(Some(false)),
@@ -1029,7 +1163,12 @@ fn select_item(c: &mut Cursor, depth: usize, count: &mut usize) -> Result<Select
             cast: result_cast,
         });
     }
-    Ok(SelectItem::Column { name, alias, cast })
+    Ok(SelectItem::Column {
+        name,
+        alias,
+        cast,
+        path,
+    })
 }
 
 /// `::type` after a select item (a type name: letters, digits, `_`, `$`, spaces).
@@ -1073,14 +1212,15 @@ pub fn parse_order(value: &str) -> Result<Vec<OrderTerm>, ParseError> {
 
 fn order_term(c: &mut Cursor) -> Result<OrderTerm, ParseError> {
     let first = c.field_name(FIELD_NAME)?;
-    let (relation, column) = if c.eat('(') {
+    let (relation, column, path) = if c.eat('(') {
         c.skip_ws();
         let col = c.field_name(FIELD_NAME)?;
+        let path = json_path(c)?;
         c.skip_ws();
         c.expect(')', "\")\"")?;
-        (Some(first), col)
+        (Some(first), col, path)
     } else {
-        (None, first)
+        (None, first, json_path(c)?)
     };
     let mut direction = None;
     let mut nulls = None;
@@ -1120,6 +1260,7 @@ fn order_term(c: &mut Cursor) -> Result<OrderTerm, ParseError> {
         return Ok(OrderTerm {
             relation,
             column,
+            path,
             direction,
             nulls,
         });
@@ -1199,6 +1340,7 @@ fn parse_names(what: &str, value: &str, max: usize) -> Result<Vec<String>, Parse
         }
         c.skip_ws();
         names.push(c.field_name(FIELD_NAME)?);
+        c.no_json_path()?;
         c.skip_ws();
         if c.eat(',') {
             continue;
@@ -1258,6 +1400,7 @@ mod tests {
     fn f(column: &str, negated: bool, operation: Operation) -> Filter {
         Filter {
             column: column.into(),
+            path: vec![],
             negated,
             operation,
         }
@@ -1272,6 +1415,7 @@ mod tests {
             name: name.into(),
             alias: None,
             cast: None,
+            path: vec![],
         }
     }
 
@@ -1279,6 +1423,7 @@ mod tests {
         OrderTerm {
             relation: None,
             column: column.into(),
+            path: vec![],
             direction: d,
             nulls: n,
         }
@@ -1512,8 +1657,9 @@ mod tests {
             "\"unterminated",
             "a(b)",
             "x=y",
-            "a->b",
-            "a->>b",
+            "a->",
+            "a->b.c",
+            "a->>--1",
         ] {
             assert_eq!(err(&[(k, "eq.1")]).what, "path", "{k}");
         }
@@ -2075,7 +2221,8 @@ mod tests {
             "(a.eq.{1,2}z)",
             "((a.eq.1))",
             "(\"a.eq.1)",
-            "(a->b.eq.1)",
+            "(a->.eq.1)",
+            "(a->b)",
         ] {
             logic_err(bad);
         }
@@ -2209,6 +2356,7 @@ mod tests {
                 name: "name".into(),
                 alias: Some("artistName".into()),
                 cast: None,
+                path: vec![],
             }]
         );
         assert_eq!(
@@ -2219,6 +2367,7 @@ mod tests {
                     name: "year".into(),
                     alias: None,
                     cast: Some("text".into()),
+                    path: vec![],
                 }
             ]
         );
@@ -2228,6 +2377,7 @@ mod tests {
                 name: "year".into(),
                 alias: Some("y".into()),
                 cast: Some("timestamp with time zone".into()),
+                path: vec![],
             }]
         );
         assert_eq!(
@@ -2242,6 +2392,7 @@ mod tests {
                     name: "x(y)".into(),
                     alias: Some("we:ird".into()),
                     cast: None,
+                    path: vec![],
                 }
             ]
         );
@@ -2386,6 +2537,7 @@ mod tests {
                             name: "y".into(),
                             alias: Some("x".into()),
                             cast: Some("int".into()),
+                            path: vec![],
                         }
                     ]
                 ),
@@ -2430,7 +2582,13 @@ mod tests {
             "rel!a!b!c(*)",
             "...rel",
             "...*",
-            "data->>x",
+            "data->",
+            "data->>--34",
+            "data->a(x)",
+            "rel->x(*)",
+            "...data->a",
+            "data->a:x",
+            "data->a::",
             "a:b:c",
             "\"unterminated",
             "id name(",
@@ -2489,6 +2647,7 @@ mod tests {
                 OrderTerm {
                     relation: Some("artists".into()),
                     column: "id".into(),
+                    path: vec![],
                     direction: Some(Direction::Desc),
                     nulls: None,
                 },
@@ -2508,6 +2667,7 @@ mod tests {
                 OrderTerm {
                     relation: Some("r".into()),
                     column: "x".into(),
+                    path: vec![],
                     direction: None,
                     nulls: Some(Nulls::Last),
                 },
@@ -2585,7 +2745,8 @@ mod tests {
             "id..asc",
             "id.ASC",
             "id desc x!",
-            "a->b",
+            "a->",
+            "a->b.up",
             "id.asc,,b",
         ] {
             order_err(bad);
@@ -2593,6 +2754,227 @@ mod tests {
         // `.asc` glued to a longer word.
         let e = order_err("id.ascending");
         assert_eq!(e.column, 7);
+    }
+
+    // ----- JSON paths ------------------------------------------------------------------
+
+    fn key(k: &str, text: bool) -> JsonStep {
+        JsonStep {
+            text,
+            operand: JsonOperand::Key(k.into()),
+        }
+    }
+
+    fn idx(i: i64, text: bool) -> JsonStep {
+        JsonStep {
+            text,
+            operand: JsonOperand::Index(i),
+        }
+    }
+
+    fn path_col(
+        name: &str,
+        alias: Option<&str>,
+        cast: Option<&str>,
+        path: Vec<JsonStep>,
+    ) -> SelectItem {
+        SelectItem::Column {
+            name: name.into(),
+            alias: alias.map(Into::into),
+            cast: cast.map(Into::into),
+            path,
+        }
+    }
+
+    #[test]
+    fn json_paths_in_select() {
+        assert_eq!(
+            select("id,data->a->>b"),
+            vec![
+                col("id"),
+                path_col("data", None, None, vec![key("a", false), key("b", true)])
+            ]
+        );
+        assert_eq!(
+            select("x:data->a->>n::int , y:data->>c"),
+            vec![
+                path_col(
+                    "data",
+                    Some("x"),
+                    Some("int"),
+                    vec![key("a", false), key("n", true)]
+                ),
+                path_col("data", Some("y"), None, vec![key("c", true)]),
+            ]
+        );
+        // Indexes: `-?digits` followed by the end of the path; anything else is a key.
+        assert_eq!(
+            select("data->0->>-1,data->0xy1->23-xy-45->1::text"),
+            vec![
+                path_col("data", None, None, vec![idx(0, false), idx(-1, true)]),
+                path_col(
+                    "data",
+                    None,
+                    Some("text"),
+                    vec![key("0xy1", false), key("23-xy-45", false), idx(1, false)]
+                ),
+            ]
+        );
+        // Keys with PostgREST's non-reserved special characters, quoted keys, spaces
+        // trimmed, and inside an embed.
+        assert_eq!(
+            select("data->!@#$%^&*_d->>\"a.b,c\",data-> k ,rel(data->a)"),
+            vec![
+                path_col(
+                    "data",
+                    None,
+                    None,
+                    vec![key("!@#$%^&*_d", false), key("a.b,c", true)]
+                ),
+                path_col("data", None, None, vec![key("k", false)]),
+                embed(
+                    "rel",
+                    None,
+                    None,
+                    false,
+                    vec![path_col("data", None, None, vec![key("a", false)])]
+                ),
+            ]
+        );
+        // PostgREST's messages for bad indexes.
+        let e = select_err("data->>--34");
+        assert_eq!(e.column, 9);
+        assert_eq!(e.details, "unexpected \"-\" expecting digit");
+        let e = select_err("data->>-78xy");
+        assert_eq!(e.column, 11);
+        assert_eq!(
+            e.details,
+            "unexpected 'x' expecting digit, \"->\", \"::\", \".\", \",\" or end of input"
+        );
+        let e = select_err(&format!("data{}", "->a".repeat(MAX_JSON_PATH + 1)));
+        assert!(e.too_many, "{e:?}");
+        assert!(select_err("data->99999999999999999999")
+            .details
+            .contains("too large"));
+    }
+
+    #[test]
+    fn json_paths_in_filters_logic_and_order() {
+        let p = ok(&[
+            ("data->a->>b", "eq.x"),
+            ("albums.data->0", "gt.3"),
+            ("order->a", "eq.1"),
+            ("\"odd.name\"->>k", "is.null"),
+        ]);
+        assert_eq!(
+            p.filters,
+            vec![
+                (
+                    vec![],
+                    Filter {
+                        column: "data".into(),
+                        path: vec![key("a", false), key("b", true)],
+                        negated: false,
+                        operation: cmp(CmpOp::Eq, "x"),
+                    }
+                ),
+                (
+                    vec!["albums".to_string()],
+                    Filter {
+                        column: "data".into(),
+                        path: vec![idx(0, false)],
+                        negated: false,
+                        operation: cmp(CmpOp::Gt, "3"),
+                    }
+                ),
+                (
+                    vec![],
+                    Filter {
+                        column: "order".into(),
+                        path: vec![key("a", false)],
+                        negated: false,
+                        operation: cmp(CmpOp::Eq, "1"),
+                    }
+                ),
+                (
+                    vec![],
+                    Filter {
+                        column: "odd.name".into(),
+                        path: vec![key("k", true)],
+                        negated: false,
+                        operation: Operation::Is(IsValue::Null),
+                    }
+                ),
+            ]
+        );
+        assert!(p.order.is_empty());
+        let children =
+            logic_children("(data->>a.eq.x, not.and(data->n.gt.3,data->-1->>b.like.A*))");
+        assert_eq!(
+            children[0],
+            LogicTree::Filter(Filter {
+                column: "data".into(),
+                path: vec![key("a", true)],
+                negated: false,
+                operation: cmp(CmpOp::Eq, "x"),
+            })
+        );
+        let LogicTree::Group {
+            children: inner, ..
+        } = &children[1]
+        else {
+            panic!("{children:?}");
+        };
+        assert_eq!(
+            inner[1],
+            LogicTree::Filter(Filter {
+                column: "data".into(),
+                path: vec![idx(-1, false), key("b", true)],
+                negated: false,
+                operation: cmp(CmpOp::Like, "A*"),
+            })
+        );
+        assert_eq!(
+            order("data->>name.desc,data->0.asc.nullsfirst,r(data->a),data->x"),
+            vec![
+                OrderTerm {
+                    relation: None,
+                    column: "data".into(),
+                    path: vec![key("name", true)],
+                    direction: Some(Direction::Desc),
+                    nulls: None,
+                },
+                OrderTerm {
+                    relation: None,
+                    column: "data".into(),
+                    path: vec![idx(0, false)],
+                    direction: Some(Direction::Asc),
+                    nulls: Some(Nulls::First),
+                },
+                OrderTerm {
+                    relation: Some("r".into()),
+                    column: "data".into(),
+                    path: vec![key("a", false)],
+                    direction: None,
+                    nulls: None,
+                },
+                OrderTerm {
+                    relation: None,
+                    column: "data".into(),
+                    path: vec![key("x", false)],
+                    direction: None,
+                    nulls: None,
+                },
+            ]
+        );
+        // Names that are not columns take no path.
+        for (k, v) in [("columns", "a->b"), ("on_conflict", "a->>b")] {
+            let e = err(&[(k, v)]);
+            assert!(e.details.contains("not allowed here"), "{e:?}");
+        }
+        assert!(select_err("rel!hint->a(x)")
+            .details
+            .contains("not allowed here"));
     }
 
     // ----- limit / offset --------------------------------------------------------------
@@ -2758,6 +3140,7 @@ mod tests {
                     name: "ü".into(),
                     alias: Some("ö".into()),
                     cast: Some("ß".into()),
+                    path: vec![],
                 }
             ]
         );

@@ -2,13 +2,15 @@
 //! into byte buffers from driver cells (no intermediate JSON values per row), plus ETags.
 //! Knows the column kinds of the schema cache, never a driver or a connection.
 
+mod cast;
+
 use std::hash::Hasher;
 use std::sync::Arc;
 
 use base64::Engine;
 
 use crate::plan::value::is_decimal_text;
-use crate::plan::Selected;
+use crate::plan::{Cast, Selected};
 use crate::request::Format;
 use crate::schema::{Column, Service, ValueKind};
 
@@ -120,12 +122,45 @@ pub struct OutColumn {
     pub scale: Option<usize>,
     /// An embed: JSON text the database built, written without its whitespace.
     pub embedded: bool,
+    /// Where the cells come from: the column itself, or JSON text read at a path.
+    pub source: Source,
+    /// `::int`: the type the value is converted to (`cast.rs`).
+    pub cast: Option<Cast>,
     /// `{"name":` or `,"name":` precomputed.
     json_key: String,
     csv_name: String,
 }
 
 pub use crate::schema::types::decimal_scale;
+
+/// What an output column's cells hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// The column's value, written by its kind.
+    #[default]
+    Column,
+    /// JSON text from a path (`data->a`): written as JSON.
+    JsonValue,
+    /// JSON text from a path whose last step is `->>`: written as text.
+    JsonText,
+}
+
+impl OutColumn {
+    /// Written through `expr_value` (a JSON path or a cast), not by the column's kind.
+    fn is_expr(&self) -> bool {
+        self.source != Source::Column || self.cast.is_some()
+    }
+
+    /// Read at `s`'s JSON path and cast to `s`'s type, if it has them.
+    fn select(&mut self, s: &Selected) {
+        self.source = match &s.path {
+            None => Source::Column,
+            Some(p) if p.text => Source::JsonText,
+            Some(_) => Source::JsonValue,
+        };
+        self.cast = s.cast;
+    }
+}
 
 /// The columns of one response, in output order.
 #[derive(Debug, Clone)]
@@ -211,6 +246,8 @@ pub fn out_columns<'a>(
                     None
                 },
                 embedded: false,
+                source: Source::Column,
+                cast: None,
                 json_key,
                 csv_name: name.to_string(),
             }
@@ -310,7 +347,11 @@ impl RowEncoder {
         }))
         .to_vec();
         for (c, o) in columns.iter_mut().zip(&outputs) {
-            c.embedded = matches!(o, crate::plan::embed::Output::Embed(_));
+            match o {
+                crate::plan::embed::Output::Embed(_) => c.embedded = true,
+                crate::plan::embed::Output::Column(s) => c.select(s),
+                crate::plan::embed::Output::Spread(..) => {}
+            }
         }
         RowEncoder {
             format,
@@ -325,7 +366,7 @@ impl RowEncoder {
     pub fn for_selected(svc: &Service, format: Format, selected: &[Selected]) -> Self {
         let all = selected.len() == svc.columns.len()
             && selected.iter().enumerate().all(|(i, s)| {
-                s.column == i && s.output == svc.columns[i].column.name && s.aggregate.is_none()
+                s.column == i && s.output == svc.columns[i].column.name && s.is_plain()
             });
         if all {
             return RowEncoder {
@@ -336,12 +377,23 @@ impl RowEncoder {
             };
         }
         let results = aggregate_results(svc, selected);
-        RowEncoder::new(
+        let enc = RowEncoder::new(
             format,
             selected
                 .iter()
                 .map(|s| (s.output.as_str(), result_of(svc, s, selected, &results))),
-        )
+        );
+        if selected.iter().all(Selected::is_plain) {
+            return enc;
+        }
+        let mut columns = enc.columns.to_vec();
+        for (c, s) in columns.iter_mut().zip(selected) {
+            c.select(s);
+        }
+        RowEncoder {
+            columns: columns.into(),
+            ..enc
+        }
     }
 
     /// What comes before the first row.
@@ -383,6 +435,21 @@ impl RowEncoder {
                 let mut first = true;
                 for (i, c) in self.columns.iter().enumerate() {
                     let value = cell(i);
+                    if c.is_expr() {
+                        // Null or not is known once the value is converted.
+                        let mut tmp = Vec::with_capacity(32);
+                        expr_value(&mut tmp, c, value, self.zone.as_ref());
+                        if tmp == b"null" {
+                            continue;
+                        }
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        out.extend_from_slice(&c.json_key.as_bytes()[1..]);
+                        out.extend_from_slice(&tmp);
+                        continue;
+                    }
                     let null = match value {
                         Cell::Null => true,
                         // A JSON column (or an embed) holding JSON null.
@@ -499,7 +566,92 @@ fn timestamp_text(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// A cell of a JSON path or cast column (`OutColumn::is_expr`).
+fn expr_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>, zone: Option<&Zone>) {
+    let json = match cell {
+        Cell::Null => return out.extend_from_slice(b"null"),
+        Cell::Text(t) => Some(t.as_bytes()),
+        Cell::Bytes(b) => Some(b),
+        _ => None,
+    };
+    let value = match (c.source, json) {
+        (Source::JsonValue, Some(j)) if c.cast.is_none() => {
+            return cast::normalise_json(out, j);
+        }
+        (Source::JsonText, Some(j)) => cast::json_text(j),
+        (Source::JsonValue, Some(j)) => cast::json_value(j),
+        _ if c.kind == ValueKind::Json => match json {
+            Some(j) => cast::json_value(j),
+            None => column_val(c, cell, zone),
+        },
+        _ => column_val(c, cell, zone),
+    };
+    match c.cast {
+        Some(to) => cast::write(out, to, value, c.kind == ValueKind::Float),
+        // `->>` without a cast: text.
+        None => match value {
+            cast::Val::Text(t) => json_string(out, &t),
+            _ => out.extend_from_slice(b"null"),
+        },
+    }
+}
+
+/// A column's cell as the value a cast converts: what `json_value` would write, except
+/// that bytes are PostgreSQL's `\x` hex and timestamps its text form
+/// (`2024-01-02 03:04:05+00`), as `::text` gives them there.
+fn column_val(c: &OutColumn, cell: Cell<'_>, zone: Option<&Zone>) -> cast::Val<'static> {
+    use std::borrow::Cow;
+    if c.kind == ValueKind::Bytes {
+        let bytes = match cell {
+            Cell::Bytes(b) => b,
+            Cell::Text(t) => t.as_bytes(),
+            _ => &[],
+        };
+        let mut hex = String::with_capacity(2 + bytes.len() * 2);
+        hex.push_str("\\x");
+        for b in bytes {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        return cast::Val::Text(Cow::Owned(hex));
+    }
+    let plain = OutColumn {
+        source: Source::Column,
+        cast: None,
+        ..c.clone()
+    };
+    let mut tmp = Vec::with_capacity(32);
+    json_value(&mut tmp, &plain, cell, zone);
+    match tmp.as_slice() {
+        b"null" => cast::Val::Null,
+        b"true" => cast::Val::Bool(true),
+        b"false" => cast::Val::Bool(false),
+        [b'"', ..] => {
+            let mut s: String = serde_json::from_slice(&tmp).unwrap_or_default();
+            if matches!(c.kind, ValueKind::Timestamp | ValueKind::TimestampTz) {
+                if s.get(10..11) == Some("T") {
+                    s.replace_range(10..11, " ");
+                }
+                // `+00:00` -> `+00` (and `-08:00` under `Prefer: timezone`), as
+                // PostgreSQL's text form writes an offset of whole hours.
+                let n = s.len();
+                if n > 6
+                    && s.ends_with(":00")
+                    && matches!(s.as_bytes()[n - 6], b'+' | b'-')
+                    && s.as_bytes()[n - 5..n - 3].iter().all(u8::is_ascii_digit)
+                {
+                    s.truncate(n - 3);
+                }
+            }
+            cast::Val::Text(Cow::Owned(s))
+        }
+        _ => cast::Val::Number(Cow::Owned(String::from_utf8_lossy(&tmp).into_owned())),
+    }
+}
+
 fn json_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>, zone: Option<&Zone>) {
+    if c.is_expr() {
+        return expr_value(out, c, cell, zone);
+    }
     match (c.kind, cell) {
         (_, Cell::Null) => out.extend_from_slice(b"null"),
         (_, Cell::Text(t)) if c.embedded => write_compact_json(out, t.as_bytes()),
@@ -608,6 +760,18 @@ fn csv_field(out: &mut Vec<u8>, s: &str, quote_empty: bool) {
 fn csv_value(out: &mut Vec<u8>, c: &OutColumn, cell: Cell<'_>, zone: Option<&Zone>) {
     match cell {
         Cell::Null => {}
+        _ if c.is_expr() => {
+            let mut tmp = Vec::with_capacity(32);
+            expr_value(&mut tmp, c, cell, zone);
+            match tmp.as_slice() {
+                b"null" => {}
+                [b'"', ..] => {
+                    let s: String = serde_json::from_slice(&tmp).unwrap_or_default();
+                    csv_field(out, &s, true);
+                }
+                _ => csv_field(out, &String::from_utf8_lossy(&tmp), false),
+            }
+        }
         Cell::Date(_) | Cell::Timestamp(..) => zoned_time_text(out, &cell, zone),
         Cell::Text(t)
             if !matches!(

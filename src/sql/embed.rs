@@ -312,7 +312,7 @@ pub(super) fn order_list(b: &mut Builder<'_>, svc: &Service, order: &[OrderBy]) 
         if n > 0 {
             b.push(", ");
         }
-        match &o.related {
+        match (&o.related, &o.path) {
             _ if o.aggregate.is_some() => {
                 // An aggregate is NULL for a group without values (but a count).
                 let mut column = svc.columns[o.column].column.clone();
@@ -322,13 +322,14 @@ pub(super) fn order_list(b: &mut Builder<'_>, svc: &Service, order: &[OrderBy]) 
                     .is_some_and(|a| a.function != aggregate::AggregateFunction::Count);
                 d.order_term(b, svc, &column, o);
             }
-            Some(r) => {
+            (Some(r), _) => {
                 // The related column is NULL where there is no related row.
                 let mut column = r.service.columns[o.column].column.clone();
                 column.nullable = true;
                 d.order_term(b, svc, &column, o);
             }
-            None => d.order_term(b, svc, &svc.columns[o.column], o),
+            (None, Some(path)) => super::json_order(b, svc, o, path),
+            (None, None) => d.order_term(b, svc, &svc.columns[o.column], o),
         }
     }
 }

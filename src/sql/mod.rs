@@ -13,9 +13,13 @@ pub mod sqlite;
 pub use shape::ShapeCache;
 
 use crate::plan::aggregate;
+use crate::plan::json::{JSON_RANK_NUMBER, JSON_RANK_STRING};
 use crate::plan::write::{Assign, InsertBatch, OnConflict};
-use crate::plan::{Aggregate, Cast, Condition, OrderBy, ReadPlan, Selected, SqlValue};
-use crate::request::ast::CmpOp;
+use crate::plan::{
+    Aggregate, AggregateCast, Condition, JsonPath, JsonScalar, JsonTest, OrderBy, ReadPlan,
+    Selected, SqlValue,
+};
+use crate::request::ast::{CmpOp, JsonOperand};
 use crate::request::prefer::Resolution;
 use crate::schema::{Column, Service};
 use embed::{EmbedSql, Parent};
@@ -63,6 +67,34 @@ pub enum AggregateUse {
     Embed,
 }
 
+/// A value inside a JSON column, for a dialect to write: the column and the path's steps
+/// (at least one).
+#[derive(Clone, Copy)]
+pub struct JsonAt<'a> {
+    pub column: &'a Column,
+    pub path: &'a [JsonOperand],
+    /// Qualify the column with this service's table (or the embed in scope), as ORDER BY
+    /// does; else the bare column, as the select list and WHERE do.
+    pub table: Option<&'a Service>,
+}
+
+impl JsonAt<'_> {
+    /// The JSON column itself.
+    pub fn write_column(&self, b: &mut Builder<'_>) {
+        match self.table {
+            Some(svc) => b.qualified(svc, &self.column.name),
+            None => b.ident(&self.column.name),
+        }
+    }
+}
+
+/// What `like`/`regex` test: a column, or the text at a JSON path (`data->>name`).
+#[derive(Clone, Copy)]
+pub enum Operand<'a> {
+    Column(&'a Column),
+    JsonText(JsonAt<'a>),
+}
+
 /// The kinds of write whose rows a dialect may or may not return with `RETURNING`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteKind {
@@ -108,9 +140,15 @@ pub trait Dialect: Send + Sync {
         "INSERT INTO "
     }
     /// `col LIKE pattern` with PostgreSQL semantics: `like` case-sensitive, `ilike` not.
-    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool);
+    fn like(&self, b: &mut Builder<'_>, target: Operand<'_>, pattern: &str, case_insensitive: bool);
     /// POSIX-style regular expression match.
-    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool);
+    fn regex(
+        &self,
+        b: &mut Builder<'_>,
+        target: Operand<'_>,
+        pattern: &str,
+        case_insensitive: bool,
+    );
     /// `cs`/`cd` on a JSON column: `column` contains `value` (with `contained_in`, is
     /// contained in it) as PostgreSQL's jsonb `@>`/`<@` decide (`containment.rs`); NULL
     /// when the column is NULL.
@@ -122,6 +160,32 @@ pub trait Dialect: Send + Sync {
         value: &serde_json::Value,
         contained_in: bool,
     );
+    /// A string literal written into the text (`'it''s'`): the keys of a JSON path, so
+    /// that an index on the same expression can serve a filter or an order.
+    fn quote_string(&self, out: &mut String, s: &str) {
+        quote_doubling(out, s, '\'');
+    }
+    /// The JSON text of the value at `at` (SQL NULL where the path leads nowhere), as
+    /// PostgreSQL's `->` gives it: what a select item `data->a` reads.
+    fn json_value(&self, b: &mut Builder<'_>, at: JsonAt<'_>);
+    /// The value at `at` as text, as PostgreSQL's `->>` gives it: a string's content, other
+    /// values' JSON text, SQL NULL for JSON null and where the path leads nowhere.
+    fn json_text(&self, b: &mut Builder<'_>, at: JsonAt<'_>);
+    /// The rank of the type of the value at `at` in PostgreSQL's order of `jsonb` values
+    /// (`plan::json::JSON_RANK_*`: null 0, string 1, number 2, false 3, true 4, array 5,
+    /// object 6); SQL NULL where the path leads nowhere.
+    fn json_rank(&self, b: &mut Builder<'_>, at: JsonAt<'_>);
+    /// The value at `at` as a number; only evaluated where its rank is a number's.
+    fn json_number(&self, b: &mut Builder<'_>, at: JsonAt<'_>);
+    /// One ORDER BY term of an expression (a value inside a JSON column) with PostgreSQL's
+    /// NULL placement made explicit.
+    fn order_expr(
+        &self,
+        b: &mut Builder<'_>,
+        expr: &dyn Fn(&mut Builder<'_>),
+        descending: bool,
+        nulls_first: bool,
+    );
     /// NULL-safe inequality.
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue);
     /// One ORDER BY term with PostgreSQL's NULL placement made explicit.
@@ -130,7 +194,12 @@ pub trait Dialect: Send + Sync {
     fn aggregate(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate, to: AggregateUse);
     /// The value `inner` writes, cast as `cast` asks (`::text`, `::int`, ...), in the
     /// dialect's own type names and rounding.
-    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>));
+    fn cast(
+        &self,
+        b: &mut Builder<'_>,
+        cast: AggregateCast,
+        inner: &mut dyn FnMut(&mut Builder<'_>),
+    );
     /// `LIMIT`/`OFFSET` clause (either may be absent).
     fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64);
     /// The most bound parameters one statement may carry.
@@ -299,6 +368,43 @@ impl<'d> Builder<'d> {
         }
     }
 
+    /// A string literal in the text, quoted by the dialect (`Dialect::quote_string`).
+    pub fn string_literal(&mut self, s: &str) {
+        if self.text {
+            self.dialect.quote_string(&mut self.sql, s);
+        }
+    }
+
+    /// What `like`/`regex` test: the column's name, or the text at a JSON path.
+    pub fn operand(&mut self, target: Operand<'_>) {
+        match target {
+            Operand::Column(c) => self.ident(&c.name),
+            Operand::JsonText(at) => {
+                let d = self.dialect;
+                d.json_text(self, at);
+            }
+        }
+    }
+
+    /// One item of a select list: a column as the dialect decodes it, an aggregate of it,
+    /// or the JSON at a path into it.
+    pub fn output(&mut self, svc: &Service, s: &Selected) {
+        let d = self.dialect;
+        let column = &svc.columns[s.column];
+        match (&s.aggregate, &s.path) {
+            (Some(agg), _) => d.aggregate(self, column, agg, AggregateUse::Select),
+            (None, None) => d.select_column(self, column),
+            (None, Some(p)) => d.json_value(
+                self,
+                JsonAt {
+                    column,
+                    path: &p.steps,
+                    table: None,
+                },
+            ),
+        }
+    }
+
     /// A parameter with no column context (limits, offsets).
     pub fn param(&mut self, v: SqlValue) {
         if self.text {
@@ -358,13 +464,12 @@ impl<'d> Builder<'d> {
     }
 
     /// Output columns, each as the dialect decodes it.
-    fn output_list(&mut self, svc: &Service, columns: impl IntoIterator<Item = usize>) {
-        let d = self.dialect;
-        for (n, i) in columns.into_iter().enumerate() {
+    fn output_list(&mut self, svc: &Service, selected: &[Selected]) {
+        for (n, s) in selected.iter().enumerate() {
             if n > 0 {
                 self.push(", ");
             }
-            d.select_column(self, &svc.columns[i]);
+            self.output(svc, s);
         }
     }
 }
@@ -454,7 +559,8 @@ pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
             case_insensitive,
         } => {
             let d = b.dialect;
-            d.like(b, &svc.columns[*column], pattern, *case_insensitive)
+            let target = Operand::Column(&svc.columns[*column]);
+            d.like(b, target, pattern, *case_insensitive)
         }
         Condition::Regex {
             column,
@@ -462,7 +568,8 @@ pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
             case_insensitive,
         } => {
             let d = b.dialect;
-            d.regex(b, &svc.columns[*column], pattern, *case_insensitive)
+            let target = Operand::Column(&svc.columns[*column]);
+            d.regex(b, target, pattern, *case_insensitive)
         }
         Condition::In { column, values } => {
             let col = &svc.columns[*column];
@@ -506,7 +613,172 @@ pub fn write_condition(b: &mut Builder<'_>, svc: &Service, c: &Condition) {
             let d = b.dialect;
             d.json_contains(b, svc, &svc.columns[*column], value, *contained_in)
         }
+        Condition::Json { column, path, test } => {
+            let at = JsonAt {
+                column: &svc.columns[*column],
+                path: &path.steps,
+                table: None,
+            };
+            json_condition(b, at, path.text, test);
+        }
     }
+}
+
+/// A test of the value at `at`: its text (`->>`), or the JSON value (`->`) compared in
+/// PostgreSQL's `jsonb` order, by the rank of its type and, within numbers and strings,
+/// by its value. Written once from each dialect's JSON functions, so every backend gives
+/// the same answer.
+fn json_condition(b: &mut Builder<'_>, at: JsonAt<'_>, text: bool, test: &JsonTest) {
+    let d = b.dialect;
+    match test {
+        JsonTest::IsNull => {
+            if text {
+                d.json_text(b, at);
+            } else {
+                d.json_value(b, at);
+            }
+            b.push(" IS NULL");
+        }
+        JsonTest::TextCompare { op, value } => {
+            d.json_text(b, at);
+            b.push(cmp_sql(*op));
+            b.param(SqlValue::Text(value.clone()));
+        }
+        JsonTest::TextIn(values) => {
+            d.json_text(b, at);
+            b.push(" IN (");
+            for (n, v) in values.iter().enumerate() {
+                if n > 0 {
+                    b.push(", ");
+                }
+                b.param(SqlValue::Text(v.clone()));
+            }
+            b.push(")");
+        }
+        JsonTest::TextDistinct(v) => {
+            b.push("(");
+            d.json_text(b, at);
+            b.push(" = ");
+            b.param(SqlValue::Text(v.clone()));
+            b.push(") IS NOT TRUE");
+        }
+        JsonTest::Like {
+            pattern,
+            case_insensitive,
+        } => d.like(b, Operand::JsonText(at), pattern, *case_insensitive),
+        JsonTest::Regex {
+            pattern,
+            case_insensitive,
+        } => d.regex(b, Operand::JsonText(at), pattern, *case_insensitive),
+        JsonTest::Compare { op, value } => json_compare(b, at, *op, value),
+        JsonTest::Distinct(value) => {
+            b.push("(");
+            json_compare(b, at, CmpOp::Eq, value);
+            b.push(") IS NOT TRUE");
+        }
+    }
+}
+
+/// `data->n OP scalar` in `jsonb` order: a value of another type compares by its type's
+/// rank; a number with a number, a string with a string.
+fn json_compare(b: &mut Builder<'_>, at: JsonAt<'_>, op: CmpOp, value: &JsonScalar) {
+    let d = b.dialect;
+    let rank = value.rank();
+    let (same, param) = match value {
+        JsonScalar::Number(n) => (JSON_RANK_NUMBER, n.clone()),
+        JsonScalar::String(s) => (JSON_RANK_STRING, SqlValue::Text(s.clone())),
+        // Null, false and true are alone in their rank: the rank is the comparison.
+        JsonScalar::Null | JsonScalar::Bool(_) => {
+            b.push("(");
+            d.json_rank(b, at);
+            b.push(cmp_sql(op));
+            b.number(rank);
+            b.push(")");
+            return;
+        }
+    };
+    b.push("(CASE WHEN ");
+    d.json_rank(b, at);
+    b.push(" = ");
+    b.number(same);
+    b.push(" THEN ");
+    if same == JSON_RANK_NUMBER {
+        d.json_number(b, at);
+    } else {
+        d.json_text(b, at);
+    }
+    b.push(cmp_sql(op));
+    b.param(param);
+    b.push(" ELSE ");
+    d.json_rank(b, at);
+    b.push(cmp_sql(op));
+    b.number(rank);
+    b.push(" END)");
+}
+
+/// The ORDER BY terms of a value inside a JSON column: its text (`->>`), or (`->`) the
+/// rank of its type, then numbers by value, then the text, which is `jsonb`'s order for
+/// scalars.
+pub(crate) fn json_order(b: &mut Builder<'_>, svc: &Service, o: &OrderBy, path: &JsonPath) {
+    let d = b.dialect;
+    let at = JsonAt {
+        column: &svc.columns[o.column],
+        path: &path.steps,
+        table: Some(svc),
+    };
+    let text = move |b: &mut Builder<'_>| d.json_text(b, at);
+    if path.text {
+        return d.order_expr(b, &text, o.descending, o.nulls_first);
+    }
+    d.order_expr(b, &move |b| d.json_rank(b, at), o.descending, o.nulls_first);
+    b.push(", ");
+    let number = move |b: &mut Builder<'_>| {
+        b.push("CASE WHEN ");
+        d.json_rank(b, at);
+        b.push(" = ");
+        b.number(JSON_RANK_NUMBER);
+        b.push(" THEN ");
+        d.json_number(b, at);
+        b.push(" END");
+    };
+    d.order_expr(b, &number, o.descending, o.nulls_first);
+    b.push(", ");
+    d.order_expr(b, &text, o.descending, o.nulls_first);
+}
+
+/// `$.a[0]."b c"`: a path as SQLite's and MySQL's JSON functions take it. A key that is
+/// not a plain identifier is quoted as a JSON string; `negative` writes an index counted
+/// from the end (`-1` is the last element).
+pub(crate) fn json_path_text(path: &[JsonOperand], negative: fn(u64) -> String) -> String {
+    let mut out = String::from("$");
+    for step in path {
+        match step {
+            JsonOperand::Key(k) => {
+                out.push('.');
+                let plain = k
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if plain {
+                    out.push_str(k);
+                } else {
+                    out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                }
+            }
+            JsonOperand::Index(i) if *i >= 0 => {
+                out.push('[');
+                out.push_str(itoa::Buffer::new().format(*i));
+                out.push(']');
+            }
+            JsonOperand::Index(i) => {
+                out.push('[');
+                out.push_str(&negative(i.unsigned_abs()));
+                out.push(']');
+            }
+        }
+    }
+    out
 }
 
 fn where_clause(b: &mut Builder<'_>, svc: &Service, filter: Option<&Condition>) {
@@ -522,7 +794,7 @@ fn returning(b: &mut Builder<'_>, svc: &Service, returning: &[Selected]) {
     }
     b.returns_rows = true;
     b.push(" RETURNING ");
-    b.output_list(svc, returning.iter().map(|s| s.column));
+    b.output_list(svc, returning);
     let d = b.dialect;
     d.returning_tail(b);
 }
@@ -610,19 +882,14 @@ fn write_select(b: &mut Builder<'_>, plan: &ReadPlan) {
     if plan.output_len() == 0 {
         b.push("1");
     } else if plan.embeds.is_empty() {
-        for (n, s) in plan.select.iter().enumerate() {
-            if n > 0 {
-                b.push(", ");
-            }
-            select_item(b, svc, s);
-        }
+        b.output_list(svc, &plan.select);
     } else {
         for (n, o) in crate::plan::embed::outputs(plan).into_iter().enumerate() {
             if n > 0 {
                 b.push(", ");
             }
             match o {
-                crate::plan::embed::Output::Column(s) => select_item(b, svc, s),
+                crate::plan::embed::Output::Column(s) => b.output(svc, s),
                 crate::plan::embed::Output::Embed(e) => {
                     let e = EmbedSql::new(b, e, Parent::Table(svc));
                     d.embed_column(b, &e);
@@ -660,16 +927,6 @@ pub fn count(d: &dyn Dialect, plan: &ReadPlan) -> Statement {
 fn write_count(b: &mut Builder<'_>, plan: &ReadPlan) {
     b.start(StatementKind::Count);
     count_query(b, plan);
-}
-
-/// One selected item: a column as the dialect decodes it, or an aggregate.
-fn select_item(b: &mut Builder<'_>, svc: &Service, s: &Selected) {
-    let d = b.dialect;
-    let column = &svc.columns[s.column];
-    match &s.aggregate {
-        Some(agg) => d.aggregate(b, column, agg, AggregateUse::Select),
-        None => d.select_column(b, column),
-    }
 }
 
 /// `SELECT count(*) FROM t WHERE ..`: the rows of the read's answer, ignoring paging. An
@@ -871,4 +1128,125 @@ pub fn merge_columns(columns: &[usize], c: &OnConflict) -> Vec<usize> {
 
 pub fn resolution_is_merge(c: &OnConflict) -> bool {
     c.resolution == Resolution::MergeDuplicates
+}
+
+#[cfg(test)]
+mod json_tests {
+    use std::sync::Arc;
+
+    use super::mysql::MARIADB;
+    use super::postgres::Postgres;
+    use super::sqlite::Sqlite;
+    use super::*;
+    use crate::plan::read_plan;
+    use crate::request::parse_query;
+    use crate::schema::{test_service, Column, ValueKind};
+
+    fn service(declared: &str) -> Arc<Service> {
+        test_service(
+            vec![
+                Column::plain("id", "integer", ValueKind::Integer),
+                Column::plain("data", declared, ValueKind::Json),
+            ],
+            &[],
+        )
+    }
+
+    fn select(d: &dyn Dialect, svc: &Arc<Service>, query: &str) -> Statement {
+        let q = parse_query(query).expect("query");
+        let plan = read_plan(
+            &Default::default(),
+            svc,
+            &q,
+            None,
+            None,
+            &Default::default(),
+        )
+        .expect("plan");
+        let stmt = super::select(d, &plan);
+        assert_eq!(stmt, build_select(d, &plan), "{query}");
+        stmt
+    }
+
+    #[test]
+    fn paths_are_each_dialects_json_functions() {
+        let q = "select=id,data->a->>b,x:data->0->-1";
+        let s = select(&Sqlite, &service("JSON"), q);
+        assert!(s.sql.contains(r#"THEN "data" -> '$.a.b' END"#), "{}", s.sql);
+        assert!(s.sql.contains(r#""data" -> '$[0][#-1]'"#), "{}", s.sql);
+        let s = select(&Postgres, &service("jsonb"), q);
+        assert!(
+            s.sql.starts_with(
+                r#"SELECT "id"::int8, ("data"->'a'->'b')::text, ("data"->0->(-1))::text FROM"#
+            ),
+            "{}",
+            s.sql
+        );
+        // MySQL and MariaDB read `$[0]` of a non-array as the value itself; MariaDB reads
+        // `last` of a constant path on the first row only.
+        let s = select(&MARIADB, &service("json"), q);
+        assert!(
+            s.sql.contains(
+                "IF(JSON_TYPE(`data`) = 'ARRAY' AND JSON_TYPE(JSON_EXTRACT(`data`, '$[0]')) = 'ARRAY', JSON_EXTRACT(`data`, CONCAT('$[0][last]', LEFT(`data`, 0))), NULL)"
+            ),
+            "{}",
+            s.sql
+        );
+        assert!(s.params.is_empty());
+    }
+
+    #[test]
+    fn keys_are_quoted_literals() {
+        let q = r#"data->"it's\\"->>x=is.null"#;
+        let s = select(&Sqlite, &service("JSON"), q);
+        assert!(s.sql.contains(r#"'$."it''s\\".x'"#), "{}", s.sql);
+        let s = select(&Postgres, &service("jsonb"), q);
+        assert!(
+            s.sql.contains(r#"("data"->'it''s\'->>'x') IS NULL"#),
+            "{}",
+            s.sql
+        );
+        let s = select(&MARIADB, &service("json"), q);
+        assert!(s.sql.contains(r#"'$."it''s\\\\".x'"#), "{}", s.sql);
+        assert!(s.params.is_empty() && !s.single_use);
+    }
+
+    #[test]
+    fn comparisons_bind_their_values() {
+        for (d, ty) in [
+            (&Sqlite as &dyn Dialect, "JSON"),
+            (&Postgres, "json"),
+            (&MARIADB, "json"),
+        ] {
+            let s = select(
+                d,
+                &service(ty),
+                "data->>name=eq.x&data->n=gt.2.5&data->t=eq.true&data->m=in.(1,null)",
+            );
+            assert_eq!(
+                s.params,
+                [
+                    SqlValue::Text("x".into()),
+                    SqlValue::Float(2.5),
+                    SqlValue::Float(1.0)
+                ],
+                "{}",
+                s.sql
+            );
+        }
+        let s = select(&Postgres, &service("json"), "data->t=eq.true");
+        assert!(s.sql.contains("json_typeof("), "{}", s.sql);
+    }
+
+    #[test]
+    fn paths_are_not_cached_casts_are() {
+        let svc = service("JSON");
+        select(&Sqlite, &svc, "select=data->a&order=data->>b");
+        select(&Sqlite, &svc, "data->>a=eq.1");
+        assert!(svc.statements.is_empty());
+        let a = select(&Sqlite, &svc, "select=id::text,data");
+        let b = select(&Sqlite, &svc, "select=id,data");
+        assert_eq!(a.sql, b.sql);
+        assert_eq!(svc.statements.len(), 1);
+    }
 }

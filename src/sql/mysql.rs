@@ -5,10 +5,11 @@
 //! text, never a connection: the executor picks one of the two values at connect time.
 
 use super::embed::{alias, EmbedSql, Field};
-use super::{aggregate_call, AggregateUse, Builder, Dialect, WriteKind};
+use super::{aggregate_call, AggregateUse, Builder, Dialect, JsonAt, Operand, WriteKind};
 use crate::plan::aggregate::AggregateFunction;
 use crate::plan::write::OnConflict;
-use crate::plan::{Aggregate, Cast, OrderBy, SqlValue};
+use crate::plan::{Aggregate, AggregateCast, OrderBy, SqlValue};
+use crate::request::ast::JsonOperand;
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct MySql {
@@ -59,13 +60,82 @@ fn is_unsigned_bigint(declared: &str) -> bool {
     d.contains("bigint") && d.contains("unsigned")
 }
 
+/// `$[last]`, `$[last-1]`: an index counted from the end.
+fn from_end(n: u64) -> String {
+    if n <= 1 {
+        "last".into()
+    } else {
+        format!("last-{}", n - 1)
+    }
+}
+
 impl MySql {
     /// `CONVERT(col USING utf8mb4) COLLATE utf8mb4_bin`: the column as text compared byte
     /// for byte, whatever its own character set and collation.
-    fn binary_text(b: &mut Builder<'_>, column: &Column) {
+    fn binary_text(b: &mut Builder<'_>, target: Operand<'_>) {
         b.push("CONVERT(");
-        b.ident(&column.name);
+        b.operand(target);
         b.push(" USING utf8mb4) COLLATE utf8mb4_bin");
+    }
+
+    /// `'$.a[last]'`: a path as a literal. MariaDB resolves `last` once per statement, on
+    /// the first row, for a constant path; one with an index from the end is made to
+    /// depend on the row (`CONCAT('$[last]', LEFT(col, 0))`) so it is read for each.
+    fn path_text(b: &mut Builder<'_>, at: JsonAt<'_>, steps: &[JsonOperand]) {
+        let text = super::json_path_text(steps, from_end);
+        if steps
+            .iter()
+            .any(|s| matches!(s, JsonOperand::Index(i) if *i < 0))
+        {
+            b.push("CONCAT(");
+            b.string_literal(&text);
+            b.push(", LEFT(");
+            at.write_column(b);
+            b.push(", 0))");
+        } else {
+            b.string_literal(&text);
+        }
+    }
+
+    /// `JSON_EXTRACT(col, '$.a[0]')`. An index of a value that is not an array reads as
+    /// the value itself in MySQL and MariaDB (`$[0]` of `{"a":1}` is the object), where
+    /// PostgreSQL and SQLite find nothing: each index step is checked to be on an array.
+    fn extract(b: &mut Builder<'_>, at: JsonAt<'_>) {
+        let arrays: Vec<usize> = at
+            .path
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, JsonOperand::Index(_)))
+            .map(|(i, _)| i)
+            .collect();
+        if !arrays.is_empty() {
+            b.push("IF(");
+            for (n, &i) in arrays.iter().enumerate() {
+                if n > 0 {
+                    b.push(" AND ");
+                }
+                b.push("JSON_TYPE(");
+                if i == 0 {
+                    at.write_column(b);
+                } else {
+                    b.push("JSON_EXTRACT(");
+                    at.write_column(b);
+                    b.push(", ");
+                    Self::path_text(b, at, &at.path[..i]);
+                    b.push(")");
+                }
+                b.push(") = 'ARRAY'");
+            }
+            b.push(", ");
+        }
+        b.push("JSON_EXTRACT(");
+        at.write_column(b);
+        b.push(", ");
+        Self::path_text(b, at, at.path);
+        b.push(")");
+        if !arrays.is_empty() {
+            b.push(", NULL)");
+        }
     }
 
     /// ISO-8601 text of a temporal column with fractional seconds, trailing zeros of the
@@ -182,7 +252,7 @@ impl MySql {
                 self.embed_value_of(b, column, v)
             }
             // PostgreSQL's average is text digits: read as a JSON number.
-            (None | Some(Cast::Numeric), AggregateFunction::Avg)
+            (None | Some(AggregateCast::Numeric), AggregateFunction::Avg)
                 if matches!(column.kind, ValueKind::Integer | ValueKind::Decimal) =>
             {
                 b.push("JSON_EXTRACT(");
@@ -426,6 +496,67 @@ fn avg_like_postgres(b: &mut Builder<'_>, column: &Column) {
 }
 
 impl Dialect for MySql {
+    fn quote_string(&self, out: &mut String, s: &str) {
+        // Backslashes are escapes in MySQL's string literals (no NO_BACKSLASH_ESCAPES).
+        out.push('\'');
+        for c in s.chars() {
+            match c {
+                '\'' => out.push_str("''"),
+                '\\' => out.push_str("\\\\"),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+    }
+
+    fn json_value(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        Self::extract(b, at);
+    }
+
+    fn json_text(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        // JSON_UNQUOTE leaves null as the text `null`.
+        b.push("(CASE JSON_TYPE(");
+        Self::extract(b, at);
+        b.push(") WHEN 'NULL' THEN NULL ELSE JSON_UNQUOTE(");
+        Self::extract(b, at);
+        b.push(") END)");
+    }
+
+    fn json_rank(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("(CASE JSON_TYPE(");
+        Self::extract(b, at);
+        b.push(
+            ") WHEN 'NULL' THEN 0 WHEN 'STRING' THEN 1 WHEN 'INTEGER' THEN 2 WHEN 'DOUBLE' THEN 2 \
+             WHEN 'DECIMAL' THEN 2 WHEN 'UNSIGNED INTEGER' THEN 2 WHEN 'BOOLEAN' THEN \
+             IF(JSON_UNQUOTE(",
+        );
+        Self::extract(b, at);
+        b.push(") = 'true', 4, 3) WHEN 'ARRAY' THEN 5 WHEN 'OBJECT' THEN 6 END)");
+    }
+
+    fn json_number(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("CAST(");
+        Self::extract(b, at);
+        b.push(" AS DOUBLE)");
+    }
+
+    fn order_expr(
+        &self,
+        b: &mut Builder<'_>,
+        expr: &dyn Fn(&mut Builder<'_>),
+        descending: bool,
+        nulls_first: bool,
+    ) {
+        expr(b);
+        b.push(if nulls_first {
+            " IS NULL DESC, "
+        } else {
+            " IS NULL ASC, "
+        });
+        expr(b);
+        b.push(if descending { " DESC" } else { " ASC" });
+    }
+
     fn returning_tail(&self, b: &mut Builder<'_>) {
         if b.flags_duplicates {
             // Each returned row ends with the flag its ON DUPLICATE KEY UPDATE raised (a
@@ -568,13 +699,18 @@ impl Dialect for MySql {
         }
     }
 
-    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>)) {
-        if cast == Cast::Numeric {
+    fn cast(
+        &self,
+        b: &mut Builder<'_>,
+        cast: AggregateCast,
+        inner: &mut dyn FnMut(&mut Builder<'_>),
+    ) {
+        if cast == AggregateCast::Numeric {
             // Sums and averages of numbers are DECIMAL (or DOUBLE) already.
             return inner(b);
         }
         match cast {
-            Cast::Integer => {
+            AggregateCast::Integer => {
                 // Rounded half away from zero, as PostgreSQL casts a numeric (a string,
                 // such as an average, would be truncated).
                 b.push("CAST(ROUND(CAST(");
@@ -584,7 +720,7 @@ impl Dialect for MySql {
             _ => {
                 b.push("CAST(");
                 inner(b);
-                b.push(if cast == Cast::Text {
+                b.push(if cast == AggregateCast::Text {
                     " AS CHAR)"
                 } else {
                     " AS DOUBLE)"
@@ -600,27 +736,39 @@ impl Dialect for MySql {
         }
     }
 
-    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+    fn like(
+        &self,
+        b: &mut Builder<'_>,
+        target: Operand<'_>,
+        pattern: &str,
+        case_insensitive: bool,
+    ) {
         // `\` escapes in the pattern, as in PostgreSQL (MySQL's default ESCAPE).
         if case_insensitive {
             // LOWER on both sides under a binary collation: case folds, accents still count
             // (a `_ci` collation would also equate `o` and `ö`).
             b.push("LOWER(");
-            Self::binary_text(b, column);
+            Self::binary_text(b, target);
             b.push(") LIKE LOWER(");
             b.param(SqlValue::Text(pattern.to_string()));
             b.push(")");
         } else {
-            Self::binary_text(b, column);
+            Self::binary_text(b, target);
             b.push(" LIKE ");
             b.param(SqlValue::Text(pattern.to_string()));
         }
     }
 
-    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
+    fn regex(
+        &self,
+        b: &mut Builder<'_>,
+        target: Operand<'_>,
+        pattern: &str,
+        case_insensitive: bool,
+    ) {
         // PCRE (MariaDB) and ICU (MySQL) both take inline flags; they override whatever
         // the collation would decide.
-        Self::binary_text(b, column);
+        Self::binary_text(b, target);
         b.push(" REGEXP ");
         let flag = if case_insensitive { "(?i)" } else { "(?-i)" };
         b.param(SqlValue::Text(format!("{flag}{pattern}")));
@@ -811,18 +959,18 @@ mod tests {
     #[test]
     fn like_and_regex_case_rules() {
         let c = col("name", ValueKind::Text, "text", false);
-        let (s, p) = sql(|b| MARIADB.like(b, &c, "A%", false));
+        let (s, p) = sql(|b| MARIADB.like(b, Operand::Column(&c), "A%", false));
         assert_eq!(
             s,
             "CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin LIKE ?"
         );
         assert_eq!(p, [SqlValue::Text("A%".into())]);
-        let (s, _) = sql(|b| MARIADB.like(b, &c, "a%", true));
+        let (s, _) = sql(|b| MARIADB.like(b, Operand::Column(&c), "a%", true));
         assert_eq!(
             s,
             "LOWER(CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin) LIKE LOWER(?)"
         );
-        let (s, p) = sql(|b| MARIADB.regex(b, &c, "^A", true));
+        let (s, p) = sql(|b| MARIADB.regex(b, Operand::Column(&c), "^A", true));
         assert_eq!(
             s,
             "CONVERT(`name` USING utf8mb4) COLLATE utf8mb4_bin REGEXP ?"

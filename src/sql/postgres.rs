@@ -8,9 +8,10 @@ use std::borrow::Cow;
 
 use super::embed::{alias, EmbedSql, Field};
 use super::Statement;
-use super::{aggregate_call, AggregateUse, Builder, Dialect};
+use super::{aggregate_call, AggregateUse, Builder, Dialect, JsonAt, Operand};
 use crate::plan::aggregate::AggregateFunction;
-use crate::plan::{Aggregate, Cast, OrderBy, ReadPlan, Session, SqlValue};
+use crate::plan::{Aggregate, AggregateCast, OrderBy, ReadPlan, Session, SqlValue};
+use crate::request::ast::JsonOperand;
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct Postgres;
@@ -262,9 +263,87 @@ impl Postgres {
             b.push("::text");
         }
     }
+
+    fn operand_as_text(b: &mut Builder<'_>, target: Operand<'_>) {
+        match target {
+            Operand::Column(c) => Self::column_as_text(b, c),
+            Operand::JsonText(_) => b.operand(target),
+        }
+    }
+
+    /// `col->'a'->0->'b'`, the last step `->>` when `text`: keys and indexes written into
+    /// the text, where an expression index on `(data->>'name')` can serve them.
+    fn path(b: &mut Builder<'_>, at: JsonAt<'_>, text: bool) {
+        at.write_column(b);
+        let last = at.path.len().saturating_sub(1);
+        for (i, step) in at.path.iter().enumerate() {
+            b.push(if text && i == last { "->>" } else { "->" });
+            match step {
+                JsonOperand::Key(k) => b.string_literal(k),
+                // `->-1` would read as the operator `->-`.
+                JsonOperand::Index(n) if *n < 0 => {
+                    b.push("(");
+                    b.number(*n);
+                    b.push(")");
+                }
+                JsonOperand::Index(n) => b.number(*n),
+            }
+        }
+    }
 }
 
 impl Dialect for Postgres {
+    fn json_value(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("(");
+        Self::path(b, at, false);
+        b.push(")::text");
+    }
+
+    fn json_text(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("(");
+        Self::path(b, at, true);
+        b.push(")");
+    }
+
+    fn json_rank(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push(if at.column.declared_type == "json" {
+            "(CASE json_typeof("
+        } else {
+            "(CASE jsonb_typeof("
+        });
+        Self::path(b, at, false);
+        b.push(
+            ") WHEN 'null' THEN 0 WHEN 'string' THEN 1 WHEN 'number' THEN 2 WHEN 'boolean' THEN \
+             (CASE WHEN (",
+        );
+        Self::path(b, at, true);
+        b.push(") = 'true' THEN 4 ELSE 3 END) WHEN 'array' THEN 5 WHEN 'object' THEN 6 END)");
+    }
+
+    fn json_number(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("(");
+        Self::path(b, at, true);
+        b.push(")::numeric");
+    }
+
+    fn order_expr(
+        &self,
+        b: &mut Builder<'_>,
+        expr: &dyn Fn(&mut Builder<'_>),
+        descending: bool,
+        nulls_first: bool,
+    ) {
+        expr(b);
+        b.push(if descending { " DESC" } else { " ASC" });
+        if nulls_first != descending {
+            b.push(if nulls_first {
+                " NULLS FIRST"
+            } else {
+                " NULLS LAST"
+            });
+        }
+    }
+
     fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
         // Inside a row that row_to_json / json_agg encode with to_json, which writes every
         // known type as the encoder does; bytea as base64 and unknown types as text need
@@ -362,7 +441,7 @@ impl Dialect for Postgres {
                     // A count is an int8; a cast says what it makes.
                     ValueKind::Integer
                         if agg.function == AggregateFunction::Count
-                            || agg.cast == Some(Cast::Integer) =>
+                            || agg.cast == Some(AggregateCast::Integer) =>
                     {
                         self.aggregate_expr(b, column, agg)
                     }
@@ -385,14 +464,19 @@ impl Dialect for Postgres {
         }
     }
 
-    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>)) {
+    fn cast(
+        &self,
+        b: &mut Builder<'_>,
+        cast: AggregateCast,
+        inner: &mut dyn FnMut(&mut Builder<'_>),
+    ) {
         b.push("(");
         inner(b);
         b.push(match cast {
-            Cast::Text => ")::text",
-            Cast::Integer => ")::int8",
-            Cast::Float => ")::float8",
-            Cast::Numeric => ")::numeric",
+            AggregateCast::Text => ")::text",
+            AggregateCast::Integer => ")::int8",
+            AggregateCast::Float => ")::float8",
+            AggregateCast::Numeric => ")::numeric",
         });
     }
 
@@ -436,8 +520,14 @@ impl Dialect for Postgres {
         self.select_value(b, column, &|b: &mut Builder<'_>| b.ident(&column.name));
     }
 
-    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
-        Self::column_as_text(b, column);
+    fn like(
+        &self,
+        b: &mut Builder<'_>,
+        target: Operand<'_>,
+        pattern: &str,
+        case_insensitive: bool,
+    ) {
+        Self::operand_as_text(b, target);
         b.push(if case_insensitive {
             " ILIKE "
         } else {
@@ -446,8 +536,14 @@ impl Dialect for Postgres {
         b.param(SqlValue::Text(pattern.to_string()));
     }
 
-    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
-        Self::column_as_text(b, column);
+    fn regex(
+        &self,
+        b: &mut Builder<'_>,
+        target: Operand<'_>,
+        pattern: &str,
+        case_insensitive: bool,
+    ) {
+        Self::operand_as_text(b, target);
         b.push(if case_insensitive { " ~* " } else { " ~ " });
         b.param(SqlValue::Text(pattern.to_string()));
     }

@@ -90,6 +90,10 @@ pub(super) fn read(d: &dyn Dialect, kind: Kind, plan: &ReadPlan) -> Option<Vec<u
         // rare and costs more to run than to write).
         return None;
     }
+    if plan.select.iter().any(|s| s.path.is_some()) || plan.order.iter().any(|o| o.path.is_some()) {
+        // Built each time: a JSON path's keys are written into the text.
+        return None;
+    }
     let mut k = start(d, kind);
     if let Kind::Select = kind {
         k.push(index(plan.select.len()));
@@ -122,8 +126,9 @@ fn condition(k: &mut Vec<u32>, c: &Condition) {
         return;
     }
     match c {
-        // A related row's condition is a tree of its own: never cached (too long a key).
-        Condition::Related(_) => k.resize(MAX_KEY_LEN + 1, u32::MAX),
+        // A related row's condition is a tree of its own, a JSON path's keys are written
+        // into the text: never cached (too long a key).
+        Condition::Related(_) | Condition::Json { .. } => k.resize(MAX_KEY_LEN + 1, u32::MAX),
         Condition::And(parts) | Condition::Or(parts) => {
             k.push(if matches!(c, Condition::And(_)) { 1 } else { 2 });
             k.push(index(parts.len()));
@@ -181,7 +186,10 @@ pub(super) fn insert_one(
     let [row] = batch.rows.as_slice() else {
         return None;
     };
-    if batch.columns.is_empty() || batch.columns.len() * 2 + ret.len() > MAX_KEY_LEN {
+    if batch.columns.is_empty()
+        || batch.columns.len() * 2 + ret.len() > MAX_KEY_LEN
+        || ret.iter().any(|s| s.path.is_some())
+    {
         return None;
     }
     let mut k = start(d, Kind::Insert);

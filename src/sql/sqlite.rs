@@ -4,9 +4,9 @@
 //! explicit `NULLS FIRST/LAST`, `ON CONFLICT` upserts.
 
 use super::embed::{alias, EmbedSql, Field};
-use super::{aggregate_call, AggregateUse, Builder, Dialect};
+use super::{aggregate_call, AggregateUse, Builder, Dialect, JsonAt, Operand};
 use crate::plan::aggregate::AggregateFunction;
-use crate::plan::{Aggregate, Cast, OrderBy, SqlValue};
+use crate::plan::{Aggregate, AggregateCast, OrderBy, SqlValue};
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct Sqlite;
@@ -64,7 +64,38 @@ pub fn like_to_regex(pattern: &str) -> String {
     out
 }
 
+/// `$[#-1]`: SQLite's index counted from the end.
+fn from_end(n: u64) -> String {
+    format!("#-{n}")
+}
+
 impl Sqlite {
+    /// `CASE WHEN json_valid(col) THEN <inner> END`: a column holding text that is not
+    /// JSON (SQLite does not check) reads as NULL instead of failing the statement.
+    fn if_valid(b: &mut Builder<'_>, at: JsonAt<'_>, inner: impl FnOnce(&mut Builder<'_>)) {
+        b.push("CASE WHEN json_valid(");
+        at.write_column(b);
+        b.push(") THEN ");
+        inner(b);
+        b.push(" END");
+    }
+
+    /// `col <op> '$.a[0]'`.
+    fn extract(b: &mut Builder<'_>, at: JsonAt<'_>, op: &str) {
+        at.write_column(b);
+        b.push(op);
+        b.string_literal(&super::json_path_text(at.path, from_end));
+    }
+
+    /// `json_type(col, '$.a[0]')`.
+    fn json_type(b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("json_type(");
+        at.write_column(b);
+        b.push(", ");
+        b.string_literal(&super::json_path_text(at.path, from_end));
+        b.push(")");
+    }
+
     /// The JSON value of `column`'s value as `c` writes it (see `Dialect::embed_value`).
     fn embed_value_of(&self, b: &mut Builder<'_>, column: &Column, c: &dyn Fn(&mut Builder<'_>)) {
         match column.kind {
@@ -171,7 +202,7 @@ impl Sqlite {
             (None, AggregateFunction::Min | AggregateFunction::Max) => {
                 self.embed_value_of(b, column, v)
             }
-            (None | Some(Cast::Numeric), _)
+            (None | Some(AggregateCast::Numeric), _)
                 if matches!(result.kind, ValueKind::Decimal | ValueKind::Integer) =>
             {
                 // Digits as text: a JSON number, exactly.
@@ -185,6 +216,63 @@ impl Sqlite {
 }
 
 impl Dialect for Sqlite {
+    fn json_value(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("(");
+        Self::if_valid(b, at, |b| Self::extract(b, at, " -> "));
+        b.push(")");
+    }
+
+    fn json_text(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        // `->>` gives numbers as numbers and true as 1: only a string's text is taken from
+        // it, other values are their JSON text, as PostgreSQL's `->>` writes them.
+        b.push("(");
+        Self::if_valid(b, at, |b| {
+            b.push("CASE ");
+            Self::json_type(b, at);
+            b.push(" WHEN 'text' THEN ");
+            Self::extract(b, at, " ->> ");
+            b.push(" WHEN 'null' THEN NULL ELSE ");
+            Self::extract(b, at, " -> ");
+            b.push(" END");
+        });
+        b.push(")");
+    }
+
+    fn json_rank(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("(");
+        Self::if_valid(b, at, |b| {
+            b.push("CASE ");
+            Self::json_type(b, at);
+            b.push(
+                " WHEN 'null' THEN 0 WHEN 'text' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 \
+                 WHEN 'false' THEN 3 WHEN 'true' THEN 4 WHEN 'array' THEN 5 WHEN 'object' THEN 6 END",
+            );
+        });
+        b.push(")");
+    }
+
+    fn json_number(&self, b: &mut Builder<'_>, at: JsonAt<'_>) {
+        b.push("(");
+        Self::extract(b, at, " ->> ");
+        b.push(")");
+    }
+
+    fn order_expr(
+        &self,
+        b: &mut Builder<'_>,
+        expr: &dyn Fn(&mut Builder<'_>),
+        descending: bool,
+        nulls_first: bool,
+    ) {
+        expr(b);
+        b.push(if descending { " DESC" } else { " ASC" });
+        b.push(if nulls_first {
+            " NULLS FIRST"
+        } else {
+            " NULLS LAST"
+        });
+    }
+
     fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
         self.embed_value_of(b, column, &|b: &mut Builder<'_>| b.ident(&column.name));
     }
@@ -205,25 +293,30 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn cast(&self, b: &mut Builder<'_>, cast: Cast, inner: &mut dyn FnMut(&mut Builder<'_>)) {
+    fn cast(
+        &self,
+        b: &mut Builder<'_>,
+        cast: AggregateCast,
+        inner: &mut dyn FnMut(&mut Builder<'_>),
+    ) {
         match cast {
-            Cast::Text => {
+            AggregateCast::Text => {
                 b.push("CAST(");
                 inner(b);
                 b.push(" AS TEXT)");
             }
-            Cast::Integer => {
+            AggregateCast::Integer => {
                 // Rounded half away from zero, as PostgreSQL casts a numeric.
                 b.push("CAST(round(");
                 inner(b);
                 b.push(") AS INTEGER)");
             }
-            Cast::Float => {
+            AggregateCast::Float => {
                 b.push("CAST(");
                 inner(b);
                 b.push(" AS REAL)");
             }
-            Cast::Numeric => inner(b),
+            AggregateCast::Numeric => inner(b),
         }
     }
 
@@ -368,8 +461,14 @@ impl Dialect for Sqlite {
         out.push('?');
     }
 
-    fn like(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
-        b.ident(&column.name);
+    fn like(
+        &self,
+        b: &mut Builder<'_>,
+        target: Operand<'_>,
+        pattern: &str,
+        case_insensitive: bool,
+    ) {
+        b.operand(target);
         if case_insensitive {
             // SQLite's own LIKE folds ASCII only; the regexp function folds Unicode.
             b.push(" REGEXP ");
@@ -390,8 +489,14 @@ impl Dialect for Sqlite {
         }
     }
 
-    fn regex(&self, b: &mut Builder<'_>, column: &Column, pattern: &str, case_insensitive: bool) {
-        b.ident(&column.name);
+    fn regex(
+        &self,
+        b: &mut Builder<'_>,
+        target: Operand<'_>,
+        pattern: &str,
+        case_insensitive: bool,
+    ) {
+        b.operand(target);
         b.push(" REGEXP ");
         let p = if case_insensitive {
             format!("(?i){pattern}")

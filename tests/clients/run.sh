@@ -9,7 +9,8 @@
 # Backends: SQLite always; PostgreSQL when RESTABLE_TEST_POSTGRES_URL is set; MariaDB/MySQL
 # when RESTABLE_TEST_MYSQL_URL is set. With RESTABLE_REQUIRE_BACKENDS=1 a missing URL is a
 # failure. Each client gets its own fresh database loaded with tests/fixtures/music.*.sql
-# and its own server, so the two test files cannot disturb each other.
+# (and docs.*.sql, json_docs.*.sql: tables of JSON documents) and its own server, so the
+# two test files cannot disturb each other.
 #
 # Prints one line per client per backend, and closes with `N passed, M failed` (every check
 # of every client on every backend). Exits non-zero when anything failed.
@@ -179,7 +180,8 @@ make_database() {
         local path=$WORK/$name.db
         DROP_CMD=(rm -f "$path" "$path-wal" "$path-shm")
         python3 - "$path" "$ROOT/tests/fixtures/music.sqlite.sql" \
-            "$ROOT/tests/fixtures/docs.sqlite.sql" <<'EOF' || return 1
+            "$ROOT/tests/fixtures/docs.sqlite.sql" \
+            "$ROOT/tests/fixtures/json_docs.sqlite.sql" <<'EOF' || return 1
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
 for script in sys.argv[2:]:
@@ -199,7 +201,8 @@ EOF
         DB_URL=$(url_with_db "$admin" "$name") || return 1
         psql "$DB_URL" -v ON_ERROR_STOP=1 -qX \
             -f "$ROOT/tests/fixtures/music.postgres.sql" \
-            -f "$ROOT/tests/fixtures/docs.postgres.sql" >/dev/null || return 1
+            -f "$ROOT/tests/fixtures/docs.postgres.sql" \
+            -f "$ROOT/tests/fixtures/json_docs.postgres.sql" >/dev/null || return 1
         ;;
     mysql)
         local admin=$RESTABLE_TEST_MYSQL_URL
@@ -214,6 +217,7 @@ EOF
         DB_URL=$(url_with_db "$admin" "$name") || return 1
         mariadb "${args[@]}" "$name" <"$ROOT/tests/fixtures/music.mysql.sql" || return 1
         mariadb "${args[@]}" "$name" <"$ROOT/tests/fixtures/docs.mysql.sql" || return 1
+        mariadb "${args[@]}" "$name" <"$ROOT/tests/fixtures/json_docs.mysql.sql" || return 1
         ;;
     esac
 }
@@ -252,6 +256,7 @@ pool_size = 4
 [services.playlist_items]
 table = "playlist_tracks"
 [services.docs]
+[services.json_docs]
 EOF
     if [[ $1 == postgres ]]; then
         printf '[services.items]\n[services.item_notes]\n' >>"$dir/services.toml"

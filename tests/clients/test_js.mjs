@@ -689,6 +689,40 @@ if (BACKEND === 'postgres') {
 }
 
 // ---------------------------------------------------------------------------------------
+// JSON paths and casts (issue 20): the `json_docs` table of tests/fixtures/json_docs.*.sql
+// ---------------------------------------------------------------------------------------
+
+test('json paths in select', async () => {
+  eq(ok(await from('json_docs').select('id, data->name, n:data->>n, first:data->tags->0').order('id')), [
+    { id: 1, name: 'apple', n: '3', first: 'red' },
+    { id: 2, name: 'Banana', n: '10', first: 'yellow' },
+    { id: 3, name: null, n: null, first: null },
+  ])
+  eq(ok(await from('json_docs').select('last:data->tags->-1').eq('id', 1)), [{ last: 'fruit' }], 'index from the end')
+})
+
+test('json paths in filters and order', async () => {
+  eq(ids(await from('json_docs').select('id').eq('data->>name', 'apple')), [1], '->> compares text')
+  eq(ids(await from('json_docs').select('id').gt('data->n', 5)), [2], '-> compares numbers')
+  eq(ids(await from('json_docs').select('id').in('data->>name', ['apple', 'Banana']).order('id')), [1, 2], 'in')
+  eq(ids(await from('json_docs').select('id').or('data->>name.eq.Banana,data->n.eq.3').order('id')), [1, 2], 'or')
+  eq(ids(await from('json_docs').select('id').order('data->n', { ascending: false, nullsFirst: false })), [2, 1, 3], 'order')
+  eq(ids(await from('json_docs').select('id').not('data->>name', 'is', null).order('data->>name')), [2, 1], 'not is null')
+})
+
+test('json path in an update filter', async () => {
+  const res = await from('json_docs').update({ data: { n: 4, name: 'apple' } }).eq('data->>name', 'apple').select('id, n:data->n').rollback()
+  eq(ok(res), [{ id: 1, n: 4 }])
+})
+
+test('casts in select', async () => {
+  eq(ok(await from('tracks').select('id::text, unit_price::float, name').eq('id', 6)), [
+    { id: '6', unit_price: 1.29, name: 'Walk On Water' },
+  ])
+  eq(ok(await from('json_docs').select('n:data->>n::int').eq('id', 2)), [{ n: 10 }], 'a cast of a path')
+})
+
+// ---------------------------------------------------------------------------------------
 
 let passed = 0
 let failed = 0
