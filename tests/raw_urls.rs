@@ -83,3 +83,35 @@ fn quotes_and_arrows_as_curl_sends_them() {
         );
     });
 }
+
+#[test]
+fn json_path_arrows_as_curl_sends_them() {
+    for b in backends() {
+        let s = TestServer::start(
+            b,
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, data JSON);
+             INSERT INTO items VALUES (1, '{\"name\":\"Ana\",\"age\":31}');
+             INSERT INTO items VALUES (2, '{\"name\":\"bob\",\"age\":8}');",
+            "[services.items]\n",
+        );
+        let answers = exchange(
+            &s,
+            &[
+                "/items?select=id,data->>name&data->age=gt.18",
+                "/items?select=id,name:data->name&order=data->>name.desc",
+            ],
+        );
+        assert_eq!(
+            answers,
+            vec![
+                (200, json!([{"id": 1, "name": "Ana"}])),
+                (
+                    200,
+                    json!([{"id": 2, "name": "bob"}, {"id": 1, "name": "Ana"}])
+                ),
+            ],
+            "{}",
+            b.name()
+        );
+    }
+}
