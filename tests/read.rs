@@ -365,6 +365,21 @@ fn any_and_all_modifiers() {
             get_ids(s, "/artists?name=not.like(any).{AC*,Au*}&select=id"),
             [2, 3, 5]
         );
+        // Empty lists: (any) matches no row, (all) every row; `eq(any).{}` once was `IN ()`.
+        let none: [i64; 0] = [];
+        assert_eq!(get_ids(s, "/artists?id=eq(any).{}&select=id"), none);
+        assert_eq!(
+            get_ids(s, "/artists?id=not.eq(any).{}&select=id&order=id"),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            get_ids(s, "/artists?id=gt(all).{}&select=id&order=id"),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            get_ids(s, "/artists?or=(id.eq(any).{},id.eq.2)&select=id"),
+            [2]
+        );
     });
 }
 

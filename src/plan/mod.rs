@@ -580,7 +580,11 @@ pub(crate) fn filter_condition_in(
             quantifier,
             values,
         } => {
-            if *op == CmpOp::Eq && *quantifier == Quantifier::Any {
+            if *op == CmpOp::Eq && *quantifier == Quantifier::Any && values.is_empty() {
+                // `eq(any).{}`: no value to equal, no row (and no `IN ()`, which
+                // PostgreSQL and MariaDB refuse as a syntax error).
+                Condition::Const(false)
+            } else if *op == CmpOp::Eq && *quantifier == Quantifier::Any {
                 Condition::In {
                     column,
                     values: values
