@@ -177,19 +177,30 @@ pub trait Dialect: Send + Sync {
     fn json_rank(&self, b: &mut Builder<'_>, at: JsonAt<'_>);
     /// The value at `at` as a number; only evaluated where its rank is a number's.
     fn json_number(&self, b: &mut Builder<'_>, at: JsonAt<'_>);
-    /// One ORDER BY term of an expression (a value inside a JSON column) with PostgreSQL's
-    /// NULL placement made explicit.
+    /// One ORDER BY term of an expression (a column, a value inside a JSON column) with
+    /// PostgreSQL's NULL placement made explicit; nothing is said of NULLs when the
+    /// expression cannot be NULL (`may_be_null` false).
     fn order_expr(
         &self,
         b: &mut Builder<'_>,
         expr: &dyn Fn(&mut Builder<'_>),
         descending: bool,
         nulls_first: bool,
+        may_be_null: bool,
     );
     /// NULL-safe inequality.
     fn is_distinct(&self, b: &mut Builder<'_>, column: &Column, value: SqlValue);
-    /// One ORDER BY term with PostgreSQL's NULL placement made explicit.
-    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy);
+    /// One ORDER BY term of a column (qualified by `order_target`) with PostgreSQL's NULL
+    /// placement made explicit.
+    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
+        self.order_expr(
+            b,
+            &|b: &mut Builder<'_>| b.order_target(svc, column, o),
+            o.descending,
+            o.nulls_first,
+            column.nullable,
+        );
+    }
     /// `agg` of `column` (of the table in scope) over each group of rows.
     fn aggregate(&self, b: &mut Builder<'_>, column: &Column, agg: &Aggregate, to: AggregateUse);
     /// The value `inner` writes, cast as `cast` asks (`::text`, `::int`, ...), in the
@@ -728,9 +739,15 @@ pub(crate) fn json_order(b: &mut Builder<'_>, svc: &Service, o: &OrderBy, path: 
     };
     let text = move |b: &mut Builder<'_>| d.json_text(b, at);
     if path.text {
-        return d.order_expr(b, &text, o.descending, o.nulls_first);
+        return d.order_expr(b, &text, o.descending, o.nulls_first, true);
     }
-    d.order_expr(b, &move |b| d.json_rank(b, at), o.descending, o.nulls_first);
+    d.order_expr(
+        b,
+        &move |b| d.json_rank(b, at),
+        o.descending,
+        o.nulls_first,
+        true,
+    );
     b.push(", ");
     let number = move |b: &mut Builder<'_>| {
         b.push("CASE WHEN ");
@@ -741,9 +758,9 @@ pub(crate) fn json_order(b: &mut Builder<'_>, svc: &Service, o: &OrderBy, path: 
         d.json_number(b, at);
         b.push(" END");
     };
-    d.order_expr(b, &number, o.descending, o.nulls_first);
+    d.order_expr(b, &number, o.descending, o.nulls_first, true);
     b.push(", ");
-    d.order_expr(b, &text, o.descending, o.nulls_first);
+    d.order_expr(b, &text, o.descending, o.nulls_first, true);
 }
 
 /// `$.a[0]."b c"`: a path as SQLite's and MySQL's JSON functions take it. A key that is

@@ -8,7 +8,7 @@ use super::embed::{alias, EmbedSql, Field};
 use super::{aggregate_call, AggregateUse, Builder, Dialect, JsonAt, Operand, WriteKind};
 use crate::plan::aggregate::AggregateFunction;
 use crate::plan::write::OnConflict;
-use crate::plan::{Aggregate, AggregateCast, OrderBy, SqlValue};
+use crate::plan::{Aggregate, AggregateCast, SqlValue};
 use crate::request::ast::JsonOperand;
 use crate::schema::{Column, Service, ValueKind};
 
@@ -546,13 +546,17 @@ impl Dialect for MySql {
         expr: &dyn Fn(&mut Builder<'_>),
         descending: bool,
         nulls_first: bool,
+        may_be_null: bool,
     ) {
-        expr(b);
-        b.push(if nulls_first {
-            " IS NULL DESC, "
-        } else {
-            " IS NULL ASC, "
-        });
+        // MySQL sorts NULL as the smallest value and has no NULLS FIRST/LAST.
+        if may_be_null {
+            expr(b);
+            b.push(if nulls_first {
+                " IS NULL DESC, "
+            } else {
+                " IS NULL ASC, "
+            });
+        }
         expr(b);
         b.push(if descending { " DESC" } else { " ASC" });
     }
@@ -793,20 +797,6 @@ impl Dialect for MySql {
         b.push(" <=> ");
         b.param_for(column, value);
         b.push(")");
-    }
-
-    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
-        // MySQL sorts NULL as the smallest value and has no NULLS FIRST/LAST.
-        if column.nullable {
-            b.order_target(svc, column, o);
-            b.push(if o.nulls_first {
-                " IS NULL DESC, "
-            } else {
-                " IS NULL ASC, "
-            });
-        }
-        b.order_target(svc, column, o);
-        b.push(if o.descending { " DESC" } else { " ASC" });
     }
 
     fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64) {

@@ -10,7 +10,7 @@ use super::embed::{alias, EmbedSql, Field};
 use super::Statement;
 use super::{aggregate_call, AggregateUse, Builder, Dialect, JsonAt, Operand};
 use crate::plan::aggregate::AggregateFunction;
-use crate::plan::{Aggregate, AggregateCast, OrderBy, ReadPlan, Session, SqlValue};
+use crate::plan::{Aggregate, AggregateCast, ReadPlan, Session, SqlValue};
 use crate::request::ast::JsonOperand;
 use crate::schema::{Column, Service, ValueKind};
 
@@ -332,10 +332,15 @@ impl Dialect for Postgres {
         expr: &dyn Fn(&mut Builder<'_>),
         descending: bool,
         nulls_first: bool,
+        may_be_null: bool,
     ) {
+        // A column is qualified by the caller (`order_target`): a bare name would sort by
+        // the select list's cast output instead of the column, and miss its index.
         expr(b);
         b.push(if descending { " DESC" } else { " ASC" });
-        if nulls_first != descending {
+        // PostgreSQL's default is NULLS LAST ascending and NULLS FIRST descending; say so
+        // only when asked for the other one (a plain index serves the default order).
+        if may_be_null && nulls_first != descending {
             b.push(if nulls_first {
                 " NULLS FIRST"
             } else {
@@ -569,22 +574,6 @@ impl Dialect for Postgres {
         b.ident(&column.name);
         b.push(" IS DISTINCT FROM ");
         b.param_for(column, value);
-    }
-
-    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
-        // Qualified: a bare name would sort by the select list's cast output instead of
-        // the column, and miss its index.
-        b.order_target(svc, column, o);
-        b.push(if o.descending { " DESC" } else { " ASC" });
-        // PostgreSQL's default is NULLS LAST ascending and NULLS FIRST descending; say so
-        // only when asked for the other one (a plain index serves the default order).
-        if column.nullable && o.nulls_first != o.descending {
-            b.push(if o.nulls_first {
-                " NULLS FIRST"
-            } else {
-                " NULLS LAST"
-            });
-        }
     }
 
     fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64) {

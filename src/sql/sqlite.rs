@@ -6,7 +6,7 @@
 use super::embed::{alias, EmbedSql, Field};
 use super::{aggregate_call, AggregateUse, Builder, Dialect, JsonAt, Operand};
 use crate::plan::aggregate::AggregateFunction;
-use crate::plan::{Aggregate, AggregateCast, OrderBy, SqlValue};
+use crate::plan::{Aggregate, AggregateCast, SqlValue};
 use crate::schema::{Column, Service, ValueKind};
 
 pub struct Sqlite;
@@ -263,14 +263,18 @@ impl Dialect for Sqlite {
         expr: &dyn Fn(&mut Builder<'_>),
         descending: bool,
         nulls_first: bool,
+        may_be_null: bool,
     ) {
         expr(b);
         b.push(if descending { " DESC" } else { " ASC" });
-        b.push(if nulls_first {
-            " NULLS FIRST"
-        } else {
-            " NULLS LAST"
-        });
+        // SQLite sorts NULL as the smallest value; say where NULLs go when there can be any.
+        if may_be_null {
+            b.push(if nulls_first {
+                " NULLS FIRST"
+            } else {
+                " NULLS LAST"
+            });
+        }
     }
 
     fn embed_value(&self, b: &mut Builder<'_>, column: &Column) {
@@ -532,19 +536,6 @@ impl Dialect for Sqlite {
         b.ident(&column.name);
         b.push(" IS NOT ");
         b.param_for(column, value);
-    }
-
-    fn order_term(&self, b: &mut Builder<'_>, svc: &Service, column: &Column, o: &OrderBy) {
-        b.order_target(svc, column, o);
-        b.push(if o.descending { " DESC" } else { " ASC" });
-        // SQLite sorts NULL as the smallest value; say where NULLs go when there can be any.
-        if column.nullable {
-            b.push(if o.nulls_first {
-                " NULLS FIRST"
-            } else {
-                " NULLS LAST"
-            });
-        }
     }
 
     fn limit_offset(&self, b: &mut Builder<'_>, limit: Option<u64>, offset: u64) {
